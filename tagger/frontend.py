@@ -1,0 +1,103 @@
+"""The log-Mel frontend, shared by training and inference.
+
+Audio constants live here; the values actually used by a model travel inside its
+weights file as a :class:`FrontendConfig`, so a checkpoint always rebuilds its own
+frontend. The STFT runs with ``torch.stft`` on whatever device the audio is on; the mel
+filterbank is built once with librosa (Slaney mel scale, area-normalised) and kept as a
+buffer. We do not use torchaudio: its published wheels are CUDA builds that fail to
+import against the CPU build of torch, and its file I/O has moved elsewhere.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+
+import librosa
+import numpy as np
+import torch
+from torch import nn
+
+SAMPLE_RATE = 22050  # Hz, what every file is decoded to
+SEGMENT_SECONDS = 3.0  # one model input
+N_FFT = 1024  # 46 ms window at 22 050 Hz
+HOP_LENGTH = 512  # 23 ms between frames
+N_MELS = 64
+FMIN = 30.0  # Hz, below the lowest bass note worth hearing
+FMAX = 11025.0  # Hz, Nyquist at 22 050 Hz
+LOG_OFFSET = 1e-5  # floor added to mel power before the log, so silence stays finite
+
+
+def exact_div(x: float, y: int) -> int:
+    assert x % y == 0, f"{x} is not a multiple of {y}"
+    return int(x // y)
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    """Everything needed to turn a waveform into the model's input."""
+
+    sample_rate: int = SAMPLE_RATE
+    segment_seconds: float = SEGMENT_SECONDS
+    n_fft: int = N_FFT
+    hop_length: int = HOP_LENGTH
+    n_mels: int = N_MELS
+    fmin: float = FMIN
+    fmax: float = FMAX
+    log_offset: float = LOG_OFFSET
+    # "segment_mean": subtract each segment's mean log-Mel, so a track's loudness does
+    # not change its scores (a gain is an additive constant in the log domain).
+    normalisation: str = "segment_mean"
+
+    @property
+    def segment_samples(self) -> int:
+        """66 150 samples in a 3 s segment at 22 050 Hz."""
+        return round(self.segment_seconds * self.sample_rate)
+
+    @property
+    def n_frames(self) -> int:
+        """130 frames in a segment's log-Mel (centred STFT)."""
+        return 1 + self.segment_samples // self.hop_length
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FrontendConfig:
+        return cls(**d)
+
+
+@lru_cache(maxsize=8)
+def mel_filters(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """Mel filterbank, (n_mels, n_fft // 2 + 1) float32, built once per setting."""
+    fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    return fb.astype(np.float32)
+
+
+class LogMel(nn.Module):
+    """Waveforms (batch, samples) -> log-Mel (batch, 1, n_mels, frames), float32."""
+
+    def __init__(self, config: FrontendConfig) -> None:
+        super().__init__()
+        self.config = config
+        fb = mel_filters(config.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
+        # Not saved with the weights: rebuilt from the config, which is saved.
+        self.register_buffer("mel_fb", torch.from_numpy(fb), persistent=False)
+        self.register_buffer("window", torch.hann_window(config.n_fft), persistent=False)
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        # The mel projection stays in float32 even under autocast (power spectra overflow fp16).
+        with torch.autocast(device_type=waveforms.device.type, enabled=False):
+            x = waveforms.float()  # (batch, samples)
+            spec = torch.stft(
+                x, c.n_fft, c.hop_length, window=self.window, center=True,
+                pad_mode="reflect", return_complex=True,
+            )  # (batch, n_fft/2+1, frames)
+            power = spec.real.square() + spec.imag.square()
+            mel = torch.matmul(self.mel_fb, power)  # (batch, n_mels, frames)
+            logmel = torch.log(mel + c.log_offset)
+            if c.normalisation == "segment_mean":
+                logmel = logmel - logmel.mean(dim=(1, 2), keepdim=True)
+            elif c.normalisation != "none":
+                raise ValueError(f"unknown normalisation {c.normalisation!r}")
+        return logmel.unsqueeze(1)  # (batch, 1, n_mels, frames)

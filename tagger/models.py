@@ -1,0 +1,227 @@
+"""Networks that turn a log-Mel segment into one logit per label.
+
+Every architecture takes features of shape (batch, 1, n_mels, frames) from
+:class:`tagger.frontend.LogMel` and returns logits (batch, n_labels). They are built by
+name from a :class:`ModelConfig`, which travels in the weights file.
+
+- ``resnet`` (default): a small residual network, fast on a 2-core CPU.
+- ``cnn``: three conv blocks of 64/128/256 filters, batch norm, max-pool, global average
+  pooling, dense 256, dropout 0.5 (the classic IRMAS baseline).
+- ``crnn``: conv blocks, then a bidirectional GRU over time.
+- ``resnet18``: the ImageNet ResNet-18 layout (2-2-2-2 basic blocks, 64-512 channels)
+  on one input channel.
+- ``mfcc-mlp``: MFCC statistics (mean and std over time of 20 coefficients) into a small
+  dense net.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .frontend import FrontendConfig, LogMel
+
+ARCHITECTURES = ("resnet", "cnn", "crnn", "resnet18", "mfcc-mlp")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture and its label set; enough to rebuild the network."""
+
+    arch: str
+    labels: tuple[str, ...]
+    width: int = 32  # channels of the first stage (resnet); ignored by fixed baselines
+    dropout: float = 0.2
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_labels(self) -> int:
+        return len(self.labels)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["labels"] = list(self.labels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        d = dict(d)
+        d["labels"] = tuple(d["labels"])
+        return cls(**d)
+
+
+class InputNorm(nn.Module):
+    """Batch norm over mel bins, as in PANNs: (batch, 1, mels, frames) -> same shape."""
+
+    def __init__(self, n_mels: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(n_mels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.transpose(1, 2)  # (batch, mels, 1, frames)
+        return self.bn(x).transpose(1, 2)
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convs with a residual connection; stride on the first conv."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return F.relu(y + self.shortcut(x))
+
+
+def global_pool(x: torch.Tensor) -> torch.Tensor:
+    """(batch, channels, mels, frames) -> (batch, 2 * channels): mean and max over the map.
+
+    Max over time keeps a short solo audible; mean keeps sustained sound.
+    """
+    x = x.mean(dim=2)  # (batch, channels, frames)
+    return torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
+
+
+class ResNet(nn.Module):
+    """Residual network over log-Mel; ``blocks`` basic blocks per stage, 4 stages."""
+
+    def __init__(
+        self, n_mels: int, n_labels: int, width: int, blocks: tuple[int, ...], dropout: float, stem_pool: bool
+    ) -> None:
+        super().__init__()
+        self.input_norm = InputNorm(n_mels)
+        stem: list[nn.Module] = [
+            nn.Conv2d(1, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
+        ]  # halves mels and frames
+        if stem_pool:
+            stem.append(nn.MaxPool2d(2))  # and halves them again: the first stage costs a quarter
+        self.stem = nn.Sequential(*stem)
+        stages, c_in = [], width
+        for i, n in enumerate(blocks):
+            c_out = width * 2**i
+            for j in range(n):
+                stages.append(BasicBlock(c_in, c_out, stride=2 if (j == 0 and i > 0) else 1))
+                c_in = c_out
+        self.stages = nn.Sequential(*stages)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(2 * c_in, n_labels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.input_norm(x)  # (batch, 1, mels, frames)
+        x = self.stem(x)  # (batch, width, mels/4, frames/4) with stem_pool
+        x = self.stages(x)  # (batch, 8*width, mels/32, frames/32)
+        return self.head(self.dropout(global_pool(x)))  # (batch, n_labels)
+
+
+def conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+    )
+
+
+class BaselineCNN(nn.Module):
+    """Three conv blocks (64/128/256), global average pooling, dense 256, dropout 0.5."""
+
+    def __init__(self, n_mels: int, n_labels: int) -> None:
+        super().__init__()
+        self.input_norm = InputNorm(n_mels)
+        self.features = nn.Sequential(conv_block(1, 64), conv_block(64, 128), conv_block(128, 256))
+        self.classifier = nn.Sequential(
+            nn.Linear(256, 256), nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(256, n_labels)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(self.input_norm(x))  # (batch, 256, mels/8, frames/8)
+        return self.classifier(x.mean(dim=(2, 3)))
+
+
+class CRNN(nn.Module):
+    """Conv blocks pooling frequency away, then a bidirectional GRU over time."""
+
+    def __init__(self, n_mels: int, n_labels: int, hidden: int = 128) -> None:
+        super().__init__()
+        self.input_norm = InputNorm(n_mels)
+        self.features = nn.Sequential(conv_block(1, 64), conv_block(64, 128), conv_block(128, 128))
+        self.gru = nn.GRU(128, hidden, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(2 * hidden, n_labels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(self.input_norm(x))  # (batch, 128, mels/8, frames/8)
+        x = x.mean(dim=2).transpose(1, 2)  # (batch, frames/8, 128)
+        x, _ = self.gru(x)  # (batch, frames/8, 2*hidden)
+        return self.head(x.mean(dim=1))
+
+
+class MfccMLP(nn.Module):
+    """MFCC statistics from the log-Mel (DCT-II over mel bins) into a small dense net."""
+
+    def __init__(self, n_mels: int, n_labels: int, n_mfcc: int = 20, hidden: int = 256) -> None:
+        super().__init__()
+        dct = torch.from_numpy(_dct_matrix(n_mfcc, n_mels))  # (n_mfcc, n_mels)
+        self.register_buffer("dct", dct, persistent=False)
+        self.norm = nn.BatchNorm1d(2 * n_mfcc)
+        self.net = nn.Sequential(
+            nn.Linear(2 * n_mfcc, hidden), nn.ReLU(inplace=True), nn.Dropout(0.3),
+            nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, n_labels),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mfcc = torch.matmul(self.dct, x.squeeze(1))  # (batch, n_mfcc, frames)
+        stats = torch.cat([mfcc.mean(dim=2), mfcc.std(dim=2)], dim=1)  # (batch, 2*n_mfcc)
+        return self.net(self.norm(stats))
+
+
+def _dct_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """Orthonormal DCT-II basis (n_out, n_in), as librosa.feature.mfcc uses."""
+    n = np.arange(n_in)
+    basis = np.cos(np.pi / n_in * (n + 0.5)[None, :] * np.arange(n_out)[:, None])
+    basis *= np.sqrt(2.0 / n_in)
+    basis[0] /= np.sqrt(2.0)
+    return basis.astype(np.float32)
+
+
+def build_classifier(config: ModelConfig, frontend: FrontendConfig) -> nn.Module:
+    """The network for ``config.arch``: features (batch, 1, mels, frames) -> logits."""
+    n_mels, n = frontend.n_mels, config.n_labels
+    if config.arch == "resnet":
+        blocks = tuple(config.extra.get("blocks", (1, 1, 1, 1)))
+        return ResNet(n_mels, n, config.width, blocks, config.dropout, config.extra.get("stem_pool", True))
+    if config.arch == "resnet18":
+        return ResNet(n_mels, n, 64, (2, 2, 2, 2), config.dropout, stem_pool=True)
+    if config.arch == "cnn":
+        return BaselineCNN(n_mels, n)
+    if config.arch == "crnn":
+        return CRNN(n_mels, n)
+    if config.arch == "mfcc-mlp":
+        return MfccMLP(n_mels, n)
+    raise ValueError(f"unknown architecture {config.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+
+
+class Tagger(nn.Module):
+    """Frontend + classifier: waveforms (batch, samples) -> logits (batch, n_labels)."""
+
+    def __init__(self, frontend: FrontendConfig, config: ModelConfig) -> None:
+        super().__init__()
+        self.frontend_config = frontend
+        self.config = config
+        self.frontend = LogMel(frontend)
+        self.classifier = build_classifier(config, frontend)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.config.labels
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.frontend(waveforms))

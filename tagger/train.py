@@ -1,0 +1,369 @@
+"""Training: cached log-Mel features -> a classifier -> a self-describing weights file.
+
+The run directory holds everything needed to resume (``state.pt``), the history
+(``history.json``), training curves (``curves.png``) and the best weights so far
+(``<name>-<sha8>.safetensors``). Selection (early stopping, best checkpoint, per-label
+thresholds) uses the validation set only; a test set, when given, is only reported.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import __version__
+from .aggregate import track_scores
+from .datasets import Dataset, Item, merge, read_dataset
+from .errors import DatasetError
+from .features import FeatureSet, compute_features
+from .frontend import FrontendConfig
+from .metrics import classification_report, mean_average_precision, top1_accuracy, tune_thresholds
+from .models import ModelConfig, Tagger
+from .segments import SILENCE_DB
+from .weights import Checkpoint, load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    data: list[str]
+    out: str
+    val: list[str] = field(default_factory=list)  # empty: a stratified split of data
+    test: list[str] = field(default_factory=list)  # reported only, never used to select
+    val_fraction: float = 0.1
+    arch: str = "resnet"
+    width: int = 32
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: float = 1.0
+    patience: int = 6
+    mixup: float = 0.5  # probability that a batch is mixed
+    specaugment: bool = True
+    max_segments: int = 4  # per training file; clips of 3 s have one
+    init: str | None = None
+    name: str | None = None
+    seed: int = 0
+    jobs: int = -1
+    device: str = "auto"
+    cache_dir: str | None = None  # default: <out>/cache
+
+
+@dataclass
+class TrainResult:
+    weights: Path
+    history: list[dict]
+    val: dict
+    test: dict
+
+
+# ---------------------------------------------------------------- data
+
+
+def stratified_split(items: Sequence[Item], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Train/validation indices; each label set ("piano", "bass;drums") split in proportion."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, item in enumerate(items):
+        groups.setdefault(item.labels, []).append(i)
+    rng = random.Random(seed)
+    train, val = [], []
+    for key in sorted(groups):
+        idx = groups[key]
+        rng.shuffle(idx)
+        n_val = int(round(fraction * len(idx))) if len(idx) > 1 else 0
+        val += idx[:n_val]
+        train += idx[n_val:]
+    return sorted(train), sorted(val)
+
+
+def spec_augment(x: torch.Tensor, rng: torch.Generator, max_time: int = 20, max_freq: int = 8, masks: int = 2) -> torch.Tensor:
+    """Time and frequency masking on (batch, 1, mels, frames), per example; masked cells become the mean (0)."""
+    b, _, n_mels, n_frames = x.shape
+    x = x.clone()
+    for _ in range(masks):
+        for size, axis, length in ((max_freq, 2, n_mels), (max_time, 3, n_frames)):
+            width = torch.randint(0, size + 1, (b,), generator=rng)
+            start = (torch.rand(b, generator=rng) * (length - width)).long()
+            pos = torch.arange(length)
+            mask = (pos[None, :] >= start[:, None]) & (pos[None, :] < (start + width)[:, None])  # (b, length)
+            shape = (b, 1, length, 1) if axis == 2 else (b, 1, 1, length)
+            x = x.masked_fill(mask.view(shape), 0.0)
+    return x
+
+
+def item_scores(segment_scores: np.ndarray, fs: FeatureSet, n_items: int, top_fraction: float) -> np.ndarray:
+    """Aggregate segment scores into per-item scores with the inference rule."""
+    out = np.zeros((n_items, segment_scores.shape[1]), dtype=np.float32)
+    order = np.argsort(fs.item_index, kind="stable")
+    bounds = np.flatnonzero(np.diff(fs.item_index[order])) + 1
+    for seg in np.split(order, bounds):
+        if len(seg):
+            out[fs.item_index[seg[0]]] = track_scores(segment_scores[seg], fs.loudness[seg] > SILENCE_DB, top_fraction)
+    return out
+
+
+@torch.inference_mode()
+def predict_features(model: Tagger, features: np.ndarray, device: torch.device, batch_size: int = 256) -> np.ndarray:
+    """Sigmoid scores (segments, labels) for cached features (segments, mels, frames)."""
+    model.eval()
+    out = []
+    for i in range(0, len(features), batch_size):
+        x = torch.from_numpy(np.asarray(features[i : i + batch_size], dtype=np.float32)).to(device).unsqueeze(1)
+        out.append(torch.sigmoid(model.classifier(x)).float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, len(model.labels)), np.float32)
+
+
+def evaluate_scores(y_true: np.ndarray, y_score: np.ndarray, labels: Sequence[str], thresholds: np.ndarray) -> dict:
+    """The figures the model card reports."""
+    report = classification_report(y_true, y_score >= thresholds[None, :], list(labels))
+    single = y_true.sum(axis=1) == 1
+    multi = y_true.sum(axis=1) >= 2
+    out = {
+        "items": int(len(y_true)),
+        "mAP": mean_average_precision(y_true, y_score),
+        "micro_f1": report["micro_f1"],
+        "macro_f1": report["macro_f1"],
+        "top1_single": top1_accuracy(y_true, y_score),
+        "per_label_f1": {k: v["f1"] for k, v in report["per_label"].items()},
+    }
+    if multi.any():
+        mix = classification_report(y_true[multi], (y_score >= thresholds[None, :])[multi], list(labels))
+        out["mixtures_micro_f1"] = mix["micro_f1"]
+        out["mixtures_items"] = int(multi.sum())
+    out["single_items"] = int(single.sum())
+    return out
+
+
+# ---------------------------------------------------------------- training
+
+
+def _cosine(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def _init_from(model: Tagger, path: str) -> None:
+    """Fine-tune: copy every tensor whose name and shape match; a new label set gets a new head."""
+    src = load_checkpoint(path)
+    own = model.classifier.state_dict()
+    copied = {k: v for k, v in src.state_dict.items() if k in own and own[k].shape == v.shape}
+    skipped = sorted(set(own) - set(copied))
+    model.classifier.load_state_dict({**own, **copied})
+    log.info("initialised %d tensors from %s; trained from scratch: %s", len(copied), path, ", ".join(skipped) or "none")
+
+
+def _plot_curves(history: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(epochs, [h["train_loss"] for h in history], label="train")
+    a.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    a.set(xlabel="epoch", ylabel="BCE loss", title="loss")
+    a.legend()
+    b.plot(epochs, [h["val_mAP"] for h in history], label="validation mAP")
+    b.plot(epochs, [h["val_micro_f1"] for h in history], label="validation micro-F1 @0.5")
+    b.set(xlabel="epoch", ylim=(0, 1), title="validation")
+    b.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _atomic_torch_save(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = None) -> TrainResult:
+    """Train a model as ``cfg`` says; resume from ``cfg.out/state.pt`` when it exists."""
+    from .weights import resolve_device
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.set_num_threads(os.cpu_count() or 1)
+    device = resolve_device(cfg.device)
+    frontend = FrontendConfig()
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else out / "cache"
+    report = progress or (lambda stage, done, total: None)
+
+    data = merge([read_dataset(p) for p in cfg.data])
+    if cfg.val:
+        val_ds = merge([read_dataset(p) for p in cfg.val])
+        train_items, val_items = list(data.items), list(val_ds.items)
+    else:
+        tr, va = stratified_split(data.items, cfg.val_fraction, cfg.seed)
+        train_items, val_items = [data.items[i] for i in tr], [data.items[i] for i in va]
+    if not val_items:
+        raise DatasetError("no validation items: give --val DATA or more data")
+    labels = data.labels
+    test_ds = merge([read_dataset(p) for p in cfg.test]) if cfg.test else None
+
+    def features(items: list[Item], max_segments: int | None, stage: str) -> FeatureSet:
+        done = [0]
+
+        def tick(n: int) -> None:
+            done[0] += n
+            report(stage, done[0], len(items))
+
+        return compute_features(items, frontend, cache, cfg.jobs, max_segments=max_segments, progress=tick)
+
+    train_fs = features(train_items, cfg.max_segments, "features (train)")
+    val_fs = features(val_items, None, "features (validation)")
+    y_train_items = Dataset(tuple(train_items), labels, "").targets(labels)
+    y_val = Dataset(tuple(val_items), labels, "").targets(labels)
+    keep = train_fs.loudness > SILENCE_DB
+    x_train = train_fs.features[keep]
+    y_train = y_train_items[train_fs.item_index[keep]]
+    log.info("training on %d segments of %d files; validating on %d files", len(x_train), len(train_items), len(val_items))
+
+    config = ModelConfig(cfg.arch, labels, width=cfg.width)
+    model = Tagger(frontend, config).to(device)
+    if cfg.init:
+        _init_from(model, cfg.init)
+    opt = torch.optim.AdamW(model.classifier.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, len(x_train) // cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: _cosine(s, total_steps, int(cfg.warmup_epochs * steps_per_epoch))
+    )
+    name = cfg.name or cfg.arch
+    state_path = out / "state.pt"
+    history: list[dict] = []
+    best = {"mAP": -1.0, "epoch": 0, "weights": None}
+    start_epoch = 0
+    if state_path.exists():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        if state["config"] != json.loads(json.dumps(asdict(cfg))):
+            log.warning("state.pt in %s was made with other settings; resuming anyway with the new ones", out)
+        model.classifier.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history, best, start_epoch = state["history"], state["best"], state["epoch"]
+        torch.set_rng_state(state["rng"])
+        log.info("resuming %s at epoch %d", out, start_epoch + 1)
+
+    rng = torch.Generator().manual_seed(cfg.seed + start_epoch)
+    agg = Checkpoint(frontend, config, {}, {}).aggregation
+    bad_epochs = start_epoch - best["epoch"]
+    for epoch in range(start_epoch, cfg.epochs):
+        if bad_epochs >= cfg.patience:
+            log.info("early stop: validation mAP has not improved for %d epochs", cfg.patience)
+            break
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(len(x_train), generator=rng)
+        losses = []
+        for step in range(steps_per_epoch):
+            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size].numpy()
+            x = torch.from_numpy(x_train[idx].astype(np.float32)).unsqueeze(1).to(device)  # (batch, 1, mels, frames)
+            y = torch.from_numpy(y_train[idx]).to(device)
+            if cfg.specaugment:
+                x = spec_augment(x, rng)
+            if cfg.mixup and torch.rand(1, generator=rng).item() < cfg.mixup:
+                lam = float(np.random.beta(0.4, 0.4))
+                j = torch.randperm(len(x), generator=rng).to(device)
+                x = lam * x + (1 - lam) * x[j]
+                y = torch.maximum(y, y[j]) if 0.3 < lam < 0.7 else lam * y + (1 - lam) * y[j]
+            loss = F.binary_cross_entropy_with_logits(model.classifier(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            report(f"epoch {epoch + 1}/{cfg.epochs}", step + 1, steps_per_epoch)
+
+        seg_scores = predict_features(model, val_fs.features, device)
+        val_scores = item_scores(seg_scores, val_fs, len(val_items), agg["top_fraction"])
+        val_loss = float(F.binary_cross_entropy(torch.from_numpy(val_scores).clamp(1e-6, 1 - 1e-6), torch.from_numpy(y_val)))
+        val_map = mean_average_precision(y_val, val_scores)
+        micro = classification_report(y_val, val_scores >= 0.5, list(labels))["micro_f1"]
+        history.append({
+            "epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": val_loss, "val_mAP": val_map,
+            "val_micro_f1": micro, "lr": sched.get_last_lr()[0], "seconds": time.perf_counter() - t0,
+        })
+        log.info("epoch %d: train loss %.4f, val loss %.4f, val mAP %.4f", epoch + 1, history[-1]["train_loss"], val_loss, val_map)
+        if val_map > best["mAP"]:
+            thresholds = tune_thresholds(y_val, val_scores)
+            ckpt = Checkpoint(
+                frontend, config, {k: v.detach().cpu() for k, v in model.classifier.state_dict().items()},
+                dict(zip(labels, map(float, thresholds))), name=name,
+                card=_card(cfg, labels, train_items, val_items, evaluate_scores(y_val, val_scores, labels, thresholds), epoch + 1),
+            )
+            if best["weights"]:
+                Path(best["weights"]).unlink(missing_ok=True)
+            best = {"mAP": val_map, "epoch": epoch + 1, "weights": str(save_checkpoint(ckpt, out))}
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        _atomic_torch_save({
+            "config": json.loads(json.dumps(asdict(cfg))), "model": model.classifier.state_dict(),
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "history": history, "best": best,
+            "epoch": epoch + 1, "rng": torch.get_rng_state(),
+        }, state_path)
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        _plot_curves(history, out / "curves.png")
+
+    best_ckpt = load_checkpoint(best["weights"])
+    test_metrics: dict = {}
+    if test_ds is not None:
+        test_metrics = evaluate_checkpoint(best_ckpt, test_ds, cache, cfg.jobs, device, report)
+        best_ckpt.card["test"] = test_metrics
+        Path(best["weights"]).unlink()
+        best["weights"] = str(save_checkpoint(best_ckpt, out))
+    return TrainResult(Path(best["weights"]), history, best_ckpt.card.get("validation", {}), test_metrics)
+
+
+def evaluate_checkpoint(
+    ckpt: Checkpoint, ds: Dataset, cache: Path | None, jobs: int, device: torch.device,
+    report: Callable[[str, int, int], None] | None = None,
+) -> dict:
+    """Figures of ``ckpt`` on ``ds`` (file-level aggregation, stored thresholds)."""
+    report = report or (lambda stage, done, total: None)
+    done = [0]
+
+    def tick(n: int) -> None:
+        done[0] += n
+        report("features (test)", done[0], len(ds.items))
+
+    fs = compute_features(ds.items, ckpt.frontend, cache, jobs, progress=tick)
+    model = ckpt.build(device)
+    scores = item_scores(predict_features(model, fs.features, device), fs, len(ds.items), ckpt.aggregation["top_fraction"])
+    thresholds = np.array([ckpt.thresholds[label] for label in ckpt.labels], dtype=np.float32)
+    return evaluate_scores(ds.targets(ckpt.labels), scores, ckpt.labels, thresholds)
+
+
+def _card(cfg: TrainConfig, labels, train_items, val_items, val_metrics: dict, epoch: int) -> dict:
+    return {
+        "tagger_version": __version__,
+        "arch": cfg.arch,
+        "labels": list(labels),
+        "train_data": list(cfg.data),
+        "train_files": len(train_items),
+        "validation_data": list(cfg.val) or f"{cfg.val_fraction:.0%} stratified split of the training data",
+        "validation_files": len(val_items),
+        "epoch": epoch,
+        "validation": val_metrics,
+        "settings": {k: v for k, v in asdict(cfg).items() if k not in ("data", "val", "test", "out", "cache_dir")},
+        "trained_at": time.strftime("%Y-%m-%d", time.gmtime()),
+    }

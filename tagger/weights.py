@@ -1,0 +1,163 @@
+"""The weights file: a safetensors file that carries its own configs, labels and card.
+
+Layout: tensors are the classifier's state dict; the safetensors metadata holds one key,
+``tagger``, a JSON object with ``frontend`` (FrontendConfig), ``model`` (ModelConfig),
+``thresholds`` (label -> decision threshold), ``aggregation`` and ``card`` (training data,
+held-out figures...). safetensors cannot execute code when loaded, unlike a pickle.
+
+Files are named ``<name>-<first 8 hex of their SHA-256>.safetensors``; the loader
+checks the digest against the name before use. A file renamed without the digest loads
+with one warning that it could not be verified.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from .errors import ModelLoadError
+from .frontend import FrontendConfig
+from .models import ModelConfig, Tagger
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
+_HASHED_NAME = re.compile(r"^(?P<name>.+)-(?P<digest>[0-9a-f]{8})\.safetensors$")
+
+
+@dataclass
+class Checkpoint:
+    """A model with everything needed to use it."""
+
+    frontend: FrontendConfig
+    config: ModelConfig
+    state_dict: dict[str, torch.Tensor]
+    thresholds: dict[str, float]
+    aggregation: dict = field(default_factory=lambda: {"method": "top_mean", "top_fraction": 0.34})
+    card: dict = field(default_factory=dict)
+    name: str = "model"
+    digest: str = ""  # first 8 hex of the file's SHA-256, once saved or loaded
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.config.labels
+
+    @property
+    def version(self) -> str:
+        """What the CSV and tags call this model: ``resnet-1a2b3c4d``."""
+        return f"{self.name}-{self.digest}" if self.digest else self.name
+
+    def build(self, device: str | torch.device = "cpu") -> Tagger:
+        """The network in eval mode on ``device``, with these weights (strict)."""
+        model = Tagger(self.frontend, self.config)
+        try:
+            model.classifier.load_state_dict(self.state_dict, strict=True)
+        except RuntimeError as exc:
+            raise ModelLoadError(f"weights do not match their config: {str(exc).splitlines()[0]}") from exc
+        return model.to(device).eval()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_checkpoint(ckpt: Checkpoint, folder: Path) -> Path:
+    """Write ``folder/<name>-<sha8>.safetensors`` atomically; return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "format": FORMAT_VERSION,
+        "name": ckpt.name,
+        "frontend": ckpt.frontend.to_dict(),
+        "model": ckpt.config.to_dict(),
+        "thresholds": {label: float(ckpt.thresholds[label]) for label in ckpt.labels},
+        "aggregation": ckpt.aggregation,
+        "card": ckpt.card,
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in ckpt.state_dict.items()}
+    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata={"tagger": json.dumps(meta, sort_keys=True)})
+        digest = sha256_file(Path(tmp))[:8]
+        final = folder / f"{ckpt.name}-{digest}.safetensors"
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    ckpt.digest = digest
+    return final
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read and verify a weights file; every failure is one ModelLoadError line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError("weights file not found", path)
+    match = _HASHED_NAME.match(path.name)
+    digest = sha256_file(path)
+    if match and not digest.startswith(match["digest"]):
+        raise ModelLoadError(
+            f"checksum mismatch: file name says {match['digest']}, content is {digest[:8]} (corrupt or altered)",
+            path,
+        )
+    if not match:
+        log.warning("%s: no digest in the file name, so it could not be verified", path)
+    try:
+        state = load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("tagger")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelLoadError(f"not a readable safetensors file ({exc})", path) from exc
+    if raw is None:
+        raise ModelLoadError("no tagger metadata in the weights file", path)
+    try:
+        meta = json.loads(raw)
+        if meta.get("format") != FORMAT_VERSION:
+            raise ModelLoadError(f"weights format {meta.get('format')} is not {FORMAT_VERSION}", path)
+        config = ModelConfig.from_dict(meta["model"])
+        ckpt = Checkpoint(
+            frontend=FrontendConfig.from_dict(meta["frontend"]),
+            config=config,
+            state_dict=state,
+            thresholds={label: float(meta["thresholds"][label]) for label in config.labels},
+            aggregation=meta["aggregation"],
+            card=meta.get("card", {}),
+            name=meta["name"],
+            digest=digest[:8],
+        )
+    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"bad metadata in the weights file ({type(exc).__name__}: {exc})", path) from exc
+    return ckpt
+
+
+def bundled_model_path() -> Path:
+    """The one ``.safetensors`` file in the repository's ``weights/`` folder."""
+    found = sorted(BUNDLED_DIR.glob("*.safetensors"))
+    if len(found) != 1:
+        raise ModelLoadError(
+            f"expected exactly one bundled weights file in {BUNDLED_DIR}, found {len(found)}; pass --model PATH"
+        )
+    return found[0]
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` is CUDA when present, else CPU; asking for CUDA without one is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError("--device cuda was asked for, but torch sees no CUDA device")
+    return torch.device(device)

@@ -22,12 +22,12 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__
-from .aggregate import track_scores
 from .datasets import Dataset, Item, merge, read_dataset
 from .errors import DatasetError
+from .evaluate import evaluate, item_scores, predict_features, summarise
 from .features import FeatureSet, compute_features
 from .frontend import FrontendConfig
-from .metrics import classification_report, mean_average_precision, top1_accuracy, tune_thresholds
+from .metrics import classification_report, mean_average_precision, tune_thresholds
 from .models import ModelConfig, Tagger
 from .segments import SILENCE_DB
 from .weights import Checkpoint, load_checkpoint, save_checkpoint
@@ -101,49 +101,6 @@ def spec_augment(x: torch.Tensor, rng: torch.Generator, max_time: int = 20, max_
             shape = (b, 1, length, 1) if axis == 2 else (b, 1, 1, length)
             x = x.masked_fill(mask.view(shape), 0.0)
     return x
-
-
-def item_scores(segment_scores: np.ndarray, fs: FeatureSet, n_items: int, top_fraction: float) -> np.ndarray:
-    """Aggregate segment scores into per-item scores with the inference rule."""
-    out = np.zeros((n_items, segment_scores.shape[1]), dtype=np.float32)
-    order = np.argsort(fs.item_index, kind="stable")
-    bounds = np.flatnonzero(np.diff(fs.item_index[order])) + 1
-    for seg in np.split(order, bounds):
-        if len(seg):
-            out[fs.item_index[seg[0]]] = track_scores(segment_scores[seg], fs.loudness[seg] > SILENCE_DB, top_fraction)
-    return out
-
-
-@torch.inference_mode()
-def predict_features(model: Tagger, features: np.ndarray, device: torch.device, batch_size: int = 256) -> np.ndarray:
-    """Sigmoid scores (segments, labels) for cached features (segments, mels, frames)."""
-    model.eval()
-    out = []
-    for i in range(0, len(features), batch_size):
-        x = torch.from_numpy(np.asarray(features[i : i + batch_size], dtype=np.float32)).to(device).unsqueeze(1)
-        out.append(torch.sigmoid(model.classifier(x)).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, len(model.labels)), np.float32)
-
-
-def evaluate_scores(y_true: np.ndarray, y_score: np.ndarray, labels: Sequence[str], thresholds: np.ndarray) -> dict:
-    """The figures the model card reports."""
-    report = classification_report(y_true, y_score >= thresholds[None, :], list(labels))
-    single = y_true.sum(axis=1) == 1
-    multi = y_true.sum(axis=1) >= 2
-    out = {
-        "items": int(len(y_true)),
-        "mAP": mean_average_precision(y_true, y_score),
-        "micro_f1": report["micro_f1"],
-        "macro_f1": report["macro_f1"],
-        "top1_single": top1_accuracy(y_true, y_score),
-        "per_label_f1": {k: v["f1"] for k, v in report["per_label"].items()},
-    }
-    if multi.any():
-        mix = classification_report(y_true[multi], (y_score >= thresholds[None, :])[multi], list(labels))
-        out["mixtures_micro_f1"] = mix["micro_f1"]
-        out["mixtures_items"] = int(multi.sum())
-    out["single_items"] = int(single.sum())
-    return out
 
 
 # ---------------------------------------------------------------- training
@@ -308,7 +265,7 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
             ckpt = Checkpoint(
                 frontend, config, {k: v.detach().cpu() for k, v in model.classifier.state_dict().items()},
                 dict(zip(labels, map(float, thresholds))), name=name,
-                card=_card(cfg, labels, train_items, val_items, evaluate_scores(y_val, val_scores, labels, thresholds), epoch + 1),
+                card=_card(cfg, labels, train_items, val_items, summarise(y_val, val_scores, labels, thresholds), epoch + 1),
             )
             if best["weights"]:
                 Path(best["weights"]).unlink(missing_ok=True)
@@ -327,30 +284,11 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
     best_ckpt = load_checkpoint(best["weights"])
     test_metrics: dict = {}
     if test_ds is not None:
-        test_metrics = evaluate_checkpoint(best_ckpt, test_ds, cache, cfg.jobs, device, report)
+        test_metrics = evaluate(best_ckpt, test_ds, device, cfg.jobs, cache, progress=report).metrics
         best_ckpt.card["test"] = test_metrics
         Path(best["weights"]).unlink()
         best["weights"] = str(save_checkpoint(best_ckpt, out))
     return TrainResult(Path(best["weights"]), history, best_ckpt.card.get("validation", {}), test_metrics)
-
-
-def evaluate_checkpoint(
-    ckpt: Checkpoint, ds: Dataset, cache: Path | None, jobs: int, device: torch.device,
-    report: Callable[[str, int, int], None] | None = None,
-) -> dict:
-    """Figures of ``ckpt`` on ``ds`` (file-level aggregation, stored thresholds)."""
-    report = report or (lambda stage, done, total: None)
-    done = [0]
-
-    def tick(n: int) -> None:
-        done[0] += n
-        report("features (test)", done[0], len(ds.items))
-
-    fs = compute_features(ds.items, ckpt.frontend, cache, jobs, progress=tick)
-    model = ckpt.build(device)
-    scores = item_scores(predict_features(model, fs.features, device), fs, len(ds.items), ckpt.aggregation["top_fraction"])
-    thresholds = np.array([ckpt.thresholds[label] for label in ckpt.labels], dtype=np.float32)
-    return evaluate_scores(ds.targets(ckpt.labels), scores, ckpt.labels, thresholds)
 
 
 def _card(cfg: TrainConfig, labels, train_items, val_items, val_metrics: dict, epoch: int) -> dict:

@@ -1,0 +1,295 @@
+"""The command line: a thin layer over :mod:`tagger.scan`, :mod:`tagger.train`, :mod:`tagger.evaluate`.
+
+Progress and tables go to stderr; machine output (CSV file, ``--json`` lines) never
+mixes with them. Exit codes: 0 every file handled, 1 some files failed, 2 bad usage.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections import Counter
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .errors import DatasetError, ModelLoadError, TaggerError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Find the instruments in every track of a music library.")
+err = Console(stderr=True)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Backend(str, Enum):
+    local = "local"
+    dask = "dask"
+    ray = "ray"
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False, show_time=False)], force=True)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _load_scorer(model: Optional[Path], device: Device, batch_size: int):
+    from .inference import Scorer
+
+    try:
+        return Scorer.from_path(model, device.value, batch_size)
+    except ModelLoadError as exc:
+        where = f"{exc.path}: " if exc.path else ""
+        raise _fail(f"{where}{exc}") from None
+
+
+@app.command()
+def scan(
+    paths: list[Path] = typer.Argument(..., help="Music files or folders (searched recursively)."),
+    write_tags: bool = typer.Option(False, "--write-tags", help="Write instruments into the files' tags (default: dry run)."),
+    csv_path: Path = typer.Option(Path("instruments.csv"), "--csv", help="Where to write the CSV report."),
+    threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="One threshold for every label (default: per-label thresholds of the model)."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", min=1, help="Keep at most K instruments per track."),
+    device: Device = typer.Option(Device.auto, help="auto: CUDA when present, else CPU."),
+    batch_size: int = typer.Option(256, min=1, help="Segments per model call."),
+    jobs: int = typer.Option(0, min=0, help="Decoding processes (0: one per core)."),
+    model: Optional[Path] = typer.Option(None, help="Weights file (default: the bundled model)."),
+    force: bool = typer.Option(False, help="Overwrite instruments tags that a user wrote, and rescan unchanged files."),
+    backend: Backend = typer.Option(Backend.local, help="Where decoding runs: local processes, or a dask/ray cluster."),
+    hop: Optional[float] = typer.Option(None, min=0.1, help="Seconds between segment starts (default: the segment length, 3 s)."),
+    json_lines: bool = typer.Option(False, "--json", help="Print one JSON line per file on stdout instead of the summary table."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary, errors only."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Tag every audio file under PATHS; write a CSV report (and tags with --write-tags)."""
+    from .discover import discover
+    from .report import CsvReport, as_json
+    from .scan import Scanner, ScanOptions
+
+    _setup_logging(verbose, quiet)
+    for p in paths:
+        if not os.path.lexists(p):
+            raise _fail(f"{p}: no such file or folder")
+    scorer = _load_scorer(model, device, batch_size)
+    options = ScanOptions(
+        write_tags=write_tags, force=force, threshold=threshold, top_k=top_k, hop_seconds=hop, jobs=jobs,
+        backend=backend.value,
+    )
+    try:
+        scanner = Scanner(scorer, options)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    files = list(discover(paths))
+    try:
+        report = CsvReport.open(csv_path, scorer.labels)
+    except OSError as exc:
+        raise _fail(f"cannot write the report {csv_path}: {exc.strerror}") from None
+
+    counts: Counter[str] = Counter()
+    found: Counter[str] = Counter()
+    audio_seconds = 0.0
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=err, disable=quiet, transient=False,
+    )
+    with progress, report:
+        task = progress.add_task("scanning", total=len(files), rate="")
+        for result in scanner.scan_files(files):
+            report.write(result)
+            counts[result.status] += 1
+            found.update(label for label, _ in result.instruments)
+            audio_seconds += result.duration_s
+            if result.status == "error":
+                progress.console.print(f"error: {result.path}: {result.error}", style="red", markup=False, highlight=False)
+            if json_lines:
+                sys.stdout.write(as_json(result) + "\n")
+                sys.stdout.flush()
+            elapsed = max(progress.tasks[0].elapsed or 1e-9, 1e-9)
+            progress.update(task, advance=1, rate=f"{sum(counts.values()) / elapsed:.1f} files/s, {audio_seconds / 60 / elapsed:.1f} audio-min/s")
+    if not quiet and not json_lines:
+        _summary(counts, found, csv_path, write_tags)
+    raise typer.Exit(1 if counts["error"] else 0)
+
+
+def _summary(counts: Counter, found: Counter, csv_path: Path, write_tags: bool) -> None:
+    table = Table(title="tagger scan", show_header=False)
+    table.add_row("files ok", str(counts["ok"]))
+    table.add_row("skipped", str(counts["skipped"]))
+    table.add_row("failed", f"[red]{counts['error']}[/]" if counts["error"] else "0")
+    table.add_row("top instruments", ", ".join(f"{label} ({n})" for label, n in found.most_common(5)) or "-")
+    table.add_row("report", str(csv_path))
+    table.add_row("tags", "written" if write_tags else "dry run (use --write-tags to write)")
+    err.print(table)
+
+
+@app.command()
+def info(
+    model: Optional[Path] = typer.Option(None, help="Weights file (default: the bundled model)."),
+    json_out: bool = typer.Option(False, "--json", help="The model card as JSON on stdout."),
+) -> None:
+    """Show the model card: labels, thresholds, training data, held-out figures, speed."""
+    from .weights import bundled_model_path, load_checkpoint
+
+    try:
+        path = model or bundled_model_path()
+        ckpt = load_checkpoint(path)
+    except ModelLoadError as exc:
+        raise _fail(f"{exc.path or ''} {exc}".strip()) from None
+    card = {
+        "model": ckpt.version, "file": str(path), "tagger": __version__, "arch": ckpt.config.arch,
+        "labels": list(ckpt.labels), "thresholds": ckpt.thresholds, "frontend": ckpt.frontend.to_dict(),
+        "aggregation": ckpt.aggregation, "card": ckpt.card,
+    }
+    if json_out:
+        print(json.dumps(card, indent=2))
+        return
+    out = Console()
+    out.print(f"[bold]{ckpt.version}[/]  ({path})")
+    out.print(f"architecture: {ckpt.config.arch}; frontend: {ckpt.frontend.n_mels} mel bands, {ckpt.frontend.sample_rate} Hz, "
+              f"{ckpt.frontend.segment_seconds:g} s segments; aggregation: {ckpt.aggregation}")
+    c = ckpt.card
+    for key in ("description", "train_data", "train_files", "validation_data", "validation_files", "corpus", "command", "speed", "trained_at"):
+        if key in c:
+            out.print(f"{key.replace('_', ' ')}: {c[key]}")
+    table = Table(title="labels")
+    table.add_column("label")
+    table.add_column("threshold", justify="right")
+    sets = [k for k in ("validation", "test") if isinstance(c.get(k), dict)]
+    for k in sets:
+        table.add_column(f"{k} F1", justify="right")
+    for label in ckpt.labels:
+        cells = [f"{c[k].get('per_label', {}).get(label, {}).get('f1', float('nan')):.3f}" for k in sets]
+        table.add_row(label, f"{ckpt.thresholds[label]:.3f}", *cells)
+    out.print(table)
+    for k in sets:
+        m = c[k]
+        out.print(f"{k}: " + ", ".join(f"{name} {m[name]:.3f}" for name in ("mAP", "micro_f1", "macro_f1", "top1_single", "mixtures_micro_f1") if isinstance(m.get(name), float)) + f" ({m.get('items')} files{'; ' + m['data'] if 'data' in m else ''})")
+    for line in c.get("weaknesses", []):
+        out.print(f"weakness: {line}")
+
+
+def _rich_progress() -> tuple[Progress, callable]:
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err)
+    tasks: dict[str, int] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=total)
+        progress.update(tasks[stage], completed=done, total=total)
+
+    return progress, report
+
+
+@app.command()
+def train(
+    data: list[Path] = typer.Argument(..., help="Datasets: class folders, IRMAS test layout, or manifest CSVs."),
+    out: Path = typer.Option(..., help="Run folder: weights, state for resuming, curves, history."),
+    val: list[Path] = typer.Option([], help="Validation dataset(s) (default: a stratified split of DATA)."),
+    test: list[Path] = typer.Option([], help="Test dataset(s): reported in the model card, never used to select."),
+    arch: str = typer.Option("resnet", help="resnet, cnn, crnn, resnet18 or mfcc-mlp."),
+    width: int = typer.Option(32, help="Channels of the first resnet stage."),
+    epochs: int = typer.Option(30, min=1),
+    batch_size: int = typer.Option(64, min=2),
+    lr: float = typer.Option(2e-3),
+    patience: int = typer.Option(6, min=1, help="Stop after this many epochs without a better validation mAP."),
+    val_fraction: float = typer.Option(0.1, min=0.0, max=0.9),
+    mixup: float = typer.Option(0.5, min=0.0, max=1.0, help="Probability that a batch is mixed."),
+    specaugment: bool = typer.Option(True, "--specaugment/--no-specaugment"),
+    max_segments: int = typer.Option(4, min=1, help="3-second segments taken per training file."),
+    init: Optional[Path] = typer.Option(None, help="Start from this checkpoint (fine-tuning; a new label set gets a new head)."),
+    name: Optional[str] = typer.Option(None, help="Model name (default: the architecture)."),
+    jobs: int = typer.Option(-1, help="Feature extraction processes (-1: all cores)."),
+    device: Device = typer.Option(Device.auto),
+    seed: int = typer.Option(0),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Train a model on your data; the best weights land in OUT/<name>-<sha8>.safetensors."""
+    from .models import ARCHITECTURES
+    from .train import TrainConfig, train as run_training
+
+    _setup_logging(verbose, False)
+    logging.getLogger("tagger").setLevel(logging.INFO)
+    if arch not in ARCHITECTURES:
+        raise _fail(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    cfg = TrainConfig(
+        data=[str(p) for p in data], out=str(out), val=[str(p) for p in val], test=[str(p) for p in test],
+        val_fraction=val_fraction, arch=arch, width=width, epochs=epochs, batch_size=batch_size, lr=lr,
+        patience=patience, mixup=mixup, specaugment=specaugment, max_segments=max_segments,
+        init=str(init) if init else None, name=name, jobs=jobs, device=device.value, seed=seed,
+    )
+    progress, report = _rich_progress()
+    try:
+        with progress:
+            result = run_training(cfg, report)
+    except (DatasetError, ModelLoadError) as exc:
+        raise _fail(f"{exc.path or ''} {exc}".strip()) from None
+    err.print(f"best weights: [bold]{result.weights}[/]")
+    for name_, metrics in (("validation", result.val), ("test", result.test)):
+        if metrics:
+            err.print(f"{name_}: mAP {metrics['mAP']:.3f}, micro-F1 {metrics['micro_f1']:.3f}, top-1 {metrics['top1_single']:.3f}")
+
+
+@app.command("eval")
+def eval_(
+    data: Path = typer.Argument(..., help="A labelled dataset (class folders, IRMAS test layout, manifest CSV)."),
+    model: Optional[Path] = typer.Option(None, help="Weights file (default: the bundled model)."),
+    out: Optional[Path] = typer.Option(None, help="Folder for metrics.json and confusion.png."),
+    irmas: bool = typer.Option(False, "--irmas", help="IRMAS protocol: 1.5 s hop, mean over the excerpt, one threshold; maps IRMAS label codes."),
+    threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="One threshold for every label."),
+    device: Device = typer.Option(Device.auto),
+    jobs: int = typer.Option(-1),
+    json_out: bool = typer.Option(False, "--json", help="Metrics as JSON on stdout."),
+) -> None:
+    """Precision, recall, F1 per label, micro/macro F1, mAP, top-1, confusion matrix."""
+    from .datasets import IRMAS_CODES, read_dataset
+    from .evaluate import evaluate, plot_confusion
+    from .weights import resolve_device
+
+    _setup_logging(False, False)
+    scorer = _load_scorer(model, device, 256)
+    try:
+        ds = read_dataset(data, IRMAS_CODES if irmas else None)
+    except DatasetError as exc:
+        raise _fail(f"{exc.path}: {exc}") from None
+    progress, report = _rich_progress()
+    with progress:
+        result = evaluate(scorer.checkpoint, ds, resolve_device(device.value), jobs, None,
+                          "irmas" if irmas else "track", threshold, report)
+    m = result.metrics
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(m, indent=2))
+        plot_confusion(result, out / "confusion.png")
+    if json_out:
+        print(json.dumps(m, indent=2))
+        return
+    table = Table(title=f"{scorer.checkpoint.version} on {data} ({m['protocol']} protocol, {m['items']} files)")
+    for col in ("label", "precision", "recall", "F1", "support"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for label, r in m["per_label"].items():
+        table.add_row(label, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", str(r["support"]))
+    Console().print(table)
+    Console().print(", ".join(f"{k} {m[k]:.3f}" for k in ("mAP", "micro_f1", "macro_f1", "top1_single", "mixtures_micro_f1") if isinstance(m.get(k), float)))
+    if m["failed_files"] or m["labels_not_in_model"]:
+        err.print(f"{m['failed_files']} files could not be read; labels the model does not know: {', '.join(m['labels_not_in_model']) or 'none'}")
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,279 @@
+"""The scan: files -> decoded segments (worker processes) -> batched scores -> track results.
+
+Workers (joblib) read each file's existing tags, decode it and cut it into segments;
+the driver batches segments across files for the model, aggregates them per track, and
+alone writes tags. Long files are decoded in spans of ``chunk_seconds`` so memory does not
+grow with a file's length. Results come out in discovery order.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+from joblib import Parallel, delayed
+
+from . import __version__
+from .aggregate import pick_labels, track_scores
+from .decode import decode, probe
+from .discover import discover
+from .errors import TaggerError, TagWriteError
+from .inference import Scorer
+from .segments import SILENCE_DB, cut_segments, loudness_db, segment_starts
+from .tags import InstrumentTags, cleanup_leftovers, read_instruments, write_instruments
+
+log = logging.getLogger(__name__)
+
+MIN_SECONDS = 1.0  # shorter files are reported as too short to tag
+PROBE_BYTES = 8 << 20  # files larger than this are probed and decoded in spans
+WINDOW_FILES = 512  # files planned and dispatched at a time (bounds the driver's memory)
+
+
+@dataclass
+class ScanOptions:
+    write_tags: bool = False
+    force: bool = False
+    threshold: float | None = None
+    top_k: int | None = None
+    hop_seconds: float | None = None  # default: the segment length (no overlap)
+    jobs: int = 0  # decoding processes; 0 = one per core
+    chunk_seconds: float = 600.0
+    backend: str = "local"
+
+
+@dataclass
+class TrackResult:
+    """One row of the report."""
+
+    path: Path
+    status: str  # ok | skipped | error
+    error: str = ""
+    duration_s: float = 0.0
+    segments: int = 0
+    scores: dict[str, float] = field(default_factory=dict)  # label -> track score
+    instruments: list[tuple[str, float]] = field(default_factory=list)  # ranked (label, score)
+    model: str = ""
+    tags: str = ""  # written | dry-run | kept | ""
+    previous_instruments: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Task:
+    file_id: int
+    path: str
+    chunk: int
+    start_s: float
+    span_s: float | None  # None: to the end of the file
+    last: bool
+
+
+@dataclass
+class _Loaded:
+    file_id: int
+    chunk: int
+    last: bool
+    segments: np.ndarray | None = None  # (n, samples) float32
+    loudness: np.ndarray | None = None  # (n,) dBFS
+    n_samples: int = 0  # samples this span owns (for the duration)
+    previous: list[str] = field(default_factory=list)
+    users_tag: bool = False
+    error: str = ""
+
+
+@dataclass
+class _FileState:
+    path: Path
+    loaded_last: bool = False
+    n_samples: int = 0
+    scores: list[np.ndarray] = field(default_factory=list)
+    loudness: list[np.ndarray] = field(default_factory=list)
+    unscored: int = 0  # segments waiting in the batch buffer
+    previous: list[str] = field(default_factory=list)
+    users_tag: bool = False
+    error: str = ""
+
+
+def load_span(task: _Task, sample_rate: int, seg_len: int, hop: int, skip_users_tags: bool) -> _Loaded:
+    """Worker: read tags (first span), decode one span and cut it into segments."""
+    out = _Loaded(task.file_id, task.chunk, task.last)
+    path = Path(task.path)
+    try:
+        if task.chunk == 0:
+            try:
+                existing = read_instruments(path)
+                out.previous, out.users_tag = existing.instruments, existing.is_users
+            except TagWriteError:
+                pass  # no tags we can read: nothing to keep, nothing to undo
+            if out.users_tag and skip_users_tags:
+                return out
+        overlap = (seg_len - hop) / sample_rate if seg_len > hop else 0.0
+        span = None if task.last else task.span_s + overlap
+        audio = decode(path, sample_rate, task.start_s, span)
+        if task.last:
+            if task.chunk == 0 and len(audio) < MIN_SECONDS * sample_rate:
+                raise TaggerError(f"too short to tag ({len(audio) / sample_rate:.2f} s; at least {MIN_SECONDS:g} s needed)")
+            starts = segment_starts(len(audio), seg_len, hop, seg_len // 3)
+            out.n_samples = len(audio)
+        else:
+            owned = round(task.span_s * sample_rate)
+            starts = np.arange(0, owned, hop, dtype=np.int64)
+            starts = starts[starts + seg_len <= len(audio)]
+            out.n_samples = min(owned, len(audio))
+        if len(starts):
+            out.segments = cut_segments(audio, starts, seg_len)
+            out.loudness = loudness_db(out.segments)
+    except TaggerError as exc:
+        out.error = str(exc)
+    except Exception as exc:  # a decoder bug must cost one file, not the run
+        log.debug("unexpected error on %s", path, exc_info=True)
+        out.error = f"unexpected {type(exc).__name__}: {exc}"
+    return out
+
+
+def _batched(iterable: Iterable, n: int) -> Iterator[list]:
+    it = iter(iterable)
+    while chunk := list(islice(it, n)):
+        yield chunk
+
+
+class Scanner:
+    """Tag a library: ``for result in Scanner(scorer, options).scan(paths): ...``."""
+
+    def __init__(self, scorer: Scorer, options: ScanOptions | None = None) -> None:
+        self.scorer = scorer
+        self.options = options or ScanOptions()
+        ckpt = scorer.checkpoint
+        self.sample_rate = ckpt.frontend.sample_rate
+        self.seg_len = ckpt.frontend.segment_samples
+        hop_s = self.options.hop_seconds or ckpt.frontend.segment_seconds
+        self.hop = round(hop_s * self.sample_rate)
+        if not 0 < self.hop <= self.seg_len:
+            raise ValueError(f"hop must be in (0, {ckpt.frontend.segment_seconds}] seconds")
+        self.source = f"tagger {__version__} {ckpt.version}"
+
+    # -- planning
+
+    def _plan(self, file_id: int, path: Path) -> list[_Task]:
+        """One task per file, or spans of ``chunk_seconds`` for a large, long file."""
+        chunk_s = self.options.chunk_seconds
+        chunk_s = max(self.hop / self.sample_rate, round(chunk_s * self.sample_rate / self.hop) * self.hop / self.sample_rate)
+        try:
+            duration = probe(path).duration_s if os.stat(path).st_size > PROBE_BYTES else None
+        except (TaggerError, OSError):
+            duration = None  # the decode will say what is wrong
+        if not duration or duration <= 1.5 * chunk_s:
+            return [_Task(file_id, str(path), 0, 0.0, None, True)]
+        n = int(duration // chunk_s)
+        return [_Task(file_id, str(path), k, k * chunk_s, None if k == n else chunk_s, k == n) for k in range(n + 1)]
+
+    # -- the run
+
+    def scan(self, paths: Iterable[str | Path]) -> Iterator[TrackResult]:
+        """Yield one :class:`TrackResult` per audio file found under ``paths``, in order."""
+        return self.scan_files(list(discover(paths)))
+
+    def scan_files(self, files: Sequence[Path]) -> Iterator[TrackResult]:
+        """Like :meth:`scan` for an explicit list of files."""
+        if self.options.write_tags:
+            for folder in sorted({f.parent for f in files}):
+                for leftover in cleanup_leftovers(folder):
+                    log.warning("removed %s, left by an interrupted run", leftover)
+        jobs = self.options.jobs or os.cpu_count() or 1
+        with Parallel(n_jobs=jobs, return_as="generator", pre_dispatch=f"{2 * jobs}") as parallel:
+            for window_start, window in ((i * WINDOW_FILES, w) for i, w in enumerate(_batched(files, WINDOW_FILES))):
+                yield from self._scan_window(parallel, window_start, window)
+
+    def _scan_window(self, parallel: Parallel, offset: int, files: list[Path]) -> Iterator[TrackResult]:
+        states = {offset + i: _FileState(path) for i, path in enumerate(files)}
+        tasks = [task for i, path in enumerate(files) for task in self._plan(offset + i, path)]
+        skip_users = self.options.write_tags and not self.options.force
+        order = deque(states)
+        buffer: list[tuple[int, np.ndarray]] = []
+        buffered = 0
+
+        def flush() -> None:
+            nonlocal buffered
+            if not buffer:
+                return
+            scores = self.scorer.score(np.concatenate([segs for _, segs in buffer]))
+            at = 0
+            for file_id, segs in buffer:
+                st = states.get(file_id)  # gone when the file failed in a later span
+                if st is not None and not st.error:
+                    st.scores.append(scores[at : at + len(segs)])
+                    st.unscored -= len(segs)
+                at += len(segs)
+            buffer.clear()
+            buffered = 0
+
+        def ready() -> Iterator[TrackResult]:
+            while order:
+                st = states[order[0]]
+                if not (st.error or (st.loaded_last and st.unscored == 0)):
+                    return
+                yield self._finish(states.pop(order.popleft()))
+
+        results = parallel(
+            delayed(load_span)(t, self.sample_rate, self.seg_len, self.hop, skip_users) for t in tasks
+        )
+        for loaded in results:
+            st = states.get(loaded.file_id)
+            if st is None or st.error:
+                continue  # a later span of a file that already failed
+            if loaded.chunk == 0:
+                st.previous, st.users_tag = loaded.previous, loaded.users_tag
+            st.error = loaded.error
+            st.loaded_last = loaded.last or (st.users_tag and skip_users)
+            st.n_samples += loaded.n_samples
+            if loaded.segments is not None and not st.error:
+                st.loudness.append(loaded.loudness)
+                st.unscored += len(loaded.segments)
+                buffer.append((loaded.file_id, loaded.segments))
+                buffered += len(loaded.segments)
+                if buffered >= self.scorer.batch_size:
+                    flush()
+            if st.error:
+                st.unscored = 0  # its buffered segments are scored but ignored
+            yield from ready()
+        flush()
+        yield from ready()
+
+    def _finish(self, st: _FileState) -> TrackResult:
+        """Aggregate a file's scores, write its tags when asked, and make its row."""
+        result = TrackResult(
+            st.path, "ok", duration_s=st.n_samples / self.sample_rate, model=self.scorer.checkpoint.version,
+            previous_instruments=st.previous,
+        )
+        if st.error:
+            result.status, result.error = "error", st.error
+            return result
+        if st.users_tag and self.options.write_tags and not self.options.force:
+            result.status, result.tags = "skipped", "kept"
+            return result
+        labels = self.scorer.labels
+        seg_scores = np.concatenate(st.scores) if st.scores else np.zeros((0, len(labels)), np.float32)
+        loudness = np.concatenate(st.loudness) if st.loudness else np.zeros(0, np.float32)
+        ckpt = self.scorer.checkpoint
+        scores = track_scores(seg_scores, loudness > SILENCE_DB, ckpt.aggregation.get("top_fraction", 0.34))
+        result.segments = int(len(seg_scores))
+        result.scores = {label: float(s) for label, s in zip(labels, scores)}
+        result.instruments = pick_labels(scores, labels, ckpt.thresholds, self.options.threshold, self.options.top_k)
+        if not self.options.write_tags:
+            result.tags = "dry-run"
+            return result
+        tags = InstrumentTags(
+            [label for label, _ in result.instruments],
+            {label: round(score, 3) for label, score in result.instruments},
+            self.source,
+        )
+        try:
+            write_instruments(st.path, tags)
+            result.tags = "written"
+        except TagWriteError as exc:
+            result.status, result.error = "error", f"could not write tags: {exc}"
+        return result

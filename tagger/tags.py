@@ -1,0 +1,483 @@
+"""Read and write our three tag fields: instruments, their confidences, and provenance.
+
+Each field is declared once (``INSTRUMENTS``, ``CONFIDENCE``, ``SOURCE`` below) with one
+storage style per tag system, the way beets declares its custom fields:
+
+============  =======================================  ================================
+tag system    containers                               key of the instruments field
+============  =======================================  ================================
+ID3v2         MP3, WAV, AIFF                           ``TXXX:INSTRUMENTS``
+Vorbis        FLAC, Ogg Vorbis, Opus                   ``INSTRUMENTS`` (repeated)
+MP4           M4A (AAC, ALAC)                          ``----:com.apple.iTunes:INSTRUMENTS``
+APEv2         Monkey's Audio, WavPack, Musepack        ``Instruments``
+ASF           WMA (our extension)                      ``INSTRUMENTS``
+============  =======================================  ================================
+
+A write only ever replaces these three fields; every other frame, tag, picture and the
+audio stream are left as they are. It goes to a temporary copy in the same folder which
+is flushed to disk and then renamed over the original, so a crash or a kill at any
+moment leaves either the old file or the new one.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import secrets
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import mutagen
+from mutagen.aiff import AIFF
+from mutagen.apev2 import TEXT as APE_TEXT
+from mutagen.asf import ASF, ASFUnicodeAttribute
+from mutagen.flac import FLAC
+from mutagen.id3 import TXXX, ID3v1SaveOptions
+from mutagen.monkeysaudio import MonkeysAudio
+from mutagen.mp3 import MP3
+from mutagen.mp4 import MP4, AtomDataType, MP4FreeForm
+from mutagen.musepack import Musepack
+from mutagen.oggopus import OggOpus
+from mutagen.oggvorbis import OggVorbis
+from mutagen.wave import WAVE
+from mutagen.wavpack import WavPack
+
+from tagger.errors import TagWriteError
+
+log = logging.getLogger(__name__)
+
+TEMP_MARKER = ".tagger-tmp"
+# A temp file is f".{name}{TEMP_MARKER}-{8 hex digits}", next to the file it replaces.
+_TEMP_NAME = re.compile(r"^\..+" + re.escape(TEMP_MARKER) + r"-[0-9a-f]{8}$")
+# ID3v2.3 has no multi-value text frames: values are joined with this, as DESIGN.md says.
+ID3V23_SEPARATOR = "; "
+ID3V1_SIZE = 128  # bytes of an ID3v1 tag at the very end of an MP3
+
+
+@dataclass(frozen=True)
+class InstrumentTags:
+    """What a run writes: ranked labels, their scores, and which tool and model wrote them."""
+
+    instruments: list[str]  # ranked labels, highest score first
+    confidences: dict[str, float]  # label -> score in [0, 1], written with 3 decimals
+    source: str  # e.g. "tagger 0.1.0 resnet-1a2b3c4d"
+
+
+@dataclass(frozen=True)
+class ExistingTags:
+    """What a file holds now, read before a write (the CSV's `previous_instruments`)."""
+
+    instruments: list[str]  # current instruments tag values ([] if none)
+    source: str | None  # current INSTRUMENTS_SOURCE value, None if absent
+
+    @property
+    def is_users(self) -> bool:
+        """True for an instruments tag we did not write: keep it unless --force."""
+        return bool(self.instruments) and self.source is None
+
+
+# --- storage styles: how one field is stored in one tag system -----------------------
+
+
+class StorageStyle(Protocol):
+    """Gets and sets the values of one field in a mutagen tag object."""
+
+    def get(self, tags: Any) -> list[str]: ...
+
+    def set(self, tags: Any, values: list[str]) -> None: ...
+
+
+@dataclass(frozen=True)
+class ID3Style:
+    """A TXXX frame with description `desc`; one frame, one text value per item."""
+
+    desc: str
+
+    def get(self, tags: Any) -> list[str]:
+        values = [str(v) for frame in tags.getall(f"TXXX:{self.desc}") for v in frame.text]
+        if tags.version < (2, 4, 0) and len(values) == 1:  # v2.3 joins values
+            values = values[0].split(ID3V23_SEPARATOR)
+        return values
+
+    def set(self, tags: Any, values: list[str]) -> None:
+        tags.delall(f"TXXX:{self.desc}")
+        if values:  # mutagen turns UTF-8 into UTF-16 when it saves a v2.3 tag
+            tags.add(TXXX(encoding=3, desc=self.desc, text=values))
+
+
+@dataclass(frozen=True)
+class VorbisStyle:
+    """A Vorbis comment `key`, repeated once per value; keys are case-insensitive."""
+
+    key: str
+
+    def get(self, tags: Any) -> list[str]:
+        return list(tags.get(self.key, []))  # VCommentDict looks keys up case-insensitively
+
+    def set(self, tags: Any, values: list[str]) -> None:
+        if self.key in tags:
+            del tags[self.key]  # deletes every casing of the key, keeps the others' order
+        if values:
+            tags[self.key] = values
+
+
+@dataclass(frozen=True)
+class MP4Style:
+    """An iTunes freeform atom ``----:com.apple.iTunes:<name>``, one UTF-8 value per item."""
+
+    name: str
+
+    @property
+    def key(self) -> str:
+        return f"----:com.apple.iTunes:{self.name}"
+
+    def get(self, tags: Any) -> list[str]:
+        return [bytes(v).decode("utf-8", errors="replace") for v in tags.get(self.key, [])]
+
+    def set(self, tags: Any, values: list[str]) -> None:
+        tags.pop(self.key, None)
+        if values:
+            tags[self.key] = [
+                MP4FreeForm(v.encode("utf-8"), dataformat=AtomDataType.UTF8) for v in values
+            ]
+
+
+@dataclass(frozen=True)
+class APEStyle:
+    """An APEv2 text item `key` holding a list; keys are case-insensitive."""
+
+    key: str
+
+    def get(self, tags: Any) -> list[str]:
+        value = tags.get(self.key)  # APEv2 looks keys up case-insensitively
+        if value is None or value.kind != APE_TEXT:
+            return []
+        return list(value)
+
+    def set(self, tags: Any, values: list[str]) -> None:
+        if self.key in tags:
+            del tags[self.key]
+        if values:
+            tags[self.key] = values
+
+
+@dataclass(frozen=True)
+class ASFStyle:
+    """A multi-valued ASF attribute `name`."""
+
+    name: str
+
+    def get(self, tags: Any) -> list[str]:
+        return [str(v) for v in tags.get(self.name, [])]
+
+    def set(self, tags: Any, values: list[str]) -> None:
+        if self.name in tags:
+            del tags[self.name]
+        if values:
+            tags[self.name] = [ASFUnicodeAttribute(v) for v in values]
+
+
+@dataclass(frozen=True)
+class TagField:
+    """One of our fields, declared once with its storage style in each tag system."""
+
+    styles: dict[str, StorageStyle]
+
+    def get(self, kind: str, tags: Any) -> list[str]:
+        return self.styles[kind].get(tags)
+
+    def set(self, kind: str, tags: Any, values: list[str]) -> None:
+        self.styles[kind].set(tags, values)
+
+
+def _field(upper: str, ape: str) -> TagField:
+    return TagField(
+        {
+            "id3": ID3Style(upper),
+            "vorbis": VorbisStyle(upper),
+            "mp4": MP4Style(upper),
+            "ape": APEStyle(ape),
+            "asf": ASFStyle(upper),
+        }
+    )
+
+
+INSTRUMENTS = _field("INSTRUMENTS", "Instruments")
+CONFIDENCE = _field("INSTRUMENTS_CONFIDENCE", "Instruments_Confidence")
+SOURCE = _field("INSTRUMENTS_SOURCE", "Instruments_Source")
+
+# The tag system of each container mutagen recognises; anything else is unsupported.
+_TAG_KIND: dict[type, str] = {
+    MP3: "id3",
+    WAVE: "id3",
+    AIFF: "id3",
+    FLAC: "vorbis",
+    OggVorbis: "vorbis",
+    OggOpus: "vorbis",
+    MP4: "mp4",
+    MonkeysAudio: "ape",
+    WavPack: "ape",
+    Musepack: "ape",
+    ASF: "asf",
+}
+
+
+# --- opening files --------------------------------------------------------------------
+
+
+def _detect(path: Path) -> tuple[type, str]:
+    """The mutagen class and tag system of `path`, judged by its content."""
+    try:
+        audio = mutagen.File(path)
+    except (mutagen.MutagenError, OSError) as exc:
+        raise TagWriteError(f"unreadable tags: {exc}", path) from exc
+    if audio is None or type(audio) not in _TAG_KIND:
+        found = "unknown format" if audio is None else type(audio).__name__
+        raise TagWriteError(f"unsupported container ({found})", path)
+    return type(audio), _TAG_KIND[type(audio)]
+
+
+def _open(path: Path) -> tuple[Any, str]:
+    """Open `path` with mutagen for reading or editing its tags; return (file, tag system).
+
+    ID3 is loaded as it is on disk: not translated to v2.4 (so a v2.3 tag saves back as
+    the same frames) and without ID3v1 values merged into it (so they are not copied into
+    the ID3v2 tag on save).
+    """
+    cls, kind = _detect(path)
+    options = {"translate": False, "load_v1": False} if kind == "id3" else {}
+    try:
+        audio = cls(path, **options)
+    except (mutagen.MutagenError, OSError) as exc:
+        raise TagWriteError(f"unreadable tags: {exc}", path) from exc
+    return audio, kind
+
+
+def supports_tags(path: Path) -> bool:
+    """True when `path` is, by its content, a container we can tag."""
+    try:
+        _detect(Path(path))
+    except TagWriteError:
+        return False
+    return True
+
+
+def read_instruments(path: Path) -> ExistingTags:
+    """The instruments tag and its source as the file holds them now."""
+    path = Path(path)
+    audio, kind = _open(path)
+    if audio.tags is None:
+        return ExistingTags(instruments=[], source=None)
+    instruments = INSTRUMENTS.get(kind, audio.tags)
+    sources = SOURCE.get(kind, audio.tags)
+    source = sources[0] if sources and sources[0] else None  # an empty source is no source
+    return ExistingTags(instruments=instruments, source=source)
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def _check_values(tags: InstrumentTags) -> list[str]:
+    """Validate `tags`; return the confidence values, `label:0.912`, in label order."""
+    confidences = []
+    for label in tags.instruments:
+        if not label or any(c in label for c in ";:\n\x00"):
+            raise ValueError(f"invalid label {label!r}")
+        score = tags.confidences.get(label)
+        if score is None or not math.isfinite(score) or not 0.0 <= score <= 1.0:
+            raise ValueError(f"confidence of {label!r} is {score!r}, not in [0, 1]")
+        confidences.append(f"{label}:{score:.3f}")
+    if not tags.source:
+        raise ValueError("empty source")
+    return confidences
+
+
+def _set_fields(audio: Any, kind: str, tags: InstrumentTags, confidences: list[str]) -> None:
+    """Replace our three fields in the loaded tags of `audio` (adding a tag if it has none)."""
+    if audio.tags is None:
+        audio.add_tags()  # ID3: a new tag is v2.4
+    INSTRUMENTS.set(kind, audio.tags, list(tags.instruments))
+    CONFIDENCE.set(kind, audio.tags, confidences)
+    SOURCE.set(kind, audio.tags, [tags.source])
+
+
+def _save(audio: Any, kind: str) -> None:
+    """Save `audio`'s tags in place, keeping the ID3 version it had."""
+    if kind != "id3":
+        audio.save()
+        return
+    version = audio.tags.version
+    if version < (2, 3, 0):  # mutagen cannot write v2.2; converting would touch every frame
+        raise TagWriteError(f"ID3v2.{version[1]} tag cannot be kept as it is", audio.filename)
+    if version[:2] == (2, 3):
+        options = {"v2_version": 3, "v23_sep": ID3V23_SEPARATOR}
+    else:
+        options = {"v2_version": 4}
+    if isinstance(audio, MP3):
+        options["v1"] = ID3v1SaveOptions.UPDATE  # keep an ID3v1 tag if there is one
+    audio.save(**options)
+
+
+def _tail(path: Path, size: int) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - size))
+        return fh.read()
+
+
+def _restore_id3v1(path: Path, original_tail: bytes) -> None:
+    """Put back the original ID3v1 bytes of an MP3.
+
+    mutagen's "keep" mode regenerates ID3v1 from the ID3v2 frames, which would change a
+    v1 tag that did not match v2. The ID3v2 tag sits at the start of the file, so the last
+    128 bytes are the same region before and after the save.
+    """
+    if len(original_tail) != ID3V1_SIZE or not original_tail.startswith(b"TAG"):
+        return
+    with open(path, "r+b") as fh:
+        fh.seek(-ID3V1_SIZE, os.SEEK_END)
+        fh.write(original_tail)
+
+
+def _check_writable(path: Path, st: os.stat_result) -> None:
+    """Refuse files a write must not touch: not regular, read-only, or hard-linked."""
+    if not stat.S_ISREG(st.st_mode):
+        raise TagWriteError("not a regular file", path)
+    # A file with no write bit is read-only for us, even when we run as root.
+    if not os.access(path, os.W_OK) or not st.st_mode & 0o222:
+        raise TagWriteError("read-only file", path)
+    # os.replace puts a new inode in place of the old: the other names of a hard-linked
+    # file would keep the old content, so the links would silently diverge.
+    if st.st_nlink > 1:
+        raise TagWriteError(f"file has {st.st_nlink} hard links; refusing to break them", path)
+
+
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}{TEMP_MARKER}-{secrets.token_hex(4)}")
+
+
+def _copy_to_temp(path: Path, temp: Path) -> None:
+    """Copy `path` to a new `temp` only we can read until its permissions are set."""
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as dst, open(path, "rb") as src:
+        shutil.copyfileobj(src, dst, 1 << 20)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_owner_and_mode(temp: Path, st: os.stat_result) -> None:
+    """Give `temp` the original's owner (when allowed) and permission bits."""
+    try:
+        os.chown(temp, st.st_uid, st.st_gid)
+    except PermissionError:
+        try:
+            os.chown(temp, -1, st.st_gid)  # a group we belong to is still allowed
+        except PermissionError:
+            log.debug("cannot give %s the group of the original", temp)
+    os.chmod(temp, stat.S_IMODE(st.st_mode))  # after chown, which may clear set-id bits
+
+
+def _verify(temp: Path, tags: InstrumentTags, confidences: list[str]) -> None:
+    """Read the temp copy back: it must parse and hold exactly what we wrote."""
+    audio, kind = _open(temp)
+    written = (
+        INSTRUMENTS.get(kind, audio.tags),
+        CONFIDENCE.get(kind, audio.tags),
+        SOURCE.get(kind, audio.tags),
+    )
+    if written != (list(tags.instruments), confidences, [tags.source]):
+        raise TagWriteError("tags read back differ from those written", temp)
+
+
+def _unchanged(path: Path, before: os.stat_result) -> bool:
+    after = path.stat()
+    return (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+
+
+def write_instruments(path: Path, tags: InstrumentTags) -> None:
+    """Replace our three fields in `path`, atomically; every other tag is kept.
+
+    Raises TagWriteError (with a one-line reason) and leaves the file untouched when the
+    file is read-only, hard-linked, unsupported or the write fails at any step.
+    """
+    path = Path(path)
+    try:
+        confidences = _check_values(tags)
+    except ValueError as exc:
+        raise TagWriteError(f"invalid tags: {exc}", path) from exc
+    # Work on the file a symlink points to, so the link itself stays a link.
+    target = path.resolve() if path.is_symlink() else path
+    try:
+        st = target.stat()
+    except OSError as exc:
+        raise TagWriteError(f"cannot stat file: {exc.strerror or exc}", path) from exc
+    _check_writable(target, st)
+    _detect(target)  # fail on unsupported files before copying anything
+
+    temp = _temp_path(target)
+    try:
+        _copy_to_temp(target, temp)
+        audio, kind = _open(temp)
+        original_tail = _tail(temp, ID3V1_SIZE) if isinstance(audio, MP3) else b""
+        _set_fields(audio, kind, tags, confidences)
+        _save(audio, kind)
+        _restore_id3v1(temp, original_tail)
+        _verify(temp, tags, confidences)
+        _fsync_file(temp)
+        _copy_owner_and_mode(temp, st)
+        if not _unchanged(target, st):
+            raise TagWriteError("file changed while its tags were written", path)
+        os.replace(temp, target)  # atomic on one filesystem: old file or new, never half
+    except BaseException as exc:  # also on KeyboardInterrupt: never leave a temp behind
+        temp.unlink(missing_ok=True)
+        if isinstance(exc, TagWriteError):
+            raise TagWriteError(exc.message, path) from exc
+        if not isinstance(exc, Exception):
+            raise
+        raise TagWriteError(f"tag write failed: {_reason(exc)}", path) from exc
+    try:
+        _fsync_folder(target.parent)  # make the rename itself durable
+    except OSError as exc:  # the file is already replaced; only durability is at stake
+        log.warning("could not fsync folder %s: %s", target.parent, exc)
+    log.debug("wrote instruments %s to %s", tags.instruments, path)
+
+
+def _reason(exc: BaseException) -> str:
+    """A one-line reason for an exception."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def cleanup_leftovers(folder: Path) -> list[Path]:
+    """Delete the temp files a killed run left in `folder` (not its subfolders); return them."""
+    removed = []
+    for entry in sorted(Path(folder).iterdir()):
+        if _TEMP_NAME.match(entry.name) and entry.is_file() and not entry.is_symlink():
+            try:
+                entry.unlink()
+            except FileNotFoundError:
+                continue
+            log.info("removed leftover temp file %s", entry)
+            removed.append(entry)
+    return removed

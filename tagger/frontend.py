@@ -24,7 +24,7 @@ HOP_LENGTH = 512  # 23 ms between frames
 N_MELS = 64
 FMIN = 30.0  # Hz, below the lowest bass note worth hearing
 FMAX = 11025.0  # Hz, Nyquist at 22 050 Hz
-LOG_OFFSET = 1e-5  # floor added to mel power before the log, so silence stays finite
+LOG_OFFSET = 1e-6  # floor added to mel power before the log, so silence stays finite
 
 
 def exact_div(x: float, y: int) -> int:

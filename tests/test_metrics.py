@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import numpy as np
+
+from tagger.metrics import (
+    average_precision, classification_report, confusion_matrix, mean_average_precision, top1_accuracy, tune_thresholds,
+)
+
+
+def test_average_precision_hand_cases():
+    assert average_precision(np.array([1, 0, 1, 0]), np.array([0.9, 0.8, 0.7, 0.1])) == (1 + 2 / 3) / 2
+    assert average_precision(np.array([1, 1]), np.array([0.2, 0.1])) == 1.0
+    assert np.isnan(average_precision(np.array([0, 0]), np.array([0.2, 0.1])))
+
+
+def test_report_micro_macro():
+    y = np.array([[1, 0], [1, 1], [0, 1]])
+    p = np.array([[1, 0], [0, 1], [1, 1]])
+    r = classification_report(y, p, ["a", "b"])
+    # a: tp1 fp1 fn1 -> f1 .5 ; b: tp2 fp0 fn0 -> f1 1 ; micro: tp3 fp1 fn1 -> .75
+    assert r["per_label"]["a"]["f1"] == 0.5 and r["per_label"]["b"]["f1"] == 1.0
+    assert r["micro_f1"] == 0.75 and r["macro_f1"] == 0.75
+    assert mean_average_precision(y, np.array([[0.9, 0.1], [0.8, 0.7], [0.1, 0.9]])) == 1.0
+
+
+def test_top1_and_confusion():
+    y = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0]])
+    s = np.array([[0.9, 0.1, 0.0], [0.6, 0.5, 0.0], [0.0, 0.1, 0.8], [0.5, 0.5, 0.0]])
+    assert top1_accuracy(y, s) == 2 / 3  # the multi-label row is not counted
+    assert confusion_matrix(y, s).tolist() == [[1, 0, 0], [1, 0, 0], [0, 0, 1]]
+
+
+def test_tuned_threshold_separates():
+    y = np.array([[1], [1], [0], [0]])
+    s = np.array([[0.4], [0.35], [0.3], [0.1]])
+    t = tune_thresholds(y, s)[0]
+    assert 0.3 < t <= 0.35
+    assert tune_thresholds(np.zeros((2, 1)), s[:2])[0] == 0.5

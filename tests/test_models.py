@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import logging
+import shutil
+
+import pytest
+import torch
+
+from tagger.errors import ModelLoadError
+from tagger.frontend import FrontendConfig
+from tagger.models import ARCHITECTURES, ModelConfig, Tagger
+from tagger.weights import load_checkpoint
+
+from audio_helpers import make_tiny_model, tone
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_each_architecture_builds_and_runs_a_batch(arch):
+    fe = FrontendConfig()
+    model = Tagger(fe, ModelConfig(arch, ("a", "b", "c"))).eval()
+    with torch.inference_mode():
+        logits = model(torch.randn(2, fe.segment_samples))
+    assert logits.shape == (2, 3) and torch.isfinite(logits).all()
+
+
+def test_weights_round_trip(tmp_path):
+    path = make_tiny_model(tmp_path)
+    ckpt = load_checkpoint(path)
+    assert path.name == f"tiny-{ckpt.digest}.safetensors"
+    assert ckpt.version == f"tiny-{ckpt.digest}" and len(ckpt.labels) == 17
+    x = torch.from_numpy(tone(3.0)[None])
+    a, b = ckpt.build()(x), load_checkpoint(path).build()(x)
+    assert torch.equal(a, b)
+
+
+def test_checksum_failure_is_one_clear_error(tmp_path):
+    path = make_tiny_model(tmp_path)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF  # flip bits inside the tensors
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="checksum mismatch"):
+        load_checkpoint(path)
+
+
+def test_unverifiable_name_warns_and_garbage_fails(tmp_path, caplog):
+    path = make_tiny_model(tmp_path)
+    renamed = tmp_path / "mine.safetensors"
+    shutil.copy(path, renamed)
+    with caplog.at_level(logging.WARNING):
+        load_checkpoint(renamed)
+    assert "could not be verified" in caplog.text
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelLoadError, match="not a readable safetensors file"):
+        load_checkpoint(junk)
+    with pytest.raises(ModelLoadError, match="not found"):
+        load_checkpoint(tmp_path / "missing-00000000.safetensors")
+
+
+def test_mismatched_weights_are_refused(tmp_path):
+    ckpt = load_checkpoint(make_tiny_model(tmp_path))
+    ckpt.state_dict.pop("head.weight")
+    with pytest.raises(ModelLoadError, match="do not match"):
+        ckpt.build()

@@ -37,7 +37,8 @@ def test_segment_starts_tail_rule():
     assert segment_starts(100, seg, hop, 100).tolist() == [0]  # shorter than a segment: one, padded
     assert segment_starts(900, seg, hop, 100).tolist() == [0, 300, 600]
     assert segment_starts(950, seg, hop, 100).tolist() == [0, 300, 600]  # 50 left over: dropped
-    assert segment_starts(1000, seg, hop, 100).tolist() == [0, 300, 600, 700]  # 100+ left: flush with the end
+    assert segment_starts(1000, seg, hop, 100).tolist() == [0, 300, 600]  # exactly 100 left: dropped
+    assert segment_starts(1001, seg, hop, 100).tolist() == [0, 300, 600, 701]  # more: one flush with the end
     assert segment_starts(600, seg, 150, 100).tolist() == [0, 150, 300]
 
 

@@ -1,0 +1,129 @@
+"""The scan pipeline as a library: ordering, batching, spans, tags and bad input."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import mutagen
+import numpy as np
+import pytest
+
+import tagger.scan as scan_mod
+from audio_helpers import noise, tone, write_audio
+from tagger.discover import discover
+from tagger.inference import Scorer
+from tagger.scan import Scanner, ScanOptions
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run(model: Path, paths, batch_size: int = 256, **options) -> list:
+    scorer = Scorer.from_path(model, "cpu", batch_size)
+    return list(Scanner(scorer, ScanOptions(jobs=1, **options)).scan(paths))
+
+
+def test_one_row_per_file_in_discovery_order_with_clear_errors(tiny_model, library):
+    results = run(tiny_model, [library])
+    assert [r.path for r in results] == list(discover([library]))
+    by_name = {r.path.name: r for r in results}
+    assert by_name["garbage.mp3"].status == "error" and "not an audio file" in by_name["garbage.mp3"].error
+    assert by_name["empty.ogg"].error == "empty file (0 bytes)"
+    assert by_name["short.wav"].error.startswith("too short to tag (0.40 s")
+    ok = by_name["tone.wav"]
+    assert ok.status == "ok" and ok.tags == "dry-run" and ok.duration_s == pytest.approx(7.0, abs=0.01)
+    assert ok.segments == 2 and set(ok.scores) == set(Scorer.from_path(tiny_model).labels)
+    assert all(0.0 <= s <= 1.0 for s in ok.scores.values())
+    assert by_name["ünïcode – name.wav"].status == "ok"
+
+
+def test_scores_do_not_depend_on_batch_size(tiny_model, library):
+    a = run(tiny_model, [library], batch_size=1)
+    b = run(tiny_model, [library], batch_size=64)
+    for x, y in zip(a, b):
+        assert x.path == y.path and x.status == y.status
+        for label in x.scores:
+            assert x.scores[label] == pytest.approx(y.scores[label], abs=1e-5)
+
+
+def test_long_file_in_spans_equals_whole(tiny_model, tmp_path, monkeypatch):
+    path = write_audio(tmp_path / "long.flac", np.concatenate([tone(10.0, 220), noise(10.0), tone(7.5, 880)]))
+    whole = run(tiny_model, [path])[0]
+    monkeypatch.setattr(scan_mod, "PROBE_BYTES", 0)  # probe every file, so it is split
+    spans = run(tiny_model, [path], chunk_seconds=6.0)[0]
+    assert len(Scanner(Scorer.from_path(tiny_model), ScanOptions(chunk_seconds=6.0))._plan(0, path)) == 5  # 4 × 6 s + 3.5 s
+    assert spans.segments == whole.segments == 9  # 9 whole segments; the 0.5 s tail is dropped
+    assert spans.duration_s == pytest.approx(whole.duration_s, abs=0.01)
+    for label in whole.scores:
+        assert spans.scores[label] == pytest.approx(whole.scores[label], abs=2e-3)
+
+
+def test_overlapping_hop_gives_more_segments(tiny_model, tmp_path):
+    path = write_audio(tmp_path / "a.wav", tone(9.0))
+    assert run(tiny_model, [path], hop_seconds=1.5)[0].segments == 5
+    assert run(tiny_model, [path])[0].segments == 3
+
+
+def test_dry_run_touches_nothing_and_write_tags_writes(tiny_model, library):
+    before = {p: digest(p) for p in library.rglob("*") if p.is_file()}
+    run(tiny_model, [library], threshold=0.0)
+    assert before == {p: digest(p) for p in library.rglob("*") if p.is_file()}
+    results = run(tiny_model, [library], threshold=0.0, top_k=3, write_tags=True)
+    flac = next(r for r in results if r.path.suffix == ".flac")
+    assert flac.tags == "written" and len(flac.instruments) == 3
+    tags = mutagen.File(flac.path)
+    assert tags["INSTRUMENTS"] == [label for label, _ in flac.instruments]
+    assert tags["INSTRUMENTS_SOURCE"][0].endswith(flac.model)
+    assert tags["INSTRUMENTS_CONFIDENCE"][0].startswith(f"{flac.instruments[0][0]}:")
+
+
+def test_users_own_tag_is_kept_unless_forced(tiny_model, tmp_path):
+    path = write_audio(tmp_path / "mine.flac", tone(4.0))
+    f = mutagen.File(path)
+    f["INSTRUMENTS"] = ["kazoo"]
+    f.save()
+    kept = run(tiny_model, [path], write_tags=True)[0]
+    assert (kept.status, kept.tags, kept.previous_instruments) == ("skipped", "kept", ["kazoo"])
+    assert mutagen.File(path)["INSTRUMENTS"] == ["kazoo"]
+    forced = run(tiny_model, [path], write_tags=True, force=True, threshold=0.0, top_k=1)[0]
+    assert forced.tags == "written" and forced.previous_instruments == ["kazoo"]
+    assert mutagen.File(path)["INSTRUMENTS"] == [forced.instruments[0][0]]
+    again = run(tiny_model, [path], write_tags=True)[0]  # now it is our tag: rewritten freely
+    assert again.tags == "written"
+
+
+def test_read_only_file_fails_alone_and_is_untouched(tiny_model, tmp_path):
+    ro = write_audio(tmp_path / "ro.flac", tone(4.0))
+    rw = write_audio(tmp_path / "rw.flac", tone(4.0, 330))
+    ro.chmod(stat.S_IRUSR | stat.S_IRGRP)
+    before = digest(ro)
+    results = run(tiny_model, [tmp_path], write_tags=True)
+    by_name = {r.path.name: r for r in results}
+    assert by_name["ro.flac"].status == "error" and "read-only" in by_name["ro.flac"].error
+    assert by_name["rw.flac"].tags == "written"
+    assert digest(ro) == before
+
+
+def test_folder_vanishing_mid_scan(tiny_model, tmp_path):
+    for i in range(3):
+        write_audio(tmp_path / "gone" / f"{i}.wav", tone(3.0))
+    write_audio(tmp_path / "stays.wav", tone(3.0))
+    files = list(discover([tmp_path]))
+    shutil.rmtree(tmp_path / "gone")
+    results = list(Scanner(Scorer.from_path(tiny_model), ScanOptions(jobs=1)).scan_files(files))
+    assert [(r.path.name, r.status) for r in results] == [("stays.wav", "ok")] + [(f"{i}.wav", "error") for i in range(3)]
+    assert all(r.error == "file not found" for r in results[1:])
+
+
+def test_leftover_temp_files_are_cleaned_by_the_next_write(tiny_model, tmp_path):
+    write_audio(tmp_path / "a.wav", tone(3.0))
+    leftover = tmp_path / ".a.wav.tagger-tmp-0123abcd"
+    leftover.write_bytes(b"half a copy")
+    run(tiny_model, [tmp_path])  # a dry run writes nothing, not even a cleanup
+    assert leftover.exists()
+    run(tiny_model, [tmp_path], write_tags=True)
+    assert not leftover.exists() and not any(".tagger-tmp" in p.name for p in tmp_path.iterdir())

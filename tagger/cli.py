@@ -45,7 +45,7 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -117,7 +117,7 @@ def scan(
             found.update(label for label, _ in result.instruments)
             audio_seconds += result.duration_s
             if result.status == "error":
-                progress.console.print(f"error: {result.path}: {result.error}", style="red", markup=False, highlight=False)
+                progress.console.print(f"error: {result.path}: {result.error}", style="red", markup=False, highlight=False, soft_wrap=True)
             if json_lines:
                 sys.stdout.write(as_json(result) + "\n")
                 sys.stdout.flush()

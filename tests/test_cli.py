@@ -1,0 +1,113 @@
+"""The command line end to end, in a subprocess, as a user runs it."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mutagen
+import numpy as np
+
+from audio_helpers import noise, tone, write_audio
+from tagger.decode import decode
+from tagger.labels import BUNDLED_LABELS
+
+EXPECTED_COLUMNS = ["path", "status", "error", "duration_s", "segments", "instruments", *BUNDLED_LABELS,
+                    "model", "tags", "previous_instruments"]
+
+
+def tagger(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tagger", *args], capture_output=True, text=True, timeout=300, **kw)
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_scan_writes_the_csv_contract_and_exits_1_on_bad_files(tiny_model, library, tmp_path):
+    out = tmp_path / "report.csv"
+    proc = tagger("scan", str(library), "--model", str(tiny_model), "--csv", str(out), "--jobs", "2")
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""  # progress and summary go to stderr
+    assert "garbage.mp3: not an audio file" in proc.stderr and "files ok" in proc.stderr
+    with open(out, newline="", encoding="utf-8") as f:
+        assert next(csv.reader(f)) == EXPECTED_COLUMNS
+    rows = read_csv(out)
+    assert len(rows) == 6  # every audio file found, good or bad; notes.txt is not audio
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert len(ok) == 3 and all(r["tags"] == "dry-run" and r["error"] == "" for r in ok)
+    for r in ok:
+        scores = {label: float(r[label]) for label in BUNDLED_LABELS}
+        assert all(0 <= s <= 1 for s in scores.values())
+        ranked = r["instruments"].split(";") if r["instruments"] else []
+        assert [scores[l] for l in ranked] == sorted((scores[l] for l in ranked), reverse=True)
+    bad = [r for r in rows if r["status"] == "error"]
+    assert all(r["error"] and r["tags"] == "" and "\n" not in r["error"] for r in bad)
+
+
+def test_exit_0_json_lines_and_usage_errors(tiny_model, tmp_path):
+    write_audio(tmp_path / "lib" / "a.wav", tone(3.0))
+    write_audio(tmp_path / "lib" / "b.wav", noise(3.0))
+    proc = tagger("scan", str(tmp_path / "lib"), "--model", str(tiny_model), "--csv", str(tmp_path / "r.csv"), "--json", "--jobs", "1")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [Path(l["path"]).name for l in lines] == ["a.wav", "b.wav"] and all(l["status"] == "ok" for l in lines)
+    assert tagger("scan", str(tmp_path / "missing"), "--model", str(tiny_model)).returncode == 2
+    bad_model = tagger("scan", str(tmp_path / "lib"), "--model", str(tmp_path / "nope.safetensors"))
+    assert bad_model.returncode == 2 and "weights file not found" in bad_model.stderr
+    assert tagger("scan", str(tmp_path / "lib"), "--threshold", "2").returncode == 2
+    assert tagger("scan", str(tmp_path / "lib"), "--device", "cuda", "--model", str(tiny_model)).returncode == (0 if _has_cuda() else 2)
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def test_info_shows_the_card(tiny_model):
+    proc = tagger("info", "--model", str(tiny_model), "--json")
+    assert proc.returncode == 0
+    card = json.loads(proc.stdout)
+    assert card["labels"] == list(BUNDLED_LABELS) and card["model"].startswith("tiny-")
+    assert "piano" in tagger("info", "--model", str(tiny_model)).stdout
+
+
+def test_kill_during_write_tags_loses_nothing_and_the_next_run_finishes(tiny_model, tmp_path):
+    """SIGKILL a --write-tags run at random moments; every file keeps its audio; a rerun completes."""
+    lib = tmp_path / "lib"
+    for i in range(12):
+        write_audio(lib / f"{i:02d}.flac", tone(6.0, 110 * (i + 1)) + noise(6.0, 0.02, seed=i))
+    for i in range(4):  # an ID3 container too
+        write_audio(lib / f"w{i}.wav", tone(4.0, 200 + 50 * i))
+    reference = {p: decode(p, 22050) for p in lib.iterdir()}
+    report = tmp_path / "r.csv"
+    args = [sys.executable, "-m", "tagger", "scan", str(lib), "--model", str(tiny_model), "--csv", str(report),
+            "--write-tags", "--threshold", "0", "--top-k", "2", "--jobs", "1", "--quiet"]
+    rng = random.Random(0)
+    killed = 0
+    for _ in range(6):
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.5, 5.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+        for p, audio in reference.items():
+            assert np.array_equal(decode(p, 22050), audio), p  # never a broken file
+        rows = read_csv(report)  # the report is valid CSV of what was done
+        assert all(r["status"] in ("ok", "error", "skipped") for r in rows)
+    assert killed >= 1
+    final = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    assert {r["tags"] for r in read_csv(report)} == {"written"}
+    for p in lib.iterdir():
+        assert not p.name.startswith(".")  # no leftover temp files
+        assert len(mutagen.File(p).tags.getall("TXXX:INSTRUMENTS")[0].text if p.suffix == ".wav" else mutagen.File(p)["INSTRUMENTS"]) == 2

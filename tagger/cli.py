@@ -5,9 +5,12 @@ mixes with them. Exit codes: 0 every file handled, 1 some files failed, 2 bad us
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections import Counter
 from enum import Enum
@@ -73,11 +76,14 @@ def scan(
     force: bool = typer.Option(False, help="Overwrite instruments tags that a user wrote, and rescan unchanged files."),
     backend: Backend = typer.Option(Backend.local, help="Where decoding runs: local processes, or a dask/ray cluster."),
     hop: Optional[float] = typer.Option(None, min=0.1, help="Seconds between segment starts (default: the segment length, 3 s)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip files unchanged since a run with the same model and settings (cache next to the CSV)."),
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON line per file on stdout instead of the summary table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary, errors only."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Tag every audio file under PATHS; write a CSV report (and tags with --write-tags)."""
+    from .backends import BackendError
+    from .cache import ResultCache, cache_path_for
     from .discover import discover
     from .report import CsvReport, as_json
     from .scan import Scanner, ScanOptions
@@ -98,8 +104,10 @@ def scan(
     files = list(discover(paths))
     try:
         report = CsvReport.open(csv_path, scorer.labels)
-    except OSError as exc:
-        raise _fail(f"cannot write the report {csv_path}: {exc.strerror}") from None
+        if resume:
+            scanner.cache = ResultCache(cache_path_for(csv_path), scanner.result_key)
+    except (OSError, sqlite3.Error) as exc:
+        raise _fail(f"cannot write the report {csv_path}: {exc}") from None
 
     counts: Counter[str] = Counter()
     found: Counter[str] = Counter()
@@ -109,9 +117,14 @@ def scan(
         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
         console=err, disable=quiet, transient=False,
     )
-    with progress, report:
+    with progress, report, (scanner.cache or contextlib.nullcontext()):
         task = progress.add_task("scanning", total=len(files), rate="")
-        for result in scanner.scan_files(files):
+        try:
+            results = scanner.scan_files(files)
+            first = next(results, None)
+        except BackendError as exc:
+            raise _fail(str(exc)) from None
+        for result in itertools.chain([first] if first else [], results):
             report.write(result)
             counts[result.status] += 1
             found.update(label for label, _ in result.instruments)

@@ -20,6 +20,7 @@ from joblib import Parallel, delayed
 
 from . import __version__
 from .aggregate import pick_labels, track_scores
+from .backends import worker_backend
 from .decode import decode, probe
 from .discover import discover
 from .errors import TaggerError, TagWriteError
@@ -96,6 +97,7 @@ class _FileState:
     previous: list[str] = field(default_factory=list)
     users_tag: bool = False
     error: str = ""
+    cached: TrackResult | None = None  # an unchanged file's stored result
 
 
 def load_span(task: _Task, sample_rate: int, seg_len: int, hop: int, skip_users_tags: bool) -> _Loaded:
@@ -144,9 +146,11 @@ def _batched(iterable: Iterable, n: int) -> Iterator[list]:
 class Scanner:
     """Tag a library: ``for result in Scanner(scorer, options).scan(paths): ...``."""
 
-    def __init__(self, scorer: Scorer, options: ScanOptions | None = None) -> None:
+    def __init__(self, scorer: Scorer, options: ScanOptions | None = None, cache=None) -> None:
+        """``cache``: a :class:`tagger.cache.ResultCache` to skip unchanged files, or None."""
         self.scorer = scorer
         self.options = options or ScanOptions()
+        self.cache = cache
         ckpt = scorer.checkpoint
         self.sample_rate = ckpt.frontend.sample_rate
         self.seg_len = ckpt.frontend.segment_samples
@@ -155,6 +159,12 @@ class Scanner:
         if not 0 < self.hop <= self.seg_len:
             raise ValueError(f"hop must be in (0, {ckpt.frontend.segment_seconds}] seconds")
         self.source = f"tagger {__version__} {ckpt.version}"
+
+    @property
+    def result_key(self) -> str:
+        """What a stored result must have been made with to be reused."""
+        o = self.options
+        return f"{self.scorer.checkpoint.version}|threshold={o.threshold}|top_k={o.top_k}|hop={self.hop}"
 
     # -- planning
 
@@ -184,13 +194,18 @@ class Scanner:
                 for leftover in cleanup_leftovers(folder):
                     log.warning("removed %s, left by an interrupted run", leftover)
         jobs = self.options.jobs or os.cpu_count() or 1
-        with Parallel(n_jobs=jobs, return_as="generator", pre_dispatch=f"{2 * jobs}") as parallel:
+        with worker_backend(self.options.backend, jobs), Parallel(
+            n_jobs=jobs, return_as="generator", pre_dispatch=f"{2 * jobs}"
+        ) as parallel:
             for window_start, window in ((i * WINDOW_FILES, w) for i, w in enumerate(_batched(files, WINDOW_FILES))):
                 yield from self._scan_window(parallel, window_start, window)
 
     def _scan_window(self, parallel: Parallel, offset: int, files: list[Path]) -> Iterator[TrackResult]:
         states = {offset + i: _FileState(path) for i, path in enumerate(files)}
-        tasks = [task for i, path in enumerate(files) for task in self._plan(offset + i, path)]
+        if self.cache is not None and not self.options.force:
+            for st in states.values():
+                st.cached = self.cache.get(st.path, self.options.write_tags)
+        tasks = [task for i, st in states.items() if st.cached is None for task in self._plan(i, st.path)]
         skip_users = self.options.write_tags and not self.options.force
         order = deque(states)
         buffer: list[tuple[int, np.ndarray]] = []
@@ -214,9 +229,12 @@ class Scanner:
         def ready() -> Iterator[TrackResult]:
             while order:
                 st = states[order[0]]
-                if not (st.error or (st.loaded_last and st.unscored == 0)):
+                if not (st.cached or st.error or (st.loaded_last and st.unscored == 0)):
                     return
-                yield self._finish(states.pop(order.popleft()))
+                result = self._finish(states.pop(order.popleft()))
+                if self.cache is not None and st.cached is None:
+                    self.cache.put(result)
+                yield result
 
         results = parallel(
             delayed(load_span)(t, self.sample_rate, self.seg_len, self.hop, skip_users) for t in tasks
@@ -245,6 +263,8 @@ class Scanner:
 
     def _finish(self, st: _FileState) -> TrackResult:
         """Aggregate a file's scores, write its tags when asked, and make its row."""
+        if st.cached is not None:
+            return st.cached
         result = TrackResult(
             st.path, "ok", duration_s=st.n_samples / self.sample_rate, model=self.scorer.checkpoint.version,
             previous_instruments=st.previous,

@@ -127,3 +127,32 @@ def test_leftover_temp_files_are_cleaned_by_the_next_write(tiny_model, tmp_path)
     assert leftover.exists()
     run(tiny_model, [tmp_path], write_tags=True)
     assert not leftover.exists() and not any(".tagger-tmp" in p.name for p in tmp_path.iterdir())
+
+
+def test_resume_skips_unchanged_files_and_rescans_changed_ones(tiny_model, tmp_path):
+    from tagger.cache import ResultCache
+
+    lib = tmp_path / "lib"
+    for i in range(3):
+        write_audio(lib / f"{i}.flac", tone(3.0, 200 + 100 * i))
+    scorer = Scorer.from_path(tiny_model)
+
+    def scan(cache_file, **options):
+        scanner = Scanner(scorer, ScanOptions(jobs=1, **options))
+        with ResultCache(cache_file, scanner.result_key) as cache:
+            scanner.cache = cache
+            return list(scanner.scan([lib]))
+
+    db = tmp_path / "r.csv.cache.sqlite"
+    first = scan(db)
+    assert [r.status for r in first] == ["ok"] * 3
+    second = scan(db)
+    assert [r.status for r in second] == ["skipped"] * 3
+    assert [r.scores for r in second] == [r.scores for r in first]  # the row keeps its results
+    write_audio(lib / "1.flac", tone(3.5, 500))  # changed file
+    assert [r.status for r in scan(db)] == ["skipped", "ok", "skipped"]
+    assert [r.status for r in scan(db, threshold=0.1)] == ["ok"] * 3  # other settings: other results
+    written = scan(db, write_tags=True)  # dry-run results do not count as tags written
+    assert [r.tags for r in written] == ["written"] * 3
+    assert [(r.status, r.tags) for r in scan(db, write_tags=True)] == [("skipped", "written")] * 3
+    assert [r.status for r in scan(db, write_tags=True, force=True)] == ["ok"] * 3

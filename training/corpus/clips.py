@@ -1,0 +1,291 @@
+"""Plan the corpus (which clips, which labels, which source) and render one clip.
+
+Label rule (see training/CORPUS.md):
+
+- ``single``: one instrument alone; labels = that instrument.
+- ``predominant``: one instrument over 1-3 others each 14-24 dB below it (RMS over the
+  clip); labels = the predominant instrument only (IRMAS-style).
+- ``mix``: 2-4 instruments, each stem's RMS within +-3 dB of a common level, so any two
+  are within 6 dB; labels = all of them.
+
+Every stem is rendered on its own and mixed at the chosen level, so the rule is exact.
+Each clip's randomness comes from ``default_rng([seed, clip index, attempt])``: clips
+render identically whatever the worker count or order.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tagger.labels import BUNDLED_LABELS
+
+from .audio import (CLIP_SAMPLES, RENDER_SAMPLES, SAMPLE_RATE, SILENCE_RMS, active_fraction,
+                    db_to_gain, rms)
+from .effects import AugmentConfig, augment, random_lossy
+from .material import (BAND_ROLES, GENERATORS, LABEL_STYLES, MusicContext, Phrase, ScoreLibrary,
+                       choose_window, drum_phrase, playable_range, random_context, score_phrase)
+from .sources import Coverage, RenderError, Stem, render_stems
+
+log = logging.getLogger(__name__)
+
+KINDS = ("single", "predominant", "mix")
+MAX_ATTEMPTS = 6  # a silent or unusable render is retried with a new seed this many times
+TARGET_ACTIVE_FRACTION = 0.3  # a labelled stem must sound in >= 30 % of the clip's frames
+PREDOMINANT_ACCOMPANIMENT_DB = (-24.0, -14.0)  # each accompanying stem, re the predominant
+MIX_SPREAD_DB = 3.0  # mix stems at 0 +- 3 dB: any two within 6 dB
+PEAK_DBFS = (-20.0, -1.0)  # final peak level of a clip (levels vary across the corpus)
+KEYBOARDS = ("piano", "organ", "accordion")
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    index: int
+    kind: str  # one of KINDS
+    source: str
+    labels: tuple[str, ...]  # the clip's labels (single/predominant: exactly one)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    out_dir: Path
+    seed: int
+    coverage: dict[str, Coverage]
+    score_cache: Path | None
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    audio_format: str = "flac"
+
+
+# ---------------------------------------------------------------------------- planning
+
+
+def plan_clips(sources: list[str], coverage: dict[str, Coverage], labels: list[str],
+               kinds: list[str], clips_per_label: int, mixtures: int, seed: int) -> list[ClipSpec]:
+    """Per label (of ``labels``) and kind, ``clips_per_label`` clips spread evenly over the sources that
+    cover the label; then ``mixtures`` mixes spread over the sources, favouring labels
+    that have appeared in fewer mixes so far (balanced co-occurrence)."""
+    rng = np.random.default_rng([seed, 7919])
+    specs: list[ClipSpec] = []
+    for kind in ("single", "predominant"):
+        if kind not in kinds:
+            continue
+        for li, label in enumerate(lab for lab in BUNDLED_LABELS if lab in labels):
+            covering = [s for s in sources if label in coverage[s].labels]
+            if kind == "predominant":  # needs something else to accompany it
+                covering = [s for s in covering if len(coverage[s].labels) >= 2]
+            if not covering:
+                log.warning("no selected source covers %s (%s clips skipped)", label, kind)
+                continue
+            for j in range(clips_per_label):
+                source = covering[(j + li) % len(covering)]
+                specs.append(ClipSpec(len(specs), kind, source, (label,)))
+    if "mix" in kinds and mixtures > 0 and len(labels) >= 2:
+        usable = {s: [lab for lab in coverage[s].labels if lab in labels] for s in sources}
+        mix_sources = [s for s in sources if len(usable[s]) >= 2]
+        if not mix_sources:
+            log.warning("no selected source covers two of the labels: no mixtures")
+        counts: Counter[str] = Counter()
+        for j in range(mixtures if mix_sources else 0):
+            source = mix_sources[j % len(mix_sources)]
+            available = usable[source]
+            k = min(int(rng.choice([2, 3, 4], p=[0.4, 0.35, 0.25])), len(available))
+            w = np.array([1.0 / (1 + counts[lab]) ** 2 for lab in available])
+            chosen = rng.choice(len(available), size=k, replace=False, p=w / w.sum())
+            labels = tuple(sorted(available[i] for i in chosen))
+            counts.update(labels)
+            specs.append(ClipSpec(len(specs), "mix", source, labels))
+    return specs
+
+
+# ---------------------------------------------------------------------------- material per stem
+
+_LIBRARIES: dict[Path, ScoreLibrary] = {}
+
+
+def _library(cfg: BuildConfig) -> ScoreLibrary:
+    if cfg.score_cache is None or not Path(cfg.score_cache).exists():
+        return ScoreLibrary([])
+    if cfg.score_cache not in _LIBRARIES:  # once per worker process
+        _LIBRARIES[cfg.score_cache] = ScoreLibrary.load(cfg.score_cache)
+    return _LIBRARIES[cfg.score_cache]
+
+
+def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
+    names = list(weights)
+    p = np.array([weights[n] for n in names], dtype=float)
+    return names[int(rng.choice(len(names), p=p / p.sum()))]
+
+
+def _generated(rng, ctx, label, program, dyn, styles: dict[str, float]) -> Phrase:
+    lo, hi = playable_range(label, program)
+    styles = {k: v for k, v in styles.items() if k in GENERATORS} or {"melody": 1.0}
+    return GENERATORS[_pick(rng, styles)](rng, ctx, lo, hi, dyn)
+
+
+def _phrase_alone(rng, ctx, label, program, dyn, library) -> Phrase:
+    """Material for an instrument heard on its own (or as the predominant one)."""
+    lo, hi = playable_range(label, program)
+    style = _pick(rng, LABEL_STYLES[label])
+    if style in ("score", "score_poly") and len(library):
+        n_parts = int(rng.integers(2, 5)) if style == "score_poly" else 1
+        phrase = score_phrase(rng, library, ctx, lo, hi, dyn, n_parts=n_parts)
+        if phrase is not None:
+            return phrase
+    return _generated(rng, ctx, label, program, dyn, LABEL_STYLES[label])
+
+
+def _phrase_in_band(rng, ctx, label, program, dyn) -> Phrase:
+    """Generated material that fits a shared chord progression (mixtures, accompaniment)."""
+    if label in BAND_ROLES and rng.random() < 0.75:
+        return _generated(rng, ctx, label, program, dyn, {r: 1.0 for r in BAND_ROLES[label]})
+    styles = {k: v for k, v in LABEL_STYLES[label].items() if not k.startswith("score")}
+    return _generated(rng, ctx, label, program, dyn, styles)
+
+
+def make_stems(rng: np.random.Generator, ctx: MusicContext, labels: list[str], kind: str,
+               coverage: Coverage, library: ScoreLibrary) -> list[Stem]:
+    """Choose a program and material for each stem; stems of one clip share ``ctx``."""
+    programs = [coverage.programs[lab][int(rng.integers(len(coverage.programs[lab])))] for lab in labels]
+    dyns = [float(rng.uniform(40, 118)) for _ in labels]
+    pitched = [i for i, lab in enumerate(labels) if lab != "drums"]
+    ensemble = None  # (piece, start_ql, parts) when the stems play one score together
+    if kind != "single" and len(library) and len(pitched) >= 2 and rng.random() < 0.45:
+        pi = int(rng.integers(len(library)))
+        parts = library.pieces[pi]["parts"]
+        start = choose_window(rng, parts[0], ctx.bpm)
+        if start is not None:
+            ensemble = (pi, start, len(parts))
+    stems = []
+    for i, (label, (bank, program)) in enumerate(zip(labels, programs)):
+        if label == "drums":
+            phrase = drum_phrase(rng, ctx, dyns[i], coverage.drum_keys)
+        elif ensemble is not None:
+            pi, start, n_parts = ensemble
+            j = pitched.index(i)
+            part_indices = [j % n_parts]
+            if label in KEYBOARDS and n_parts >= 3 and rng.random() < 0.5:
+                part_indices = sorted({j % n_parts, (j + 1) % n_parts})
+            lo, hi = playable_range(label, program)
+            phrase = score_phrase(rng, library, ctx, lo, hi, dyns[i], piece_index=pi,
+                                  part_indices=part_indices, start_ql=start)
+            if phrase is None:
+                phrase = _phrase_in_band(rng, ctx, label, program, dyns[i])
+        elif kind == "single" or (kind == "predominant" and i == 0):
+            phrase = _phrase_alone(rng, ctx, label, program, dyns[i], library)
+        else:
+            phrase = _phrase_in_band(rng, ctx, label, program, dyns[i])
+        stems.append(Stem(label, bank, program, phrase))
+    return stems
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+@dataclass
+class RenderedClip:
+    audio: np.ndarray  # (CLIP_SAMPLES,) float32
+    stems: list[Stem]
+    gains_db: list[float]
+    bpm: float
+    effects: list[str]
+
+
+def _stem_labels(rng, spec: ClipSpec, coverage: Coverage) -> list[str]:
+    if spec.kind == "single":
+        return [spec.labels[0]]
+    if spec.kind == "predominant":
+        others = [lab for lab in coverage.labels if lab != spec.labels[0]]
+        n = min(int(rng.integers(1, 4)), len(others))
+        return [spec.labels[0]] + [others[i] for i in rng.choice(len(others), size=n, replace=False)]
+    return [spec.labels[i] for i in rng.permutation(len(spec.labels))]
+
+
+def _try_render(spec: ClipSpec, cfg: BuildConfig, rng: np.random.Generator) -> RenderedClip | None:
+    coverage = cfg.coverage[spec.source]
+    ctx = random_context(rng)
+    labels = _stem_labels(rng, spec, coverage)
+    stems = make_stems(rng, ctx, labels, spec.kind, coverage, _library(cfg))
+    if any(not s.phrase.notes for s in stems):
+        return None
+    audio = render_stems(spec.source, stems, coverage)
+    pre = int(rng.integers(0, RENDER_SAMPLES - CLIP_SAMPLES + 1))
+    window = slice(pre, pre + CLIP_SAMPLES)
+    levels = [rms(a[window]) for a in audio]
+    if min(levels) < SILENCE_RMS:
+        log.debug("clip %d: silent stem %s", spec.index, [s.label for s, r in zip(stems, levels) if r < SILENCE_RMS])
+        return None
+    n_targets = len(stems) if spec.kind == "mix" else 1
+    if any(active_fraction(audio[i][window]) < TARGET_ACTIVE_FRACTION for i in range(n_targets)):
+        return None
+    if spec.kind == "single":
+        gains_db = [0.0]
+    elif spec.kind == "predominant":
+        gains_db = [0.0] + [float(rng.uniform(*PREDOMINANT_ACCOMPANIMENT_DB)) for _ in stems[1:]]
+    else:
+        gains_db = [float(rng.uniform(-MIX_SPREAD_DB, MIX_SPREAD_DB)) for _ in stems]
+    mix = np.zeros(RENDER_SAMPLES, dtype=np.float32)
+    for a, level, g in zip(audio, levels, gains_db):
+        mix += a * np.float32(db_to_gain(g) / level)
+    mix, effects = augment(mix, rng, cfg.augment)
+    peak = float(np.max(np.abs(mix[window])))
+    if peak <= 0:
+        return None
+    mix *= np.float32(db_to_gain(rng.uniform(*PEAK_DBFS)) / peak)
+    if rng.random() < cfg.augment.lossy_prob:
+        mix, desc = random_lossy(mix, rng)
+        effects.append(desc)
+    clip = np.clip(mix[window], -1.0, 1.0).astype(np.float32)
+    if len(clip) != CLIP_SAMPLES or rms(clip) < SILENCE_RMS:
+        return None
+    return RenderedClip(clip, stems, gains_db, ctx.bpm, effects)
+
+
+def clip_path(spec: ClipSpec, audio_format: str) -> str:
+    return f"clips/{spec.index:06d}_{spec.kind}_{spec.source}.{audio_format}"
+
+
+def render_clip(spec: ClipSpec, cfg: BuildConfig) -> dict | None:
+    """Render, check and write one clip; returns its manifest/details row, or None."""
+    for attempt in range(MAX_ATTEMPTS):
+        rng = np.random.default_rng([cfg.seed, spec.index, attempt])
+        try:
+            result = _try_render(spec, cfg, rng)
+        except RenderError as exc:
+            log.warning("clip %d attempt %d: %s", spec.index, attempt, exc)
+            result = None
+        if result is None:
+            continue
+        rel = clip_path(spec, cfg.audio_format)
+        path = Path(cfg.out_dir) / rel
+        if cfg.audio_format == "flac":
+            sf.write(path, result.audio, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        else:
+            sf.write(path, result.audio, SAMPLE_RATE, format="WAV", subtype="FLOAT")
+        return {
+            "path": rel,
+            "labels": ";".join(spec.labels),
+            "source": spec.source,
+            "kind": spec.kind,
+            "programs": ";".join(f"{s.label}={s.bank}:{s.program}" for s in result.stems),
+            "details": {
+                "index": spec.index, "attempt": attempt, "bpm": round(result.bpm, 1),
+                "stems": [{"label": s.label, "bank": s.bank, "program": s.program,
+                           "origin": s.phrase.origin, "gain_db": round(g, 2)}
+                          for s, g in zip(result.stems, result.gains_db)],
+                "effects": result.effects,
+            },
+        }
+    log.warning("clip %d (%s %s %s) gave up after %d attempts", spec.index, spec.kind,
+                spec.source, ",".join(spec.labels), MAX_ATTEMPTS)
+    return None
+
+
+def write_details(path: Path, rows: list[dict]) -> None:
+    with open(path, "w") as fh:
+        for row in rows:
+            fh.write(json.dumps({"path": row["path"], **row["details"]}) + "\n")

@@ -1,0 +1,409 @@
+"""Sound sources: which labels each honestly covers, and rendering one clip's stems.
+
+- ``fluidr3``, ``timgm6mb``, ``sfgmbank``: General MIDI soundfonts played by fluidsynth
+  in-process (one ``Synth`` per soundfont per worker process, loaded on first use).
+- ``freepats``: the freepats GUS patches played by timidity in a subprocess. Debian's
+  timidity always reads /etc/timidity/timidity.cfg first (which maps every program to
+  FluidR3_GM) and ``-c freepats.cfg`` only overrides the programs freepats has, so a
+  program freepats lacks would *silently* come from FluidR3. We therefore (1) use only
+  programs/drum keys freepats.cfg maps, verified by a probe render, and (2) check
+  timidity's own load log (``-idv``) on every render and reject it if any instrument was
+  loaded from a soundfont instead of a freepats ``.pat`` file.
+- ``synth``: the project's own synthesiser (``synth.py``).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import tempfile
+from ctypes import c_int, c_void_p
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tagger.labels import BUNDLED_LABELS, DRUM_CHANNEL, GM_PROGRAMS
+
+from .audio import FLUID_BLOCK, RENDER_SAMPLES, RENDER_SECONDS, SAMPLE_RATE, rms
+from .material import Note, Phrase
+
+log = logging.getLogger(__name__)
+
+SOUNDFONTS: dict[str, Path] = {
+    "fluidr3": Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
+    "timgm6mb": Path("/usr/share/sounds/sf2/TimGM6mb.sf2"),
+    "sfgmbank": Path("/usr/share/sounds/sf2/sf_GMbank.sf2"),
+}
+FREEPATS_CFG = Path("/etc/timidity/freepats.cfg")
+TIMIDITY = "/usr/bin/timidity"
+ALL_SOURCES = ("fluidr3", "timgm6mb", "sfgmbank", "freepats", "synth")
+DRUM_BANK = 128
+# Bank-128 kits never used: orchestral (timpani, concert bass drum), sound effects, and
+# the MT-32 set; they are not what "drums" means in a band.
+EXCLUDED_KITS = frozenset({48, 56, 127})
+
+
+@dataclass(frozen=True)
+class Stem:
+    """One instrument part of a clip: label, where its sound comes from, what it plays."""
+
+    label: str
+    bank: int  # 0, or 128 for a drum kit
+    program: int  # GM program (0-based) or drum kit number
+    phrase: Phrase
+
+    @property
+    def is_drums(self) -> bool:
+        return self.label == "drums"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What a source can honestly render: label -> [(bank, program)], and what it skips."""
+
+    source: str
+    programs: dict[str, tuple[tuple[int, int], ...]]
+    skipped: dict[str, str]  # "label:program" -> reason
+    drum_keys: frozenset[int] | None = None  # None: any GM percussion key
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(label for label in BUNDLED_LABELS if self.programs.get(label))
+
+
+class RenderError(RuntimeError):
+    """A render that cannot be used (e.g. timidity loaded a non-freepats instrument)."""
+
+
+# ---------------------------------------------------------------------------- fluidsynth
+
+_HOLDERS: dict[Path, tuple[object, int]] = {}
+_write_float = None
+_FLUID_SETTINGS = {"synth.reverb.active": 0, "synth.chorus.active": 0}
+# The soundfont's own reverb and chorus stay off (we add room reverb per clip, and their
+# tails would leak between stems). Settings must be given before the synth is created.
+
+
+def _new_synth(path: Path):
+    import fluidsynth
+
+    synth = fluidsynth.Synth(gain=0.5, samplerate=float(SAMPLE_RATE), **_FLUID_SETTINGS)
+    sfid = synth.sfload(str(path))
+    if sfid < 0:
+        synth.delete()
+        raise RenderError(f"fluidsynth could not load {path}")
+    return synth, sfid
+
+
+def _fluid(path: Path):
+    """Per-process fluidsynth instance that keeps one soundfont loaded (FluidR3 is 148 MB).
+
+    It is used for preset queries, and it keeps the soundfont's samples in fluidsynth's
+    sample cache, so each clip's fresh synth (``_clip_synth``) loads it in ~25 ms.
+    """
+    global _write_float
+    if path not in _HOLDERS:
+        import fluidsynth
+
+        if _write_float is None:
+            # float output: no int16 clipping and no dither noise
+            _write_float = fluidsynth.cfunc(
+                "fluid_synth_write_float", c_int, ("synth", c_void_p, 1), ("len", c_int, 1),
+                ("lout", c_void_p, 1), ("loff", c_int, 1), ("lincr", c_int, 1),
+                ("rout", c_void_p, 1), ("roff", c_int, 1), ("rincr", c_int, 1))
+        _HOLDERS[path] = _new_synth(path)
+    return _HOLDERS[path]
+
+
+def _flush(synth) -> None:
+    """Silence every channel until no voice is left (nothing leaks into the next stem)."""
+    scratch = np.zeros(2 * 8 * FLUID_BLOCK, dtype=np.float32)
+    for _ in range(20):  # one pass is not always enough for fluidsynth to free a voice
+        for ch in range(16):
+            synth.all_sounds_off(ch)
+        synth.system_reset()
+        _write_float(synth.synth, 8 * FLUID_BLOCK, scratch.ctypes.data, 0, 2, scratch.ctypes.data, 1, 2)
+        if synth.get_active_voice_count() == 0:
+            break
+
+
+def _fluid_events(stem: Stem, channel: int) -> list[tuple[int, int, tuple]]:
+    """(sample position aligned to FLUID_BLOCK, order, action) sorted for playback."""
+    def pos(t: float) -> int:
+        return int(round(t * SAMPLE_RATE / FLUID_BLOCK)) * FLUID_BLOCK
+
+    events = []
+    for n in stem.phrase.notes:
+        on, off = pos(n.start), max(pos(n.end), pos(n.start) + FLUID_BLOCK)
+        if on >= RENDER_SAMPLES:
+            continue
+        events.append((on, 2, ("on", channel, n.pitch, n.velocity)))
+        if off < RENDER_SAMPLES:
+            events.append((off, 0, ("off", channel, n.pitch)))
+    for t, v in stem.phrase.bends:
+        events.append((pos(t), 1, ("bend", channel, v)))
+    for t, v in stem.phrase.modulation:
+        events.append((pos(t), 1, ("cc", channel, 1, v)))
+    events.sort(key=lambda e: (e[0], e[1]))
+    return events
+
+
+def render_fluid(path: Path, stems: list[Stem]) -> list[np.ndarray]:
+    """Render each stem with fluidsynth: float32 mono, RENDER_SAMPLES long.
+
+    Every clip gets a fresh synth: fluidsynth voices carry state from one use to the next
+    (a reused synth renders the same notes slightly differently depending on what it
+    played before), so only a fresh synth makes a clip identical whichever worker, and
+    after whichever other clips, renders it.
+    """
+    _fluid(path)  # keeps the samples cached
+    synth, sfid = _new_synth(path)
+    try:
+        return [_render_fluid_stem(synth, sfid, path, stem) for stem in stems]
+    finally:
+        synth.delete()
+
+
+def _render_fluid_stem(synth, sfid: int, path: Path, stem: Stem) -> np.ndarray:
+    channel = DRUM_CHANNEL if stem.is_drums else 0
+    _flush(synth)
+    if synth.program_select(channel, sfid, stem.bank, stem.program) != 0:
+        raise RenderError(f"{path.name} has no preset bank {stem.bank} program {stem.program}")
+    out = np.zeros(2 * RENDER_SAMPLES, dtype=np.float32)
+    cursor = 0
+
+    def advance(to: int) -> None:
+        nonlocal cursor
+        if to > cursor:
+            view = out[2 * cursor:]
+            _write_float(synth.synth, to - cursor, view.ctypes.data, 0, 2, view.ctypes.data, 1, 2)
+            cursor = to
+
+    for position, _, action in _fluid_events(stem, channel):
+        advance(position)
+        kind = action[0]
+        if kind == "on":
+            synth.noteon(*action[1:])
+        elif kind == "off":
+            synth.noteoff(*action[1:])
+        elif kind == "bend":
+            synth.pitch_bend(*action[1:])
+        else:
+            synth.cc(*action[1:])
+    advance(RENDER_SAMPLES)
+    return out.reshape(-1, 2).mean(axis=1)
+
+
+def soundfont_coverage(source: str) -> Coverage:
+    """Programs of GM_PROGRAMS (bank 0) and drum kits (bank 128) the soundfont has."""
+    synth, sfid = _fluid(SOUNDFONTS[source])
+    programs: dict[str, tuple[tuple[int, int], ...]] = {}
+    skipped: dict[str, str] = {}
+    for label in BUNDLED_LABELS:
+        if label == "drums":
+            kits = [(DRUM_BANK, k) for k in range(128)
+                    if k not in EXCLUDED_KITS and synth.sfpreset_name(sfid, DRUM_BANK, k)]
+            programs[label] = tuple(kits)
+            continue
+        ok = []
+        for p in GM_PROGRAMS[label]:
+            if synth.sfpreset_name(sfid, 0, p):
+                ok.append((0, p))
+            else:
+                skipped[f"{label}:{p}"] = "no bank-0 preset in the soundfont"
+        programs[label] = tuple(ok)
+    return Coverage(source, programs, skipped)
+
+
+# ---------------------------------------------------------------------------- timidity
+
+SLOT_GAP_SECONDS = 0.6  # silence between stems rendered in one timidity run
+TICKS_PER_SECOND = 960  # 480 ticks per beat at 120 bpm
+
+
+def _freepats_map(cfg: Path = FREEPATS_CFG) -> tuple[set[int], set[int]]:
+    """Programs (bank 0) and drum keys (drumset 0) that freepats.cfg maps to a .pat file."""
+    programs: set[int] = set()
+    drums: set[int] = set()
+    section = None
+    for raw in cfg.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        words = line.split()
+        if words[0] in ("bank", "drumset"):
+            section = (words[0], int(words[1]))
+        elif words[0].isdigit() and len(words) > 1 and words[1].endswith(".pat"):
+            if section == ("bank", 0):
+                programs.add(int(words[0]))
+            elif section == ("drumset", 0):
+                drums.add(int(words[0]))
+    return programs, drums
+
+
+def _write_slots_midi(path: Path, stems: list[Stem]) -> list[float]:
+    """One MIDI file playing the stems one after another; returns each slot's start (s)."""
+    import mido
+
+    slot = RENDER_SECONDS + SLOT_GAP_SECONDS
+    starts = [0.25 + i * slot for i in range(len(stems))]
+    events: list[tuple[int, int, mido.Message]] = []
+
+    def at(t: float, order: int, msg) -> None:
+        events.append((int(round(t * TICKS_PER_SECOND)), order, msg))
+
+    # A muted note at t=0 anchors the output's time 0 (timidity skips leading silence).
+    at(0.0, 0, mido.Message("control_change", channel=15, control=7, value=0))
+    at(0.0, 1, mido.Message("note_on", channel=15, note=60, velocity=1))
+    at(0.01, 0, mido.Message("note_off", channel=15, note=60, velocity=0))
+    for t0, stem in zip(starts, stems):
+        ch = DRUM_CHANNEL if stem.is_drums else 0
+        at(t0 - 0.1, 0, mido.Message("control_change", channel=ch, control=121, value=0))
+        at(t0 - 0.1, 1, mido.Message("control_change", channel=ch, control=7, value=100))
+        if not stem.is_drums:
+            at(t0 - 0.1, 2, mido.Message("program_change", channel=ch, program=stem.program))
+        for n in stem.phrase.notes:
+            at(t0 + n.start, 4, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity))
+            at(t0 + min(n.end, RENDER_SECONDS), 3,
+               mido.Message("note_off", channel=ch, note=n.pitch, velocity=0))
+        for t, v in stem.phrase.bends:
+            at(t0 + t, 3, mido.Message("pitchwheel", channel=ch, pitch=int(np.clip(v, -8192, 8191))))
+        for t, v in stem.phrase.modulation:
+            at(t0 + t, 3, mido.Message("control_change", channel=ch, control=1, value=v))
+        end = t0 + RENDER_SECONDS
+        at(end, 5, mido.Message("control_change", channel=ch, control=120, value=0))
+        at(end, 6, mido.Message("control_change", channel=ch, control=123, value=0))
+    at(starts[-1] + slot, 7, mido.Message("control_change", channel=15, control=7, value=0))
+    events.sort(key=lambda e: (e[0], e[1]))
+    mid = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=500000, time=0))
+    last = 0
+    for tick, _, msg in events:
+        track.append(msg.copy(time=tick - last))
+        last = tick
+    mid.save(str(path))
+    return starts
+
+
+def run_timidity(stems: list[Stem], allowed_programs: set[int], allowed_drums: set[int]
+                 ) -> list[np.ndarray]:
+    """Render stems with timidity + freepats only; float32 mono, RENDER_SAMPLES each."""
+    with tempfile.TemporaryDirectory(prefix="corpus-timidity-") as tmp:
+        mid, wav = Path(tmp) / "in.mid", Path(tmp) / "out.wav"
+        starts = _write_slots_midi(mid, stems)
+        proc = subprocess.run(
+            [TIMIDITY, "-c", str(FREEPATS_CFG), "-idv", "-Ow", "-s", str(SAMPLE_RATE),
+             "--output-mono", "-EFreverb=0", "-EFchorus=0", "-o", str(wav), str(mid)],
+            capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0 or not wav.exists():
+            raise RenderError(f"timidity failed ({proc.returncode}): {proc.stderr[-300:]}")
+        _check_freepats_log(proc.stdout + proc.stderr, allowed_programs, allowed_drums)
+        audio, sr = sf.read(str(wav), dtype="float32", always_2d=True)
+    if sr != SAMPLE_RATE:
+        raise RenderError(f"timidity wrote {sr} Hz")
+    audio = audio.mean(axis=1)
+    out = []
+    for t0 in starts:
+        a = int(round(t0 * SAMPLE_RATE))
+        seg = audio[a:a + RENDER_SAMPLES]
+        out.append(np.pad(seg, (0, RENDER_SAMPLES - len(seg))).astype(np.float32))
+    return out
+
+
+def _check_freepats_log(text: str, allowed_programs: set[int], allowed_drums: set[int]) -> None:
+    """Reject a render if timidity loaded anything other than a freepats .pat file."""
+    for line in text.splitlines():
+        if line.startswith("Loading SF") or "%font" in line:
+            raise RenderError(f"timidity used a soundfont instead of freepats: {line.strip()}")
+        m = re.match(r"Tonebank (\d+) (\d+): (\S+)", line)
+        if m and (int(m.group(1)) != 0 or int(m.group(2)) not in allowed_programs
+                  or not m.group(3).endswith(".pat")):
+            raise RenderError(f"unexpected timidity instrument: {line.strip()}")
+        m = re.match(r"Drumset (\d+) (\d+)\S*: (\S+)", line)
+        if m and (int(m.group(1)) != 0 or int(m.group(2)) not in allowed_drums):
+            raise RenderError(f"unexpected timidity drum: {line.strip()}")
+
+
+def _probe_phrase(drums: bool) -> Phrase:
+    if drums:
+        keys = [36, 38, 42, 46, 45, 49, 51]
+        notes = [Note(0.1 + 0.25 * i, 0.2 + 0.25 * i, keys[i % len(keys)], 100) for i in range(12)]
+    else:
+        keys = [48, 55, 60, 64, 67, 72]
+        notes = [Note(0.1 + 0.4 * i, 0.45 + 0.4 * i, keys[i % len(keys)], 100) for i in range(8)]
+    return Phrase(notes, "probe")
+
+
+def freepats_coverage() -> Coverage:
+    """Probe timidity+freepats: which GM_PROGRAMS render to real, distinct freepats sound.
+
+    A program counts only if freepats.cfg maps it, timidity's log shows it loaded from a
+    freepats .pat file (not substituted from the system's default soundfont), its probe
+    render is not silent and it is not sample-identical to another program's render.
+    """
+    mapped, drum_keys = _freepats_map()
+    candidates = [(label, p) for label in BUNDLED_LABELS if label != "drums"
+                  for p in GM_PROGRAMS[label]]
+    skipped: dict[str, str] = {}
+    usable = [(label, p) for label, p in candidates if p in mapped]
+    for label, p in candidates:
+        if p not in mapped:
+            skipped[f"{label}:{p}"] = ("not in freepats.cfg; timidity would silently substitute "
+                                       "FluidR3_GM's preset from the default config")
+    stems = [Stem(label, 0, p, _probe_phrase(False)) for label, p in usable]
+    stems.append(Stem("drums", DRUM_BANK, 0, _probe_phrase(True)))
+    renders = run_timidity(stems, mapped, drum_keys)
+    programs: dict[str, list[tuple[int, int]]] = {label: [] for label in BUNDLED_LABELS}
+    for i, ((label, p), audio) in enumerate(zip(usable, renders)):
+        if rms(audio) < 1e-3:
+            skipped[f"{label}:{p}"] = "renders silent in timidity"
+            continue
+        twins = [usable[j][1] for j in range(len(usable))
+                 if j != i and len(renders[j]) == len(audio) and np.allclose(renders[j], audio, atol=1e-4)]
+        if twins:
+            skipped[f"{label}:{p}"] = f"sample-identical to program(s) {twins}"
+            continue
+        programs[label].append((0, p))
+    if rms(renders[-1]) >= 1e-3:
+        programs["drums"] = [(DRUM_BANK, 0)]  # freepats has one kit, drumset 0
+    else:
+        skipped["drums:0"] = "drumset 0 renders silent"
+    return Coverage("freepats", {k: tuple(v) for k, v in programs.items()}, skipped,
+                    drum_keys=frozenset(drum_keys))
+
+
+# ---------------------------------------------------------------------------- dispatch
+
+
+def coverage_for(source: str) -> Coverage:
+    if source in SOUNDFONTS:
+        if not SOUNDFONTS[source].exists():
+            raise FileNotFoundError(f"soundfont for source {source!r} not found: {SOUNDFONTS[source]}")
+        return soundfont_coverage(source)
+    if source == "freepats":
+        if not FREEPATS_CFG.exists() or not Path(TIMIDITY).exists():
+            raise FileNotFoundError("freepats needs /usr/bin/timidity and /etc/timidity/freepats.cfg")
+        return freepats_coverage()
+    if source == "synth":
+        from .synth import synth_coverage
+
+        return synth_coverage()
+    raise ValueError(f"unknown source {source!r}; choose from {', '.join(ALL_SOURCES)}")
+
+
+def render_stems(source: str, stems: list[Stem], coverage: Coverage) -> list[np.ndarray]:
+    """Render each stem separately (float32 mono, RENDER_SAMPLES)."""
+    if source in SOUNDFONTS:
+        return render_fluid(SOUNDFONTS[source], stems)
+    if source == "freepats":
+        allowed = {p for progs in coverage.programs.values() for b, p in progs if b == 0}
+        return run_timidity(stems, allowed, set(coverage.drum_keys or ()))
+    if source == "synth":
+        from .synth import render_synth
+
+        return [render_synth(s) for s in stems]
+    raise ValueError(source)

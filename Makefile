@@ -7,7 +7,8 @@ TAGGER = $(VENV)/bin/tagger
 setup:
 	@bash scripts/setup.sh
 
-demo: setup
+demo:
+	@EXTRAS= bash scripts/setup.sh
 	$(TAGGER) scan examples --csv instruments.csv
 
 test: setup

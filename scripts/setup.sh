@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-EXTRAS=${EXTRAS:-test,train}
+EXTRAS=${EXTRAS-test,train,dask,ray}  # `EXTRAS= scripts/setup.sh` for tagger alone
 
 need=()
 [ -e /usr/share/sounds/sf2/TimGM6mb.sf2 ] || need+=(timgm6mb-soundfont)
@@ -37,5 +37,5 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
     $PIP install torch==2.13.0 ${TORCH_INDEX:+--index-url "$TORCH_INDEX"}
   fi
 fi
-$PIP install -e ".[${EXTRAS}]"
+$PIP install -e ".${EXTRAS:+[$EXTRAS]}"
 echo "setup: $("$VENV/bin/tagger" --help >/dev/null && echo ok) ($VENV/bin/tagger)"

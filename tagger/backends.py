@@ -11,13 +11,19 @@ optional extras, imported only when asked for:
 
 Every worker needs tagger installed, at the same version, and read access to the files
 at the same paths (a shared mount).
+
+Ray's joblib backend cannot stream results, so on ray the tasks go through Ray's own API
+(remote functions, a bounded window in flight, results taken in order); Ray retries a
+task whose worker dies, and the driver still takes each result exactly once.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 
 import joblib
 
@@ -31,21 +37,24 @@ class BackendError(TaggerError):
     """A distributed engine was asked for but is not installed or not reachable."""
 
 
+Mapper = Callable[[Callable, Iterable], Iterator]
+
+
 @contextlib.contextmanager
-def worker_backend(name: str, jobs: int) -> Iterator[None]:
-    """Run joblib work inside this block on ``name``'s workers."""
-    if name == "local":
-        yield
-        return
-    if name == "dask":
-        with _dask(jobs):
-            yield
-        return
+def worker_pool(name: str, jobs: int) -> Iterator[Mapper]:
+    """A function ``map(fn, items)`` that runs ``fn`` on ``name``'s workers, results in order.
+
+    At most ``2 * jobs`` tasks are in flight, so results never pile up in memory.
+    """
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if name == "ray":
         with _ray(jobs):
-            yield
+            yield lambda fn, items: _ray_map(fn, items, 2 * jobs)
         return
-    raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    with _dask(jobs) if name == "dask" else contextlib.nullcontext():
+        with joblib.Parallel(n_jobs=jobs, return_as="generator", pre_dispatch=f"{2 * jobs}") as parallel:
+            yield lambda fn, items: parallel(joblib.delayed(fn)(item) for item in items)
 
 
 @contextlib.contextmanager
@@ -59,7 +68,8 @@ def _dask(jobs: int) -> Iterator[None]:
     if address:
         client = Client(address)
     else:
-        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None)
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0")
         client = Client(cluster)
     log.info("dask: %s", client)
     try:
@@ -89,3 +99,21 @@ def _ray(jobs: int) -> Iterator[None]:
     finally:
         if started:
             ray.shutdown()
+
+
+def _ray_map(fn: Callable, items: Iterable, window: int) -> Iterator:
+    import ray
+
+    remote = ray.remote(max_retries=3)(_call)  # ray wants a plain function, not a partial
+    fn_ref = ray.put(fn)
+    todo = iter(items)
+    in_flight = deque(remote.remote(fn_ref, item) for item in islice(todo, window))
+    while in_flight:
+        result = ray.get(in_flight.popleft())
+        for item in islice(todo, 1):
+            in_flight.append(remote.remote(fn_ref, item))
+        yield result
+
+
+def _call(fn: Callable, item: object) -> object:
+    return fn(item)

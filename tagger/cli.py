@@ -44,7 +44,8 @@ class Backend(str, Enum):
 
 def _setup_logging(verbose: bool, quiet: bool) -> None:
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
-    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err, show_path=False, show_time=False)], force=True)
+    handler = RichHandler(console=err, show_path=False, show_time=False, level=level)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:

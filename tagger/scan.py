@@ -12,15 +12,15 @@ import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
-from joblib import Parallel, delayed
 
 from . import __version__
 from .aggregate import pick_labels, track_scores
-from .backends import worker_backend
+from .backends import Mapper, worker_pool
 from .decode import decode, probe
 from .discover import discover
 from .errors import TaggerError, TagWriteError
@@ -194,13 +194,11 @@ class Scanner:
                 for leftover in cleanup_leftovers(folder):
                     log.warning("removed %s, left by an interrupted run", leftover)
         jobs = self.options.jobs or os.cpu_count() or 1
-        with worker_backend(self.options.backend, jobs), Parallel(
-            n_jobs=jobs, return_as="generator", pre_dispatch=f"{2 * jobs}"
-        ) as parallel:
+        with worker_pool(self.options.backend, jobs) as pool:
             for window_start, window in ((i * WINDOW_FILES, w) for i, w in enumerate(_batched(files, WINDOW_FILES))):
-                yield from self._scan_window(parallel, window_start, window)
+                yield from self._scan_window(pool, window_start, window)
 
-    def _scan_window(self, parallel: Parallel, offset: int, files: list[Path]) -> Iterator[TrackResult]:
+    def _scan_window(self, pool: Mapper, offset: int, files: list[Path]) -> Iterator[TrackResult]:
         states = {offset + i: _FileState(path) for i, path in enumerate(files)}
         if self.cache is not None and not self.options.force:
             for st in states.values():
@@ -236,9 +234,8 @@ class Scanner:
                     self.cache.put(result)
                 yield result
 
-        results = parallel(
-            delayed(load_span)(t, self.sample_rate, self.seg_len, self.hop, skip_users) for t in tasks
-        )
+        results = pool(partial(load_span, sample_rate=self.sample_rate, seg_len=self.seg_len, hop=self.hop,
+                               skip_users_tags=skip_users), tasks)
         for loaded in results:
             st = states.get(loaded.file_id)
             if st is None or st.error:

@@ -63,6 +63,32 @@ class BuildConfig:
 
 # ---------------------------------------------------------------------------- planning
 
+# Share of a label's clips a source gets, relative to 1.0 for a soundfont. Our own
+# synthesiser imitates only a few timbres per label, so it gets half a share, except
+# for "synthesizer" where it is as genuine as any soundfont.
+SOURCE_WEIGHTS: dict[str, float] = {"synth": 0.5}
+FULL_WEIGHT_LABELS: dict[str, tuple[str, ...]] = {"synth": ("synthesizer",)}
+
+
+def _source_weight(source: str, label: str | None) -> float:
+    if label is not None and label in FULL_WEIGHT_LABELS.get(source, ()):
+        return 1.0
+    return SOURCE_WEIGHTS.get(source, 1.0)
+
+
+def _weighted_round_robin(items: list[str], weights: list[float], n: int) -> list[str]:
+    """n picks whose counts follow the weights, evenly interleaved (smooth WRR)."""
+    current = [0.0] * len(items)
+    total = sum(weights)
+    out = []
+    for _ in range(n):
+        current = [c + w for c, w in zip(current, weights)]
+        i = max(range(len(items)), key=lambda k: current[k])
+        current[i] -= total
+        out.append(items[i])
+    return out
+
+
 
 def plan_clips(sources: list[str], coverage: dict[str, Coverage], labels: list[str],
                kinds: list[str], clips_per_label: int, mixtures: int, seed: int) -> list[ClipSpec]:
@@ -81,8 +107,9 @@ def plan_clips(sources: list[str], coverage: dict[str, Coverage], labels: list[s
             if not covering:
                 log.warning("no selected source covers %s (%s clips skipped)", label, kind)
                 continue
-            for j in range(clips_per_label):
-                source = covering[(j + li) % len(covering)]
+            rotated = covering[li % len(covering):] + covering[:li % len(covering)]
+            weights = [_source_weight(s, label) for s in rotated]
+            for source in _weighted_round_robin(rotated, weights, clips_per_label):
                 specs.append(ClipSpec(len(specs), kind, source, (label,)))
     if "mix" in kinds and mixtures > 0 and len(labels) >= 2:
         usable = {s: [lab for lab in coverage[s].labels if lab in labels] for s in sources}
@@ -90,8 +117,9 @@ def plan_clips(sources: list[str], coverage: dict[str, Coverage], labels: list[s
         if not mix_sources:
             log.warning("no selected source covers two of the labels: no mixtures")
         counts: Counter[str] = Counter()
-        for j in range(mixtures if mix_sources else 0):
-            source = mix_sources[j % len(mix_sources)]
+        order = _weighted_round_robin(mix_sources, [_source_weight(s, None) for s in mix_sources],
+                                      mixtures if mix_sources else 0)
+        for source in order:
             available = usable[source]
             k = min(int(rng.choice([2, 3, 4], p=[0.4, 0.35, 0.25])), len(available))
             w = np.array([1.0 / (1 + counts[lab]) ** 2 for lab in available])
@@ -212,7 +240,7 @@ def _try_render(spec: ClipSpec, cfg: BuildConfig, rng: np.random.Generator) -> R
     stems = make_stems(rng, ctx, labels, spec.kind, coverage, _library(cfg))
     if any(not s.phrase.notes for s in stems):
         return None
-    audio = render_stems(spec.source, stems, coverage)
+    audio = render_stems(spec.source, stems, coverage, int(rng.integers(2**31)))
     pre = int(rng.integers(0, RENDER_SAMPLES - CLIP_SAMPLES + 1))
     window = slice(pre, pre + CLIP_SAMPLES)
     levels = [rms(a[window]) for a in audio]

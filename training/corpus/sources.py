@@ -80,53 +80,71 @@ class RenderError(RuntimeError):
 # ---------------------------------------------------------------------------- fluidsynth
 
 _HOLDERS: dict[Path, tuple[object, int]] = {}
-_write_float = None
 _FLUID_SETTINGS = {"synth.reverb.active": 0, "synth.chorus.active": 0}
 # The soundfont's own reverb and chorus stay off (we add room reverb per clip, and their
 # tails would leak between stems). Settings must be given before the synth is created.
+_FLUID_WARN = 2  # fluidsynth log level
 
 
-def _new_synth(path: Path):
+class _Fluid:
+    """ctypes bindings pyfluidsynth lacks (float output, sharing one loaded soundfont)."""
+
+    def __init__(self) -> None:
+        import fluidsynth
+
+        cf = fluidsynth.cfunc
+        # float output: no int16 clipping and no dither noise
+        self.write_float = cf("fluid_synth_write_float", c_int, ("synth", c_void_p, 1), ("len", c_int, 1),
+                              ("lout", c_void_p, 1), ("loff", c_int, 1), ("lincr", c_int, 1),
+                              ("rout", c_void_p, 1), ("roff", c_int, 1), ("rincr", c_int, 1))
+        self.get_sfont = cf("fluid_synth_get_sfont_by_id", c_void_p, ("synth", c_void_p, 1), ("id", c_int, 1))
+        self.add_sfont = cf("fluid_synth_add_sfont", c_int, ("synth", c_void_p, 1), ("sfont", c_void_p, 1))
+        self.remove_sfont = cf("fluid_synth_remove_sfont", c_int, ("synth", c_void_p, 1), ("sfont", c_void_p, 1))
+        set_log = cf("fluid_set_log_function", c_void_p, ("level", c_int, 1), ("fun", c_void_p, 1),
+                     ("data", c_void_p, 1))
+        # removing a shared soundfont from a clip's synth warns once per channel that it
+        # has no preset left; that is expected, so fluidsynth warnings are not printed
+        set_log(_FLUID_WARN, None, None)
+
+
+_FL: _Fluid | None = None
+
+
+def _new_synth():
     import fluidsynth
 
-    synth = fluidsynth.Synth(gain=0.5, samplerate=float(SAMPLE_RATE), **_FLUID_SETTINGS)
-    sfid = synth.sfload(str(path))
-    if sfid < 0:
-        synth.delete()
-        raise RenderError(f"fluidsynth could not load {path}")
-    return synth, sfid
+    return fluidsynth.Synth(gain=0.5, samplerate=float(SAMPLE_RATE), channels=16, **_FLUID_SETTINGS)
 
 
 def _fluid(path: Path):
-    """Per-process fluidsynth instance that keeps one soundfont loaded (FluidR3 is 148 MB).
-
-    It is used for preset queries, and it keeps the soundfont's samples in fluidsynth's
-    sample cache, so each clip's fresh synth (``_clip_synth``) loads it in ~25 ms.
-    """
-    global _write_float
+    """Per-process synth holding one loaded soundfont (FluidR3 is 148 MB, loaded once)."""
+    global _FL
+    if _FL is None:
+        _FL = _Fluid()
     if path not in _HOLDERS:
-        import fluidsynth
-
-        if _write_float is None:
-            # float output: no int16 clipping and no dither noise
-            _write_float = fluidsynth.cfunc(
-                "fluid_synth_write_float", c_int, ("synth", c_void_p, 1), ("len", c_int, 1),
-                ("lout", c_void_p, 1), ("loff", c_int, 1), ("lincr", c_int, 1),
-                ("rout", c_void_p, 1), ("roff", c_int, 1), ("rincr", c_int, 1))
-        _HOLDERS[path] = _new_synth(path)
+        synth = _new_synth()
+        sfid = synth.sfload(str(path))
+        if sfid < 0:
+            raise RenderError(f"fluidsynth could not load {path}")
+        _HOLDERS[path] = (synth, sfid)
     return _HOLDERS[path]
+
+
+def _write_float(synth_ptr, n: int, lbuf: int, loff: int, lincr: int, rbuf: int, roff: int, rincr: int):
+    return _FL.write_float(synth_ptr, n, lbuf, loff, lincr, rbuf, roff, rincr)
 
 
 def _flush(synth) -> None:
     """Silence every channel until no voice is left (nothing leaks into the next stem)."""
     scratch = np.zeros(2 * 8 * FLUID_BLOCK, dtype=np.float32)
-    for _ in range(20):  # one pass is not always enough for fluidsynth to free a voice
+    for _ in range(20):  # voices are freed by the next render; check that they were
         for ch in range(16):
             synth.all_sounds_off(ch)
-        synth.system_reset()
         _write_float(synth.synth, 8 * FLUID_BLOCK, scratch.ctypes.data, 0, 2, scratch.ctypes.data, 1, 2)
         if synth.get_active_voice_count() == 0:
             break
+    synth.system_reset()  # programs, controllers, pitch bend back to defaults
+    _write_float(synth.synth, FLUID_BLOCK, scratch.ctypes.data, 0, 2, scratch.ctypes.data, 1, 2)
 
 
 def _fluid_events(stem: Stem, channel: int) -> list[tuple[int, int, tuple]]:
@@ -158,11 +176,15 @@ def render_fluid(path: Path, stems: list[Stem]) -> list[np.ndarray]:
     played before), so only a fresh synth makes a clip identical whichever worker, and
     after whichever other clips, renders it.
     """
-    _fluid(path)  # keeps the samples cached
-    synth, sfid = _new_synth(path)
+    holder, holder_id = _fluid(path)
+    sfont = _FL.get_sfont(holder.synth, holder_id)
+    synth = _new_synth()  # shares the holder's loaded soundfont: ~1 ms instead of a load
+    sfid = _FL.add_sfont(synth.synth, sfont)
     try:
         return [_render_fluid_stem(synth, sfid, path, stem) for stem in stems]
     finally:
+        _flush(synth)
+        _FL.remove_sfont(synth.synth, sfont)  # detach before delete, which would free it
         synth.delete()
 
 
@@ -395,8 +417,9 @@ def coverage_for(source: str) -> Coverage:
     raise ValueError(f"unknown source {source!r}; choose from {', '.join(ALL_SOURCES)}")
 
 
-def render_stems(source: str, stems: list[Stem], coverage: Coverage) -> list[np.ndarray]:
-    """Render each stem separately (float32 mono, RENDER_SAMPLES)."""
+def render_stems(source: str, stems: list[Stem], coverage: Coverage, seed: int) -> list[np.ndarray]:
+    """Render each stem separately (float32 mono, RENDER_SAMPLES); ``seed`` drives the
+    synth source's own randomness (patches, noise)."""
     if source in SOUNDFONTS:
         return render_fluid(SOUNDFONTS[source], stems)
     if source == "freepats":
@@ -405,5 +428,5 @@ def render_stems(source: str, stems: list[Stem], coverage: Coverage) -> list[np.
     if source == "synth":
         from .synth import render_synth
 
-        return [render_synth(s) for s in stems]
+        return [render_synth(s, seed + i) for i, s in enumerate(stems)]
     raise ValueError(source)

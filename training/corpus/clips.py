@@ -29,7 +29,8 @@ from .audio import (CLIP_SAMPLES, RENDER_SAMPLES, SAMPLE_RATE, SILENCE_RMS, acti
                     db_to_gain, rms)
 from .effects import AugmentConfig, augment, random_lossy
 from .material import (BAND_ROLES, GENERATORS, LABEL_STYLES, MusicContext, Phrase, ScoreLibrary,
-                       choose_window, drum_phrase, playable_range, random_context, score_phrase)
+                       add_bend, choose_window, drum_phrase, playable_range, random_context,
+                       score_phrase)
 from .sources import Coverage, RenderError, Stem, render_stems
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ PREDOMINANT_ACCOMPANIMENT_DB = (-24.0, -14.0)  # each accompanying stem, re the 
 MIX_SPREAD_DB = 3.0  # mix stems at 0 +- 3 dB: any two within 6 dB
 PEAK_DBFS = (-20.0, -1.0)  # final peak level of a clip (levels vary across the corpus)
 KEYBOARDS = ("piano", "organ", "accordion")
+BENDING = {"electric_guitar": 0.3, "synthesizer": 0.15, "saxophone": 0.1, "bass": 0.1, "trombone": 0.1}
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,8 @@ def make_stems(rng: np.random.Generator, ctx: MusicContext, labels: list[str], k
             phrase = _phrase_alone(rng, ctx, label, program, dyns[i], library)
         else:
             phrase = _phrase_in_band(rng, ctx, label, program, dyns[i])
+        if rng.random() < BENDING.get(label, 0.0):
+            phrase = add_bend(rng, phrase)
         stems.append(Stem(label, bank, program, phrase))
     return stems
 

@@ -406,6 +406,21 @@ def gen_repeated(rng, ctx, lo, hi, dyn) -> Phrase:
     return Phrase(notes, "gen:roll")
 
 
+def add_bend(rng: np.random.Generator, phrase: Phrase) -> Phrase:
+    """A bend gesture on one longer note (guitar string bend, synth/sax scoop): the wheel
+    ramps to +1 or +2 semitones (GM default range +-2) and back at the note's end."""
+    long_notes = [n for n in phrase.notes if n.end - n.start >= 0.3]
+    if not long_notes:
+        return phrase
+    n = long_notes[int(rng.integers(len(long_notes)))]
+    target = int(rng.choice([4096, 8191]))
+    t0 = n.start + rng.uniform(0.03, 0.15)
+    ramp = rng.uniform(0.08, 0.25)
+    bends = [(t0 + ramp * k / 8, int(target * k / 8)) for k in range(1, 9)]
+    bends.append((n.end, 0))
+    return Phrase(phrase.notes, phrase.origin + "+bend", bends=bends, modulation=phrase.modulation)
+
+
 Generator = Callable[..., Phrase]
 GENERATORS: dict[str, Generator] = {
     "scale": gen_scale,

@@ -164,6 +164,7 @@ def _fluid_events(stem: Stem, channel: int) -> list[tuple[int, int, tuple]]:
         events.append((pos(t), 1, ("bend", channel, v)))
     for t, v in stem.phrase.modulation:
         events.append((pos(t), 1, ("cc", channel, 1, v)))
+    events = [e for e in events if 0 <= e[0] < RENDER_SAMPLES]  # never write past the buffer
     events.sort(key=lambda e: (e[0], e[1]))
     return events
 
@@ -198,6 +199,7 @@ def _render_fluid_stem(synth, sfid: int, path: Path, stem: Stem) -> np.ndarray:
 
     def advance(to: int) -> None:
         nonlocal cursor
+        to = min(to, RENDER_SAMPLES)
         if to > cursor:
             view = out[2 * cursor:]
             _write_float(synth.synth, to - cursor, view.ctypes.data, 0, 2, view.ctypes.data, 1, 2)
@@ -290,9 +292,9 @@ def _write_slots_midi(path: Path, stems: list[Stem]) -> list[float]:
             at(t0 + n.start, 4, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity))
             at(t0 + min(n.end, RENDER_SECONDS), 3,
                mido.Message("note_off", channel=ch, note=n.pitch, velocity=0))
-        for t, v in stem.phrase.bends:
+        for t, v in [(t, v) for t, v in stem.phrase.bends if t < RENDER_SECONDS]:
             at(t0 + t, 3, mido.Message("pitchwheel", channel=ch, pitch=int(np.clip(v, -8192, 8191))))
-        for t, v in stem.phrase.modulation:
+        for t, v in [(t, v) for t, v in stem.phrase.modulation if t < RENDER_SECONDS]:
             at(t0 + t, 3, mido.Message("control_change", channel=ch, control=1, value=v))
         end = t0 + RENDER_SECONDS
         at(end, 5, mido.Message("control_change", channel=ch, control=120, value=0))

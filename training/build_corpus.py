@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tagger.labels import BUNDLED_LABELS
 
-from .corpus.clips import KINDS, BuildConfig, ClipSpec, plan_clips, render_clip, write_details
+from .corpus.clips import KINDS, BuildConfig, plan_clips, render_clip, write_details
 from .corpus.effects import AugmentConfig
 from .corpus.material import build_score_library
 from .corpus.sources import ALL_SOURCES, Coverage, coverage_for

@@ -1,0 +1,108 @@
+"""Publish a trained run as the bundled weights: card fields added, model card written.
+
+    python -m training.publish RUN_DIR --corpus data/train data/val data/test [--out weights]
+
+Takes the best weights of RUN_DIR, adds to their card what only the rebuild knows (the
+corpus summaries, the rebuild command, the measured speed, the hand-written description
+and known weaknesses from training/card.json), saves them into ``weights/`` (replacing
+the previous bundled file) and writes ``weights/MODEL_CARD.md`` from the card.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tagger.inference import Scorer
+from tagger.weights import Checkpoint, load_checkpoint, save_checkpoint
+
+HERE = Path(__file__).resolve().parent
+
+
+def corpus_summary(folder: Path) -> dict:
+    """Clips per source, kind and label of a built corpus."""
+    with open(folder / "manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    labels = Counter(label for r in rows for label in r["labels"].split(";"))
+    return {
+        "folder": folder.name,
+        "clips": len(rows),
+        "sources": dict(sorted(Counter(r["source"] for r in rows).items())),
+        "kinds": dict(sorted(Counter(r["kind"] for r in rows).items())),
+        "clips_per_label": dict(sorted(labels.items())),
+    }
+
+
+def measure_speed(ckpt: Checkpoint, seconds: float = 5.0, batch: int = 256) -> dict:
+    """Segments per second through frontend + network on this CPU, 2 threads."""
+    torch.set_num_threads(2)
+    scorer = Scorer(ckpt, "cpu", batch)
+    x = np.random.default_rng(0).standard_normal((batch, ckpt.frontend.segment_samples)).astype(np.float32) * 0.1
+    scorer.score(x[:32])
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        scorer.score(x)
+        n += batch
+    rate = n / (time.perf_counter() - t0)
+    return {"segments_per_s": round(rate), "cpu": platform.processor() or platform.machine(), "threads": 2,
+            "cores": os.cpu_count(), "batch": batch}
+
+
+def model_card_md(ckpt: Checkpoint) -> str:
+    c = ckpt.card
+    lines = [f"# Model card: {ckpt.version}", "", c.get("description", ""), ""]
+    lines += ["## Labels and thresholds", "", "| label | threshold | validation F1 | test F1 |", "| --- | --- | --- | --- |"]
+    for label in ckpt.labels:
+        v = c.get("validation", {}).get("per_label", {}).get(label, {}).get("f1", float("nan"))
+        t = c.get("test", {}).get("per_label", {}).get(label, {}).get("f1", float("nan"))
+        lines.append(f"| {label} | {ckpt.thresholds[label]:.3f} | {v:.3f} | {t:.3f} |")
+    lines += ["", "## Held-out figures", ""]
+    for name in ("validation", "test"):
+        m = c.get(name)
+        if m:
+            figures = ", ".join(f"{k} {m[k]:.3f}" for k in ("top1_single", "mixtures_micro_f1", "micro_f1", "macro_f1", "mAP") if isinstance(m.get(k), float))
+            lines.append(f"- **{name}** ({c.get(name + '_about', '')}; {m['items']} clips): {figures}")
+    lines += ["", "## Data", ""]
+    for corpus in c.get("corpus", []):
+        lines.append(f"- `{corpus['folder']}`: {corpus['clips']} clips; sources {corpus['sources']}; kinds {corpus['kinds']}")
+    lines += ["", f"Rebuild: `{c.get('command', '')}`", "", "## Speed", "", f"{c.get('speed', {})}", ""]
+    if c.get("weaknesses"):
+        lines += ["## Known weaknesses", ""] + [f"- {w}" for w in c["weaknesses"]] + [""]
+    lines += ["## Training settings", "", "```", json.dumps(c.get("settings", {}), indent=1), "```", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run", type=Path)
+    p.add_argument("--corpus", type=Path, nargs="*", default=[])
+    p.add_argument("--out", type=Path, default=HERE.parent / "weights")
+    p.add_argument("--card", type=Path, default=HERE / "card.json")
+    args = p.parse_args()
+    found = sorted(args.run.glob("*.safetensors"))
+    if len(found) != 1:
+        raise SystemExit(f"expected one .safetensors in {args.run}, found {len(found)}")
+    ckpt = load_checkpoint(found[0])
+    extra = json.loads(args.card.read_text()) if args.card.exists() else {}
+    ckpt.card.update(extra)
+    ckpt.card["corpus"] = [corpus_summary(c) for c in args.corpus]
+    ckpt.card["speed"] = measure_speed(ckpt)
+    old = sorted(args.out.glob("*.safetensors"))
+    new = save_checkpoint(ckpt, args.out)
+    for f in old:
+        if f != new:
+            f.unlink()
+    (args.out / "MODEL_CARD.md").write_text(model_card_md(ckpt))
+    print(new)
+
+
+if __name__ == "__main__":
+    main()

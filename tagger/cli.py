@@ -42,10 +42,14 @@ class Backend(str, Enum):
     ray = "ray"
 
 
-def _setup_logging(verbose: bool, quiet: bool) -> None:
+def _setup_logging(verbose: bool, quiet: bool, tagger_level: int | None = None) -> None:
+    """Warnings (or errors with --quiet) from everyone; ``tagger_level`` for our own loggers."""
     level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
-    handler = RichHandler(console=err, show_path=False, show_time=False, level=level)
+    ours = min(level, tagger_level) if tagger_level is not None else level
+    # The handler's level also filters loggers that set their own (dask's are at INFO).
+    handler = RichHandler(console=err, show_path=False, show_time=False, level=ours)
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+    logging.getLogger("tagger").setLevel(ours)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -238,8 +242,7 @@ def train(
     from .models import ARCHITECTURES
     from .train import TrainConfig, train as run_training
 
-    _setup_logging(verbose, False)
-    logging.getLogger("tagger").setLevel(logging.INFO)
+    _setup_logging(verbose, False, tagger_level=logging.INFO)
     if arch not in ARCHITECTURES:
         raise _fail(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     cfg = TrainConfig(

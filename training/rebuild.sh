@@ -12,7 +12,7 @@ PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data}
 RUN=${RUN:-runs/bundled}
 JOBS=${JOBS:-2}
-EPOCHS=${EPOCHS:-30}
+EPOCHS=${EPOCHS:-16}
 
 "$PY" -m training.build_corpus --out "$DATA/corpus_train" --sources fluidr3,freepats,sfgmbank,synth \
     --seed 0 --jobs "$JOBS" --overwrite
@@ -22,5 +22,5 @@ EPOCHS=${EPOCHS:-30}
 "$PY" -m training.split_by_source "$DATA/corpus_train" train=fluidr3,freepats,synth val=sfgmbank
 
 "$PY" -m tagger train "$DATA/corpus_train/train.csv" --val "$DATA/corpus_train/val.csv" \
-    --test "$DATA/corpus_test/manifest.csv" --out "$RUN" --name resnet --epochs "$EPOCHS" --jobs "$JOBS"
+    --test "$DATA/corpus_test/manifest.csv" --out "$RUN" --name resnet --width 24 --epochs "$EPOCHS" --patience 5 --jobs "$JOBS"
 "$PY" -m training.publish "$RUN" --corpus "$DATA/corpus_train" "$DATA/corpus_test"

@@ -230,6 +230,7 @@ def train(
     val_fraction: float = typer.Option(0.1, min=0.0, max=0.9),
     mixup: float = typer.Option(0.5, min=0.0, max=1.0, help="Probability that a batch is mixed."),
     specaugment: bool = typer.Option(True, "--specaugment/--no-specaugment"),
+    eq_db: float = typer.Option(10.0, min=0.0, help="Random spectral-envelope augmentation, dB peak to peak (0: off)."),
     max_segments: int = typer.Option(4, min=1, help="3-second segments taken per training file."),
     init: Optional[Path] = typer.Option(None, help="Start from this checkpoint (fine-tuning; a new label set gets a new head)."),
     name: Optional[str] = typer.Option(None, help="Model name (default: the architecture)."),
@@ -248,7 +249,7 @@ def train(
     cfg = TrainConfig(
         data=[str(p) for p in data], out=str(out), val=[str(p) for p in val], test=[str(p) for p in test],
         val_fraction=val_fraction, arch=arch, width=width, epochs=epochs, batch_size=batch_size, lr=lr,
-        patience=patience, mixup=mixup, specaugment=specaugment, max_segments=max_segments,
+        patience=patience, mixup=mixup, specaugment=specaugment, eq_db=eq_db, max_segments=max_segments,
         init=str(init) if init else None, name=name, jobs=jobs, device=device.value, seed=seed,
     )
     progress, report = _rich_progress()

@@ -52,6 +52,7 @@ class TrainConfig:
     patience: int = 6
     mixup: float = 0.5  # probability that a batch is mixed
     specaugment: bool = True
+    eq_db: float = 10.0  # random spectral envelope augmentation, dB peak to peak (0: off)
     max_segments: int = 4  # per training file; clips of 3 s have one
     init: str | None = None
     name: str | None = None
@@ -101,6 +102,22 @@ def spec_augment(x: torch.Tensor, rng: torch.Generator, max_time: int = 20, max_
             shape = (b, 1, length, 1) if axis == 2 else (b, 1, 1, length)
             x = x.masked_fill(mask.view(shape), 0.0)
     return x
+
+
+def random_eq(x: torch.Tensor, rng: torch.Generator, max_db: float = 10.0, components: int = 4) -> torch.Tensor:
+    """A random smooth spectral envelope per example, added to log-Mel (batch, 1, mels, frames).
+
+    Another soundfont's (or microphone's, room's) version of an instrument differs mostly
+    in its spectral envelope; a random sum of low-order cosines over the mel axis, up to
+    about ``max_db`` dB peak to peak, teaches the network not to lean on one envelope.
+    """
+    b, _, n_mels, _ = x.shape
+    amp = 0.1 * math.log(10) * max_db / 3  # dB -> natural log of power; p2p of the sum is ~max_db
+    coef = (torch.rand(b, components, generator=rng) * 2 - 1) * amp  # (batch, components)
+    pos = torch.linspace(0, math.pi, n_mels)
+    basis = torch.cos(torch.arange(1, components + 1)[:, None] * pos[None, :])  # (components, mels)
+    curve = coef @ basis  # (batch, mels)
+    return x + curve.to(x.device)[:, None, :, None]
 
 
 # ---------------------------------------------------------------- training
@@ -235,6 +252,8 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
             idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size].numpy()
             x = torch.from_numpy(x_train[idx].astype(np.float32)).unsqueeze(1).to(device)  # (batch, 1, mels, frames)
             y = torch.from_numpy(y_train[idx]).to(device)
+            if cfg.eq_db:
+                x = random_eq(x, rng, cfg.eq_db)
             if cfg.specaugment:
                 x = spec_augment(x, rng)
             if cfg.mixup and torch.rand(1, generator=rng).item() < cfg.mixup:

@@ -109,3 +109,20 @@ def test_dataset_layouts_and_stratified_split(tmp_path):
     assert ds.layout == "irmas-test" and ds.items[0].labels == ("electric_guitar", "piano")
     train_idx, val_idx = stratified_split(read_dataset(tmp_path / "folders").items, 0.25, seed=0)
     assert len(val_idx) == 3 and not set(train_idx) & set(val_idx)
+
+
+def test_augmentations_keep_shape_and_stay_in_range():
+    import torch
+
+    from tagger.train import random_eq, spec_augment
+
+    x = torch.zeros(256, 1, 64, 130)
+    rng = torch.Generator().manual_seed(0)
+    eq = random_eq(x, rng, max_db=10.0)
+    assert eq.shape == x.shape
+    curve_db = eq[:, 0, :, 0] / (0.1 * np.log(10))  # back to dB
+    p2p = (curve_db.max(dim=1).values - curve_db.min(dim=1).values).numpy()
+    assert 5 < np.median(p2p) < 15 and p2p.max() < 25
+    assert torch.equal(eq[:, :, :, 0], eq[:, :, :, 77])  # the same envelope in every frame
+    masked = spec_augment(torch.ones(8, 1, 64, 130), rng)
+    assert masked.shape == (8, 1, 64, 130) and 0 < (masked == 0).float().mean() < 0.5

@@ -129,18 +129,25 @@ def scan(
             first = next(results, None)
         except BackendError as exc:
             raise _fail(str(exc)) from None
-        for result in itertools.chain([first] if first else [], results):
-            report.write(result)
-            counts[result.status] += 1
-            found.update(label for label, _ in result.instruments)
-            audio_seconds += result.duration_s
-            if result.status == "error":
-                progress.console.print(f"error: {result.path}: {result.error}", style="red", markup=False, highlight=False, soft_wrap=True)
-            if json_lines:
-                sys.stdout.write(as_json(result) + "\n")
-                sys.stdout.flush()
-            elapsed = max(progress.tasks[0].elapsed or 1e-9, 1e-9)
-            progress.update(task, advance=1, rate=f"{sum(counts.values()) / elapsed:.1f} files/s, {audio_seconds / 60 / elapsed:.1f} audio-min/s")
+        try:
+            for result in itertools.chain([first] if first else [], results):
+                report.write(result)
+                counts[result.status] += 1
+                found.update(label for label, _ in result.instruments)
+                audio_seconds += result.duration_s
+                if result.status == "error":
+                    progress.console.print(f"error: {result.path}: {result.error}", style="red", markup=False, highlight=False, soft_wrap=True)
+                if json_lines:
+                    sys.stdout.write(as_json(result) + "\n")
+                    sys.stdout.flush()
+                elapsed = max(progress.tasks[0].elapsed or 1e-9, 1e-9)
+                progress.update(task, advance=1, rate=f"{sum(counts.values()) / elapsed:.1f} files/s, {audio_seconds / 60 / elapsed:.1f} audio-min/s")
+        except KeyboardInterrupt:
+            results.close()  # stops the workers; a tag write in progress was rolled back
+            progress.stop()
+            err.print(f"interrupted after {sum(counts.values())} of {len(files)} files; their rows are in {csv_path}; "
+                      "run the same command again to finish", soft_wrap=True)
+            raise typer.Exit(130) from None
     if not quiet and not json_lines:
         _summary(counts, found, csv_path, write_tags)
     raise typer.Exit(1 if counts["error"] else 0)

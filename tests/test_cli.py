@@ -111,3 +111,30 @@ def test_kill_during_write_tags_loses_nothing_and_the_next_run_finishes(tiny_mod
     for p in lib.iterdir():
         assert not p.name.startswith(".")  # no leftover temp files
         assert len(mutagen.File(p).tags.getall("TXXX:INSTRUMENTS")[0].text if p.suffix == ".wav" else mutagen.File(p)["INSTRUMENTS"]) == 2
+
+
+def test_ctrl_c_during_write_tags_stops_cleanly(tiny_model, tmp_path):
+    lib = tmp_path / "lib"
+    for i in range(20):
+        write_audio(lib / f"{i:02d}.flac", tone(6.0, 100 + 40 * i))
+    reference = {p: decode(p, 22050) for p in lib.iterdir()}
+    report = tmp_path / "r.csv"
+    args = [sys.executable, "-m", "tagger", "scan", str(lib), "--model", str(tiny_model), "--csv", str(report),
+            "--write-tags", "--jobs", "1", "--quiet"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not report.exists() or len(read_csv(report)) < 3):
+        time.sleep(0.05)  # wait until a few files are done
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted after" in stderr and "Traceback" not in stderr
+    assert not [p for p in lib.iterdir() if p.name.startswith(".")]  # no temp file left
+    for p, audio in reference.items():
+        assert np.array_equal(decode(p, 22050), audio)
+    done = len(read_csv(report))
+    assert 3 <= done < 20
+    final = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0
+    rows = read_csv(report)
+    assert len(rows) == 20 and sum(r["status"] == "skipped" for r in rows) >= done

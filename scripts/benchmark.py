@@ -1,0 +1,593 @@
+"""Throughput and memory of ``tagger scan`` on this machine, next to what bounds it.
+
+    python scripts/benchmark.py [--model PATH | --random-model] [--files 20]
+        [--minutes-per-file 3] [--jobs N] [--work DIR] [--repeats 3] [--long-file]
+
+In one run, side by side and repeated (medians are reported, every value is kept in
+the JSON), on a library of ``--files`` synthetic MP3s (44.1 kHz stereo, 160 kb/s,
+built once and cached in ``--work``):
+
+- decode-only: ``tagger.decode.decode`` of every file to 22 050 Hz mono by ``--jobs``
+  joblib processes, returning only the sample count (the ceiling for the scan);
+- naive: the published-notebook way, in one process: ``librosa.load``, then per 3 s
+  segment ``librosa.feature.melspectrogram`` + log, one segment per model call, on
+  ``--naive-files`` files, with ``--naive-threads`` torch threads (default 1: with
+  torch's default of one thread per core, batch-1 calls on a busy machine are ~100x
+  slower, which would make the baseline meaningless);
+- scan: the real CLI in a subprocess, wall time from spawn to exit (startup, model
+  load, worker start-up, CSV written included), with the peak RSS of its process tree
+  (the tagger process and its joblib/loky workers, sampled from /proc every 50 ms) and
+  ru_maxrss from wait4 (the largest single process of that tree);
+- model-only: segments/s of ``Scorer.score`` (frontend + network) on random 3 s
+  segments, batch 256, with 2 and 1 torch threads; also the frontend's share, and the
+  same network run in pieces of 32 segments;
+- ``--long-file``: a 2-hour MP3 (44.1 kHz mono, 64 kb/s) scanned alone.
+
+Rates are "x real time": seconds of audio handled per second of wall time. Because
+the machine may be shared, CPU seconds are measured too (the process tree's user +
+system time): "audio s per CPU s" does not depend on what else is running. Figures
+are printed as a table with the targets and written to ``--work/benchmark.json``;
+the exit status is 1 when a target is missed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+LIB_VERSION = 2  # bump when the synthetic content changes, so cached libraries are rebuilt
+SRC_RATE = 44100  # Hz of the synthetic library files
+LIB_BITRATE = 160_000  # b/s of the library MP3s
+LONG_BITRATE = 64_000  # b/s of the 2-hour file
+LONG_SECONDS = 2 * 3600.0
+PIECE = 32  # segments per forward pass in the "pieces" variant of model-only (cache-sized tensors)
+SAMPLE_EVERY_S = 0.05  # /proc sampling period for the scan's memory
+RESCAN_EVERY_S = 0.25  # how often the whole /proc is walked for new descendants
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
+MB = 1 << 20
+
+TARGETS = {  # figure -> (comparison, value, wording)
+    "scan_xrt": (">=", 300.0, "scan >= 300x real time"),
+    "scan_over_decode": (">=", 0.5, "scan >= 0.5 x decode-only"),
+    "scan_peak_rss_mb": ("<", 1536.0, "peak memory < 1.5 GB"),
+    "long_peak_rss_mb": ("<", 1536.0, "peak memory < 1.5 GB (2-hour file)"),
+    "model_seg_s_t2": (">=", 300.0, "model >= 300 segments/s"),
+}
+
+
+# --- the synthetic library -------------------------------------------------------------
+
+
+def _midi_hz(note: np.ndarray) -> np.ndarray:
+    return 440.0 * 2.0 ** ((note - 69) / 12.0)
+
+
+def _voice(rng: np.random.Generator, n: int, sr: int, beat: int, low: int, high: int,
+           beats_per_note: tuple[int, ...], partials: int, decay_s: float) -> np.ndarray:
+    """A monophonic line of harmonic notes: (n,) float32, notes change on beats.
+
+    Wavetable synthesis (one gather per sample instead of a sine per partial) keeps a
+    3-minute track well under a second to make.
+    """
+    scale = np.array([0, 2, 4, 7, 9])  # major pentatonic
+    starts, notes = [0], []
+    while starts[-1] < n:
+        notes.append(low + 12 * rng.integers(0, (high - low) // 12 + 1) + rng.choice(scale))
+        starts.append(starts[-1] + beat * int(rng.choice(beats_per_note)))
+    lengths = np.diff(np.minimum(np.array(starts), n))
+    table_n = 4096
+    theta = 2 * np.pi * np.arange(table_n) / table_n
+    table = sum(np.sin(k * theta) / k**1.3 for k in range(1, partials + 1)).astype(np.float32)
+    step = np.repeat((_midi_hz(np.array(notes, dtype=np.float64)) * table_n / sr), lengths)
+    index = (np.cumsum(step) % table_n).astype(np.int32)  # (n,) position in the table
+    t = np.arange(int(lengths.max())) / sr
+    env = ((1.0 - np.exp(-t / 0.01)) * np.exp(-t / decay_s)).astype(np.float32)  # attack, decay
+    t_in = np.arange(n) - np.repeat(np.array(starts[:-1]), lengths)  # samples since the note began
+    return table[index] * env[t_in]
+
+
+def _drums(rng: np.random.Generator, n: int, sr: int, beat: int) -> np.ndarray:
+    """Kick on beats 1 and 3, snare on 2 and 4, hi-hat on every half beat: (n,) float32."""
+    t = np.arange(int(0.4 * sr)) / sr
+    kick = np.sin(2 * np.pi * np.cumsum(50 + 90 * np.exp(-t / 0.03)) / sr) * np.exp(-t / 0.12)
+    snare = rng.standard_normal(len(t)) * np.exp(-t / 0.07) * 0.6
+    hat = np.diff(rng.standard_normal(len(t) + 1)) * np.exp(-t / 0.02) * 0.15
+    out = np.zeros(n + len(t), dtype=np.float32)
+    for i, pos in enumerate(range(0, n, beat // 2)):
+        out[pos : pos + len(t)] += hat
+        if i % 2 == 0:
+            out[pos : pos + len(t)] += kick if (i // 2) % 2 == 0 else snare
+    return out[:n]
+
+
+def synth_track(seed: int, seconds: float, sr: int = SRC_RATE) -> np.ndarray:
+    """Musical-ish stereo audio: melody, bass, drums, a noise burst now and then: (2, n)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    beat = int(sr * 60.0 / rng.uniform(80, 150))
+    melody = _voice(rng, n, sr, beat, 60, 84, (1, 1, 2), 6, 0.6)
+    bass = _voice(rng, n, sr, beat, 36, 48, (2, 4), 4, 1.5)
+    drums = _drums(rng, n, sr, beat)
+    left = 0.55 * melody + 0.5 * bass + 0.35 * drums
+    right = 0.35 * melody + 0.5 * bass + 0.45 * drums
+    stereo = np.stack([left, right])
+    stereo *= 0.8 / max(float(np.abs(stereo).max()), 1e-9)
+    return stereo.astype(np.float32)
+
+
+def encode_mp3(path: Path, audio: np.ndarray, sr: int, bit_rate: int) -> None:
+    """(channels, n) float32 -> an MP3 written with PyAV's libmp3lame (fastest setting)."""
+    import av
+
+    layout = "stereo" if audio.shape[0] == 2 else "mono"
+    tmp = path.with_name(path.name + ".part")
+    with av.open(str(tmp), "w", format="mp3") as out:
+        stream = out.add_stream("libmp3lame", rate=sr, layout=layout)
+        stream.bit_rate = bit_rate
+        stream.codec_context.options = {"compression_level": "9"}  # lame -q 9: ~25% faster
+        step = 1152 * 256
+        for i in range(0, audio.shape[1], step):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[:, i : i + step]), format="fltp", layout=layout)
+            frame.rate = sr
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    os.replace(tmp, path)
+
+
+def _build_one(path: str, seed: int, seconds: float) -> None:
+    encode_mp3(Path(path), synth_track(seed, seconds), SRC_RATE, LIB_BITRATE)
+
+
+def build_library(work: Path, files: int, minutes: float, jobs: int) -> tuple[Path, float]:
+    """The cached library folder and its build time (0 when reused)."""
+    from joblib import Parallel, delayed
+
+    lib = work / f"lib-v{LIB_VERSION}-{files}x{minutes:g}min"
+    marker = lib / "complete.json"
+    if marker.is_file():
+        return lib, 0.0
+    lib.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    todo = [(str(lib / f"track_{i:03d}.mp3"), i, minutes * 60) for i in range(files)]
+    Parallel(n_jobs=jobs)(delayed(_build_one)(*t) for t in todo if not Path(t[0]).is_file())
+    marker.write_text(json.dumps({"files": files, "minutes": minutes, "version": LIB_VERSION}))
+    return lib, time.perf_counter() - t0
+
+
+def build_long_file(work: Path) -> tuple[Path, float]:
+    """A 2-hour MP3 (44.1 kHz mono, 64 kb/s): a few synthetic minutes, varied per repeat."""
+    folder = work / f"long-v{LIB_VERSION}"
+    path = folder / "two_hours.mp3"
+    if path.is_file():
+        return folder, 0.0
+    folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    base = synth_track(12345, 240.0).mean(axis=0)
+    reps = int(np.ceil(LONG_SECONDS / 240.0))
+    gains = np.linspace(0.5, 1.0, reps, dtype=np.float32)
+    audio = np.concatenate([base * g for g in gains])[: int(LONG_SECONDS * SRC_RATE)]
+    encode_mp3(path, audio[None, :], SRC_RATE, LONG_BITRATE)
+    return folder, time.perf_counter() - t0
+
+
+def random_model(work: Path) -> Path:
+    """Random weights, the architecture of the bundled model: resnet width 32, 17 labels."""
+    import torch
+
+    from tagger.frontend import FrontendConfig
+    from tagger.labels import BUNDLED_LABELS
+    from tagger.models import ModelConfig, Tagger
+    from tagger.weights import Checkpoint, save_checkpoint
+
+    folder = work / "random-model"
+    found = sorted(folder.glob("*.safetensors"))
+    if found:
+        return found[0]
+    torch.manual_seed(0)
+    frontend, config = FrontendConfig(), ModelConfig("resnet", BUNDLED_LABELS, width=32)
+    model = Tagger(frontend, config).eval()
+    ckpt = Checkpoint(frontend, config, model.classifier.state_dict(), {label: 0.5 for label in BUNDLED_LABELS},
+                      name="random-resnet32")
+    return save_checkpoint(ckpt, folder)
+
+
+def audio_seconds(paths: list[Path]) -> float:
+    from tagger.decode import probe
+
+    return sum(probe(p).duration_s or 0.0 for p in paths)
+
+
+# --- decode-only ------------------------------------------------------------------------
+
+
+def _decode_len(path: str, sample_rate: int) -> int:
+    from tagger.decode import decode
+
+    return len(decode(Path(path), sample_rate))
+
+
+def tree_cpu_s(root: int | None = None) -> float:
+    """User + system CPU seconds so far of ``root`` (default: this process) and its live descendants."""
+    return sum(_cpu_ticks(pid) for pid in _descendants(root or os.getpid())) / TICK
+
+
+def run_decode_only(paths: list[Path], jobs: int, sample_rate: int = 22050) -> dict:
+    """Decode every file by ``jobs`` processes; only the sample count comes back."""
+    from joblib import Parallel, delayed
+
+    cpu0, t0 = tree_cpu_s(), time.perf_counter()
+    n = Parallel(n_jobs=jobs)(delayed(_decode_len)(str(p), sample_rate) for p in paths)
+    wall, cpu = time.perf_counter() - t0, tree_cpu_s() - cpu0
+    audio = sum(n) / sample_rate
+    return {"wall_s": wall, "audio_s": audio, "xrt": audio / wall, "cpu_s": cpu, "audio_per_cpu_s": audio / max(cpu, 1e-9)}
+
+
+# --- naive (notebook-style) pipeline ---------------------------------------------------
+
+
+def run_naive(paths: list[Path], model_path: Path, threads: int | None = None) -> dict:
+    """librosa.load -> per-segment librosa melspectrogram + log -> the classifier, batch 1."""
+    import librosa
+    import torch
+
+    from tagger.weights import load_checkpoint
+
+    ckpt = load_checkpoint(model_path)
+    fe = ckpt.frontend
+    classifier = ckpt.build("cpu").classifier
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    seg = fe.segment_samples
+    total, segments = 0.0, 0
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    try:
+        for path in paths:
+            y, sr = librosa.load(path, sr=fe.sample_rate, mono=True)
+            total += len(y) / sr
+            for start in range(0, len(y) - seg + 1, seg):
+                mel = librosa.feature.melspectrogram(
+                    y=y[start : start + seg], sr=sr, n_fft=fe.n_fft, hop_length=fe.hop_length,
+                    n_mels=fe.n_mels, fmin=fe.fmin, fmax=fe.fmax,
+                )
+                logmel = np.log(mel + fe.log_offset)
+                logmel -= logmel.mean()
+                with torch.inference_mode():
+                    torch.sigmoid(classifier(torch.from_numpy(logmel[None, None].astype(np.float32))))
+                segments += 1
+    finally:
+        torch.set_num_threads(before)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    return {"wall_s": wall, "audio_s": total, "segments": segments, "xrt": total / wall, "cpu_s": cpu,
+            "audio_per_cpu_s": total / cpu, "threads": threads or before}
+
+
+# --- the real CLI, with its memory ------------------------------------------------------
+
+
+def _ppid_map() -> dict[int, int]:
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        out[int(name)] = int(stat[stat.rfind(b")") + 2 :].split()[1])  # fields after "(comm)"
+    return out
+
+
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, ppid in _ppid_map().items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = {root}, [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime of ``pid`` in clock ticks; 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+@dataclass
+class TreeRun:
+    wall_s: float
+    returncode: int
+    peak_rss_mb: float  # max over samples of the summed RSS of the process tree
+    ru_maxrss_mb: float  # from wait4: the largest single process of the tree
+    cpu_s: float  # user + system CPU seconds of the whole tree (see run_tree)
+    processes: int  # distinct processes seen in the tree
+    stderr: str = ""
+    samples: int = 0
+    timeline: list[tuple[float, float]] = field(default_factory=list)  # (s, MB) every ~0.5 s
+
+
+def run_tree(cmd: list[str], env: dict | None = None) -> TreeRun:
+    """Run ``cmd``; sample its process tree's RSS until it exits."""
+    err = tempfile.TemporaryFile()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+    tree, seen = {proc.pid}, {proc.pid}
+    peak, samples, last_rescan, last_mark, timeline = 0, 0, 0.0, -1.0, []
+    ticks: dict[int, int] = {}  # pid -> last CPU ticks seen (workers may exit unreaped by the tree)
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        now = time.perf_counter()
+        if now - last_rescan >= RESCAN_EVERY_S:
+            tree = _descendants(proc.pid)
+            seen |= tree
+            last_rescan = now
+        rss = sum(_rss_bytes(p) for p in tree)
+        for p in tree:
+            ticks[p] = max(ticks.get(p, 0), _cpu_ticks(p))
+        peak = max(peak, rss)
+        samples += 1
+        if now - last_mark >= 0.5:
+            timeline.append((round(now - t0, 2), round(rss / MB, 1)))
+            last_mark = now
+        time.sleep(SAMPLE_EVERY_S)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err.seek(0)
+    # wait4 counts the process and the children it reaped; the samples count every process
+    # seen, up to its last sample. Whichever is larger is the better estimate of the tree.
+    cpu = max(usage.ru_utime + usage.ru_stime, sum(ticks.values()) / TICK)
+    return TreeRun(wall, proc.returncode, peak / MB, usage.ru_maxrss * 1024 / MB, cpu, len(seen),
+                   err.read().decode(errors="replace")[-2000:], samples, timeline)
+
+
+def scan_command(lib: Path, csv: Path, model: Path, jobs: int, extra: list[str]) -> list[str]:
+    return [sys.executable, "-m", "tagger", "scan", str(lib), "--csv", str(csv), "--no-resume", "--quiet",
+            "--model", str(model), "--jobs", str(jobs), *extra]
+
+
+def run_scan(lib: Path, model: Path, jobs: int, audio_s: float, work: Path, extra: list[str] | None = None,
+             env_extra: dict | None = None, tag: str = "scan") -> dict:
+    """``tagger scan`` end to end in a subprocess; checks the CSV has one ok row per file."""
+    import csv as csvmod
+
+    out = work / f"{tag}.csv"
+    out.unlink(missing_ok=True)
+    cmd = scan_command(lib, out, model, jobs, extra or [])
+    env = dict(os.environ, **(env_extra or {}))
+    run = run_tree(cmd, env)
+    rows = list(csvmod.DictReader(out.open(encoding="utf-8"))) if out.is_file() else []
+    ok = sum(r["status"] == "ok" for r in rows)
+    if run.returncode != 0 or not rows or ok != len(rows):
+        raise RuntimeError(f"scan failed (exit {run.returncode}, {ok}/{len(rows)} ok): {shlex.join(cmd)}\n{run.stderr}")
+    return {
+        "wall_s": run.wall_s, "audio_s": audio_s, "xrt": audio_s / run.wall_s, "rows": len(rows),
+        "peak_rss_mb": run.peak_rss_mb, "ru_maxrss_mb": run.ru_maxrss_mb, "processes": run.processes,
+        "cpu_s": run.cpu_s, "audio_per_cpu_s": audio_s / run.cpu_s,
+        "command": " ".join(f"{k}={v}" for k, v in (env_extra or {}).items()) + (" " if env_extra else "") + shlex.join(cmd),
+        "timeline": run.timeline,
+    }
+
+
+# --- model only -------------------------------------------------------------------------
+
+
+def run_model_only(model_path: Path, threads: int, batch_size: int = 256, calls: int = 3) -> dict:
+    """segments/s of Scorer.score (frontend + network) on random segments, one batch per call."""
+    import torch
+
+    from tagger.inference import Scorer
+    from tagger.weights import load_checkpoint
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        scorer = Scorer(load_checkpoint(model_path), "cpu", batch_size)
+        rng = np.random.default_rng(0)
+        segments = (0.1 * rng.standard_normal((batch_size, scorer.checkpoint.frontend.segment_samples))).astype(np.float32)
+        scorer.score(segments[: min(batch_size, 32)])  # warm-up
+        walls, front, pieces = [], [], []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            scorer.score(segments)
+            walls.append(time.perf_counter() - t0)
+            with torch.inference_mode():
+                t0 = time.perf_counter()
+                scorer.model.frontend(torch.from_numpy(segments))
+                front.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                torch.sigmoid(torch.cat([scorer.model(p) for p in torch.from_numpy(segments).split(PIECE)]))
+                pieces.append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(before)
+    wall, fwall = statistics.median(walls), statistics.median(front)
+    return {"threads": threads, "batch_size": batch_size, "seg_s": batch_size / wall,
+            "frontend_seg_s": batch_size / fwall, "frontend_share": fwall / wall,
+            "pieces_seg_s": batch_size / statistics.median(pieces)}
+
+
+# --- report -----------------------------------------------------------------------------
+
+
+def median_of(runs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def _check(key: str, value: float) -> str:
+    op, target, _ = TARGETS[key]
+    good = value >= target if op == ">=" else value < target
+    return f"{op} {target:g}  {'ok' if good else 'MISSED'}"
+
+
+def print_table(fig: dict, meta: dict) -> None:
+    rows = [
+        ("decode-only (x real time)", f"{fig['decode_xrt']:.0f}", "", ""),
+        ("naive notebook pipeline (x real time)", f"{fig['naive_xrt']:.1f}", "",
+         f"1 process, {meta['naive_files']} files, {meta['naive_threads']} torch thread(s)"),
+        ("tagger scan (x real time)", f"{fig['scan_xrt']:.0f}", _check("scan_xrt", fig["scan_xrt"]),
+         f"{fig['scan_wall_s']:.1f} s wall"),
+        ("scan / decode-only", f"{fig['scan_over_decode']:.2f}", _check("scan_over_decode", fig["scan_over_decode"]), ""),
+        ("scan / naive", f"{fig['scan_over_naive']:.0f}", "", ""),
+        ("CPU cost: audio s per CPU s, decode-only", f"{fig['decode_audio_per_cpu_s']:.0f}", "", "load-independent"),
+        ("CPU cost: audio s per CPU s, naive", f"{fig['naive_audio_per_cpu_s']:.0f}", "", ""),
+        ("CPU cost: audio s per CPU s, scan", f"{fig['scan_audio_per_cpu_s']:.0f}", "",
+         f"{fig['scan_cpu_s']:.1f} CPU s; / decode-only {fig['scan_over_decode_cpu']:.2f}"),
+        ("scan peak RSS, process tree (MB)", f"{fig['scan_peak_rss_mb']:.0f}",
+         _check("scan_peak_rss_mb", fig["scan_peak_rss_mb"]), f"ru_maxrss {fig['scan_ru_maxrss_mb']:.0f} MB"),
+    ]
+    if "long_xrt" in fig:
+        rows += [
+            ("2-hour file: scan (x real time)", f"{fig['long_xrt']:.0f}", "", ""),
+            ("2-hour file: peak RSS (MB)", f"{fig['long_peak_rss_mb']:.0f}", _check("long_peak_rss_mb", fig["long_peak_rss_mb"]),
+             f"ru_maxrss {fig['long_ru_maxrss_mb']:.0f} MB"),
+        ]
+    for t in (2, 1):
+        key = f"model_seg_s_t{t}"
+        if key in fig:
+            rows.append((f"model only, batch 256, {t} thread{'s' if t > 1 else ''} (seg/s)", f"{fig[key]:.0f}",
+                         _check("model_seg_s_t2", fig[key]) if t == 2 else "",
+                         f"frontend {100 * fig[f'model_frontend_share_t{t}']:.0f}%; "
+                         f"in pieces of {PIECE}: {fig[f'model_pieces_seg_s_t{t}']:.0f} seg/s"))
+    w = [max(len(r[i]) for r in rows) for i in range(4)]
+    print(f"\n{meta['audio_min']:.0f} min of audio in {meta['files']} files, jobs={meta['jobs']}, "
+          f"medians of {meta['repeats']} runs (load before: {meta['loadavg_before']})")
+    for r in rows:
+        print(f"  {r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:<{w[2]}}  {r[3]}")
+
+
+# --- main -------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", type=Path, help="weights file (default: the bundled model)")
+    ap.add_argument("--random-model", action="store_true",
+                    help="use random weights of the bundled architecture (resnet, width 32, 17 labels)")
+    ap.add_argument("--files", type=int, default=20)
+    ap.add_argument("--minutes-per-file", type=float, default=3.0)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="decoding processes (scan and decode-only)")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "tagger-bench")
+    ap.add_argument("--long-file", action="store_true", help="also scan a 2-hour MP3 alone")
+    ap.add_argument("--repeats", type=int, default=3, help="side-by-side rounds; medians are reported")
+    ap.add_argument("--naive-files", type=int, default=3, help="files the (slow) naive pipeline runs on")
+    ap.add_argument("--naive-threads", type=int, default=1,
+                    help="torch threads of the naive pipeline (0: torch's default; batch-1 calls with 2 threads "
+                         "on a busy machine cost ~100x more)")
+    ap.add_argument("--scan-args", default="", help="extra arguments for tagger scan, e.g. '--batch-size 512'")
+    args = ap.parse_args(argv)
+
+    from tagger.weights import bundled_model_path
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    model = random_model(args.work) if args.random_model else (args.model or bundled_model_path())
+    load_before = os.getloadavg()
+    lib, build_s = build_library(args.work, args.files, args.minutes_per_file, args.jobs)
+    paths = sorted(lib.glob("*.mp3"))
+    lib_audio_s = audio_seconds(paths)
+    print(f"library {lib}: {len(paths)} files, {lib_audio_s / 60:.1f} min"
+          + (f" (built in {build_s:.1f} s)" if build_s else " (cached)"), flush=True)
+    print(f"model {model}", flush=True)
+    long_dir = None
+    if args.long_file:
+        long_dir, long_build_s = build_long_file(args.work)
+        long_audio_s = audio_seconds(sorted(long_dir.glob("*.mp3")))
+        print(f"long file {long_dir}: {long_audio_s / 3600:.2f} h"
+              + (f" (built in {long_build_s:.1f} s)" if long_build_s else " (cached)"), flush=True)
+
+    extra = shlex.split(args.scan_args)
+    runs: dict[str, list[dict]] = {"decode": [], "naive": [], "scan": [], "long": [], "model_t2": [], "model_t1": []}
+    for r in range(args.repeats):
+        runs["decode"].append(run_decode_only(paths, args.jobs))
+        runs["naive"].append(run_naive(paths[: args.naive_files], model, args.naive_threads))
+        runs["scan"].append(run_scan(lib, model, args.jobs, lib_audio_s, args.work, extra))
+        if long_dir is not None:
+            runs["long"].append(run_scan(long_dir, model, args.jobs, long_audio_s, args.work, extra, tag="long"))
+        runs["model_t2"].append(run_model_only(model, 2))
+        runs["model_t1"].append(run_model_only(model, 1))
+        s = runs["scan"][-1]
+        print(f"round {r + 1}/{args.repeats}: decode {runs['decode'][-1]['xrt']:.0f}x, naive {runs['naive'][-1]['xrt']:.1f}x, "
+              f"scan {s['xrt']:.0f}x ({s['wall_s']:.1f} s, {s['peak_rss_mb']:.0f} MB)"
+              + (f", long {runs['long'][-1]['xrt']:.0f}x ({runs['long'][-1]['peak_rss_mb']:.0f} MB)" if long_dir else "")
+              + f", model {runs['model_t2'][-1]['seg_s']:.0f}/{runs['model_t1'][-1]['seg_s']:.0f} seg/s (2/1 threads)",
+              flush=True)
+
+    fig = {
+        "decode_xrt": median_of(runs["decode"], "xrt"),
+        "naive_xrt": median_of(runs["naive"], "xrt"),
+        "scan_xrt": median_of(runs["scan"], "xrt"),
+        "scan_wall_s": median_of(runs["scan"], "wall_s"),
+        "scan_peak_rss_mb": median_of(runs["scan"], "peak_rss_mb"),
+        "scan_ru_maxrss_mb": median_of(runs["scan"], "ru_maxrss_mb"),
+        "scan_cpu_s": median_of(runs["scan"], "cpu_s"),
+        "decode_audio_per_cpu_s": median_of(runs["decode"], "audio_per_cpu_s"),
+        "naive_audio_per_cpu_s": median_of(runs["naive"], "audio_per_cpu_s"),
+        "scan_audio_per_cpu_s": median_of(runs["scan"], "audio_per_cpu_s"),
+    }
+    fig["scan_over_decode_cpu"] = fig["scan_audio_per_cpu_s"] / fig["decode_audio_per_cpu_s"]
+    # Ratios per round (side by side under the same load), then the median.
+    fig["scan_over_decode"] = statistics.median(s["xrt"] / d["xrt"] for s, d in zip(runs["scan"], runs["decode"]))
+    fig["scan_over_naive"] = statistics.median(s["xrt"] / n["xrt"] for s, n in zip(runs["scan"], runs["naive"]))
+    if runs["long"]:
+        fig |= {"long_xrt": median_of(runs["long"], "xrt"), "long_peak_rss_mb": median_of(runs["long"], "peak_rss_mb"),
+                "long_ru_maxrss_mb": median_of(runs["long"], "ru_maxrss_mb")}
+    for t in (2, 1):
+        fig[f"model_seg_s_t{t}"] = median_of(runs[f"model_t{t}"], "seg_s")
+        fig[f"model_frontend_share_t{t}"] = median_of(runs[f"model_t{t}"], "frontend_share")
+        fig[f"model_pieces_seg_s_t{t}"] = median_of(runs[f"model_t{t}"], "pieces_seg_s")
+    targets = {key: {"op": op, "target": v, "what": what, "value": fig.get(key),
+                     "met": None if key not in fig else (fig[key] >= v if op == ">=" else fig[key] < v)}
+               for key, (op, v, what) in TARGETS.items()}
+    import torch
+
+    meta = {
+        "files": len(paths), "audio_min": lib_audio_s / 60, "jobs": args.jobs, "repeats": args.repeats,
+        "model": str(model), "library": str(lib), "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+        "python": platform.python_version(), "torch": torch.__version__, "torch_threads_default": torch.get_num_threads(),
+        "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "naive_files": args.naive_files, "naive_threads": runs["naive"][0]["threads"], "scan_command": runs["scan"][0]["command"],
+        "ru_maxrss_children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+    print_table(fig, meta)
+    print(f"  scan command: {meta['scan_command']}")
+    report = {"figures": fig, "targets": targets, "meta": meta, "runs": runs}
+    out = args.work / "benchmark.json"
+    out.write_text(json.dumps(report, indent=2))
+    print(f"  figures written to {out}")
+    return 0 if all(t["met"] is not False for t in targets.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

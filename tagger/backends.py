@@ -12,20 +12,22 @@ optional extras, imported only when asked for:
 Every worker needs tagger installed, at the same version, and read access to the files
 at the same paths (a shared mount).
 
-Ray's joblib backend cannot stream results, so on ray the tasks go through Ray's own API
-(remote functions, a bounded window in flight, results taken in order); Ray retries a
-task whose worker dies, and the driver still takes each result exactly once.
+Each backend is used through its own futures API (a process pool, dask's
+``client.submit``, ray's remote functions) with one bounded in-order window on top; the
+engines retry a task whose worker dies, and the driver still takes each result once.
 """
 from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from itertools import islice
-
-import joblib
 
 from .errors import TaggerError
 
@@ -37,28 +39,100 @@ class BackendError(TaggerError):
     """A distributed engine was asked for but is not installed or not reachable."""
 
 
-Mapper = Callable[[Callable, Iterable], Iterator]
+Mapper = Callable[[Callable, Iterable, Callable[[object, BaseException], object]], Iterator]
 
 
 @contextlib.contextmanager
 def worker_pool(name: str, jobs: int) -> Iterator[Mapper]:
-    """A function ``map(fn, items)`` that runs ``fn`` on ``name``'s workers, results in order.
+    """A function ``map(fn, items, on_error)`` running ``fn`` on ``name``'s workers, results in order.
 
-    At most ``2 * jobs`` tasks are in flight, so results never pile up in memory.
+    At most ``2 * jobs`` tasks are submitted and not yet taken by the caller, so results
+    never pile up in memory when the caller (the model) is slower than the workers. A
+    task whose worker died (a decoder crash takes its process with it) is retried once,
+    alone; if it fails again, ``on_error(item, exception)`` stands in for its result.
+    ``jobs == 1`` on the local backend runs everything in this process.
     """
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    window = 2 * jobs
     if name == "ray":
         with _ray(jobs):
-            yield lambda fn, items: _ray_map(fn, items, 2 * jobs)
+            import ray
+
+            def ray_map(fn: Callable, items: Iterable, on_error: Callable) -> Iterator:
+                remote = ray.remote(max_retries=3)(_call)  # ray wants a plain function, not a partial
+                fn_ref = ray.put(fn)
+                return _in_order(lambda item: remote.remote(fn_ref, item), ray.get, items, window, on_error)
+
+            yield ray_map
         return
-    with _dask(jobs) if name == "dask" else contextlib.nullcontext():
-        with joblib.Parallel(n_jobs=jobs, return_as="generator", pre_dispatch=f"{2 * jobs}") as parallel:
-            yield lambda fn, items: parallel(joblib.delayed(fn)(item) for item in items)
+    if name == "dask":
+        with _dask(jobs) as client:
+            yield lambda fn, items, on_error: _in_order(
+                lambda item: client.submit(fn, item, pure=False), lambda f: f.result(), items, window, on_error
+            )
+        return
+    if jobs == 1:
+        yield lambda fn, items, on_error: map(fn, items)
+        return
+    with _LocalPool(jobs) as pool:
+        yield lambda fn, items, on_error: _in_order(partial(pool.submit, fn), lambda f: f.result(), items, window, on_error)
+
+
+class _LocalPool:
+    """Worker processes (spawned: the driver's threads and torch state stay out of them).
+
+    A worker that dies breaks a ProcessPoolExecutor for good; the next submit then starts
+    a fresh one, so the tasks after a crash still run.
+    """
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.executor = self._new()
+
+    def _new(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, fn: Callable, item: object) -> Future:
+        try:
+            return self.executor.submit(fn, item)
+        except BrokenProcessPool:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = self._new()
+            return self.executor.submit(fn, item)
+
+    def __enter__(self) -> _LocalPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_order(submit: Callable, result: Callable, items: Iterable, window: int, on_error: Callable) -> Iterator:
+    """Submit ``items`` with at most ``window`` in flight; yield their results in order."""
+    todo = iter(items)
+    in_flight = deque((item, submit(item)) for item in islice(todo, window))
+    while in_flight:
+        item, future = in_flight.popleft()
+        try:
+            done = result(future)
+        except Exception as first:
+            log.warning("a worker failed on %s (%s); retrying it alone", item, type(first).__name__)
+            try:
+                done = result(submit(item))
+            except Exception as exc:
+                done = on_error(item, exc)
+        for nxt in islice(todo, 1):
+            in_flight.append((nxt, submit(nxt)))
+        yield done
+
+
+def _call(fn: Callable, item: object) -> object:
+    return fn(item)
 
 
 @contextlib.contextmanager
-def _dask(jobs: int) -> Iterator[None]:
+def _dask(jobs: int) -> Iterator[object]:
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
@@ -73,8 +147,7 @@ def _dask(jobs: int) -> Iterator[None]:
         client = Client(cluster)
     log.info("dask: %s", client)
     try:
-        with joblib.parallel_config(backend="dask"):
-            yield
+        yield client
     finally:
         client.close()
         if cluster is not None:
@@ -85,35 +158,15 @@ def _dask(jobs: int) -> Iterator[None]:
 def _ray(jobs: int) -> Iterator[None]:
     try:
         import ray
-        from ray.util.joblib import register_ray
     except ImportError:
         raise BackendError("the ray backend needs: pip install 'tagger[ray]'") from None
     address = os.environ.get("RAY_ADDRESS")
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, num_cpus=None if address else jobs, include_dashboard=False, log_to_driver=False)
-    register_ray()
     try:
-        with joblib.parallel_config(backend="ray"):
-            yield
+        yield
     finally:
         if started:
             ray.shutdown()
 
-
-def _ray_map(fn: Callable, items: Iterable, window: int) -> Iterator:
-    import ray
-
-    remote = ray.remote(max_retries=3)(_call)  # ray wants a plain function, not a partial
-    fn_ref = ray.put(fn)
-    todo = iter(items)
-    in_flight = deque(remote.remote(fn_ref, item) for item in islice(todo, window))
-    while in_flight:
-        result = ray.get(in_flight.popleft())
-        for item in islice(todo, 1):
-            in_flight.append(remote.remote(fn_ref, item))
-        yield result
-
-
-def _call(fn: Callable, item: object) -> object:
-    return fn(item)

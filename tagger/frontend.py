@@ -3,8 +3,12 @@
 Audio constants live here; the values actually used by a model travel inside its
 weights file as a :class:`FrontendConfig`, so a checkpoint always rebuilds its own
 frontend. The STFT runs with ``torch.stft`` on whatever device the audio is on; the mel
-filterbank is built once with librosa (Slaney mel scale, area-normalised) and kept as a
-buffer. We do not use torchaudio: its published wheels are CUDA builds that fail to
+filterbank (Slaney mel scale, area-normalised, as librosa builds it) is read from
+``assets/mel_filters.npz`` for the default settings, so scanning does not import librosa
+(and numba, scipy) at start-up; other settings build it with librosa. The file was made
+with ``librosa.filters.mel(sr=22050, n_fft=1024, n_mels=64, fmin=30, fmax=11025)``
+saved as float32 under the key ``mel_22050_1024_64_30_11025``; a test checks it against
+librosa. We do not use torchaudio: its published wheels are CUDA builds that fail to
 import against the CPU build of torch, and its file I/O has moved elsewhere.
 """
 from __future__ import annotations
@@ -12,7 +16,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-import librosa
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
@@ -66,11 +71,19 @@ class FrontendConfig:
         return cls(**d)
 
 
+MEL_FILTERS_FILE = Path(__file__).parent / "assets" / "mel_filters.npz"
+
+
 @lru_cache(maxsize=8)
 def mel_filters(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
-    """Mel filterbank, (n_mels, n_fft // 2 + 1) float32, built once per setting."""
-    fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
-    return fb.astype(np.float32)
+    """Mel filterbank, (n_mels, n_fft // 2 + 1) float32, read or built once per setting."""
+    key = f"mel_{sample_rate}_{n_fft}_{n_mels}_{fmin:g}_{fmax:g}"
+    with np.load(MEL_FILTERS_FILE) as shipped:
+        if key in shipped:
+            return shipped[key]
+    import librosa
+
+    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(np.float32)
 
 
 class LogMel(nn.Module):

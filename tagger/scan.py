@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,14 +25,16 @@ from .backends import Mapper, worker_pool
 from .decode import decode, probe
 from .discover import discover
 from .errors import TaggerError, TagWriteError
-from .inference import Scorer
 from .segments import SILENCE_DB, cut_segments, loudness_db, segment_starts
 from .tags import InstrumentTags, cleanup_leftovers, read_instruments, write_instruments
+
+if TYPE_CHECKING:  # workers import this module: keep torch out of them
+    from .inference import Scorer
 
 log = logging.getLogger(__name__)
 
 MIN_SECONDS = 1.0  # shorter files are reported as too short to tag
-PROBE_BYTES = 8 << 20  # files larger than this are probed and decoded in spans
+PROBE_BYTES = 1 << 20  # larger files are probed, and decoded in spans when long (1 MB is 17 min at 8 kb/s)
 WINDOW_FILES = 512  # files planned and dispatched at a time (bounds the driver's memory)
 
 
@@ -137,6 +140,11 @@ def load_span(task: _Task, sample_rate: int, seg_len: int, hop: int, skip_users_
     return out
 
 
+def _worker_failed(task: _Task, exc: BaseException) -> _Loaded:
+    """The result of a span whose worker process died twice (e.g. a decoder crash)."""
+    return _Loaded(task.file_id, task.chunk, task.last, error=f"decoder process crashed ({type(exc).__name__})")
+
+
 def _batched(iterable: Iterable, n: int) -> Iterator[list]:
     it = iter(iterable)
     while chunk := list(islice(it, n)):
@@ -193,10 +201,17 @@ class Scanner:
             for folder in sorted({f.parent for f in files}):
                 for leftover in cleanup_leftovers(folder):
                     log.warning("removed %s, left by an interrupted run", leftover)
-        jobs = self.options.jobs or os.cpu_count() or 1
-        with worker_pool(self.options.backend, jobs) as pool:
-            for window_start, window in ((i * WINDOW_FILES, w) for i, w in enumerate(_batched(files, WINDOW_FILES))):
-                yield from self._scan_window(pool, window_start, window)
+        cpus = os.cpu_count() or 1
+        jobs = self.options.jobs or cpus
+        # Local decoding processes take cores from the model: give it what is left.
+        local_workers = jobs if self.options.backend == "local" and jobs > 1 else 0
+        previous = self.scorer.set_threads(cpus - local_workers)
+        try:
+            with worker_pool(self.options.backend, jobs) as pool:
+                for i, window in enumerate(_batched(files, WINDOW_FILES)):
+                    yield from self._scan_window(pool, i * WINDOW_FILES, window)
+        finally:
+            self.scorer.set_threads(previous)
 
     def _scan_window(self, pool: Mapper, offset: int, files: list[Path]) -> Iterator[TrackResult]:
         states = {offset + i: _FileState(path) for i, path in enumerate(files)}
@@ -234,8 +249,11 @@ class Scanner:
                     self.cache.put(result)
                 yield result
 
-        results = pool(partial(load_span, sample_rate=self.sample_rate, seg_len=self.seg_len, hop=self.hop,
-                               skip_users_tags=skip_users), tasks)
+        results = pool(
+            partial(load_span, sample_rate=self.sample_rate, seg_len=self.seg_len, hop=self.hop, skip_users_tags=skip_users),
+            tasks,
+            _worker_failed,
+        )
         for loaded in results:
             st = states.get(loaded.file_id)
             if st is None or st.error:

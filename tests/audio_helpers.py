@@ -38,3 +38,12 @@ def make_tiny_model(folder: Path, labels=BUNDLED_LABELS, seed: int = 0, threshol
     model = Tagger(frontend, config).eval()
     ckpt = Checkpoint(frontend, config, model.classifier.state_dict(), {label: threshold for label in labels}, name="tiny")
     return save_checkpoint(ckpt, folder)
+
+
+def crash_on_three(item: int) -> int:
+    """A task that kills its worker process for item 3, as a decoder crash would."""
+    import os
+
+    if item == 3:
+        os._exit(1)
+    return item * 10

@@ -47,3 +47,26 @@ def test_unknown_backend_is_an_error():
     with pytest.raises(BackendError, match="unknown backend"):
         with worker_pool("spark", 2):
             pass
+
+
+@pytest.mark.parametrize("jobs", [2])
+def test_a_dead_worker_costs_only_its_own_task(jobs):
+    from audio_helpers import crash_on_three
+
+    with worker_pool("local", jobs) as pool:
+        results = list(pool(crash_on_three, range(8), lambda item, exc: f"failed {item}"))
+    assert results == [0, 10, 20, "failed 3", 40, 50, 60, 70]
+
+
+def test_results_in_flight_are_bounded():
+    submitted = []
+
+    def submit(item):
+        submitted.append(item)
+        return item
+
+    from tagger.backends import _in_order
+
+    it = _in_order(submit, lambda f: f, range(100), window=4, on_error=None)
+    assert next(it) == 0 and len(submitted) == 5  # 4 in flight, 1 refilled when one was taken
+    assert list(it) == list(range(1, 100))

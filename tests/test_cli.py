@@ -93,9 +93,12 @@ def test_kill_during_write_tags_loses_nothing_and_the_next_run_finishes(tiny_mod
             "--write-tags", "--threshold", "0", "--top-k", "2", "--jobs", "1", "--quiet"]
     rng = random.Random(0)
     killed = 0
-    for _ in range(6):
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.5, 5.0))
+    for rows_before_kill in (1, 4, 7, 10, 13):  # every run rewrites every file (--no-resume)
+        report.unlink(missing_ok=True)
+        proc = subprocess.Popen([*args, "--no-resume"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while proc.poll() is None and (not report.exists() or len(read_csv(report)) < rows_before_kill):
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.1))  # land anywhere inside the next file's work
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed += 1
@@ -104,7 +107,7 @@ def test_kill_during_write_tags_loses_nothing_and_the_next_run_finishes(tiny_mod
             assert np.array_equal(decode(p, 22050), audio), p  # never a broken file
         rows = read_csv(report)  # the report is valid CSV of what was done
         assert all(r["status"] in ("ok", "error", "skipped") for r in rows)
-    assert killed >= 1
+    assert killed >= 4
     final = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     assert {r["tags"] for r in read_csv(report)} == {"written"}

@@ -40,3 +40,24 @@ def test_frontend_stays_float32_under_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         x = LogMel(cfg)(torch.from_numpy(tone(3.0)[None]))
     assert x.dtype == torch.float32
+
+
+def test_shipped_mel_filters_equal_librosa():
+    from tagger.frontend import MEL_FILTERS_FILE, mel_filters
+
+    cfg = FrontendConfig()
+    with np.load(MEL_FILTERS_FILE) as shipped:
+        assert f"mel_{cfg.sample_rate}_{cfg.n_fft}_{cfg.n_mels}_{cfg.fmin:g}_{cfg.fmax:g}" in shipped
+    ours = mel_filters(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.fmin, cfg.fmax)
+    ref = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax)
+    assert ours.dtype == np.float32 and np.allclose(ours, ref, rtol=1e-6, atol=1e-9)
+    other = mel_filters(16000, 512, 40, 0.0, 8000.0)  # not shipped: built with librosa
+    assert other.shape == (40, 257)
+
+
+def test_scan_workers_do_not_import_torch_or_librosa():
+    import subprocess
+    import sys
+
+    code = "import sys, tagger.scan; print(sorted(m for m in ('torch', 'librosa', 'numba') if m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"

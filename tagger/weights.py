@@ -90,6 +90,9 @@ def save_checkpoint(ckpt: Checkpoint, folder: Path) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in ckpt.state_dict.items()}
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # an ordinary file, not mkstemp's 0600
     try:
         save_file(state, tmp, metadata={"tagger": json.dumps(meta, sort_keys=True)})
         digest = sha256_file(Path(tmp))[:8]

@@ -80,6 +80,16 @@ def model_card_md(ckpt: Checkpoint) -> str:
     return "\n".join(lines)
 
 
+def _relative(path: str) -> str:
+    p = Path(path).resolve()
+    for base in (HERE.parent, Path.cwd()):
+        try:
+            return str(p.relative_to(base))
+        except ValueError:
+            pass
+    return "/".join(p.parts[-2:])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", type=Path)
@@ -93,6 +103,9 @@ def main() -> None:
     ckpt = load_checkpoint(found[0])
     extra = json.loads(args.card.read_text()) if args.card.exists() else {}
     ckpt.card.update(extra)
+    for key in ("train_data", "validation_data"):  # where the data was, relative to the repo
+        if isinstance(ckpt.card.get(key), list):
+            ckpt.card[key] = [_relative(p) for p in ckpt.card[key]]
     ckpt.card["corpus"] = [corpus_summary(c) for c in args.corpus]
     ckpt.card["speed"] = measure_speed(ckpt)
     old = sorted(args.out.glob("*.safetensors"))

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
-from .errors import DatasetError, ModelLoadError, TaggerError
+from .errors import DatasetError, ModelLoadError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Find the instruments in every track of a music library.")
 err = Console(stderr=True)

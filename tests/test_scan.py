@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import stat
 from pathlib import Path
@@ -98,7 +97,7 @@ def test_users_own_tag_is_kept_unless_forced(tiny_model, tmp_path):
 
 def test_read_only_file_fails_alone_and_is_untouched(tiny_model, tmp_path):
     ro = write_audio(tmp_path / "ro.flac", tone(4.0))
-    rw = write_audio(tmp_path / "rw.flac", tone(4.0, 330))
+    write_audio(tmp_path / "rw.flac", tone(4.0, 330))
     ro.chmod(stat.S_IRUSR | stat.S_IRGRP)
     before = digest(ro)
     results = run(tiny_model, [tmp_path], write_tags=True)

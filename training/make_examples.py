@@ -371,7 +371,7 @@ def write_readme(out: Path, rows: list[dict]) -> None:
         "",
         "## How they were made",
         "",
-        f"Rendered by [training/make_examples.py](../training/make_examples.py) with the **TimGM6mb**",
+        "Rendered by [training/make_examples.py](../training/make_examples.py) with the **TimGM6mb**",
         f"General MIDI soundfont only (`{SOUNDFONTS[SOURCE]}`, Debian package `timgm6mb-soundfont`,",
         "GPL-2). The bundled model never trains on TimGM6mb (the corpus's held-out soundfont,",
         "used only for the test set; see training/CORPUS.md), so these are sounds it has not",

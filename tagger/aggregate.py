@@ -18,8 +18,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+TOP_FRACTION = 0.34  # a third of the audible segments
+DEFAULT_AGGREGATION = {"method": "top_mean", "top_fraction": TOP_FRACTION}  # what a new checkpoint stores
 
-def track_scores(segment_scores: np.ndarray, audible: np.ndarray | None = None, top_fraction: float = 0.34) -> np.ndarray:
+
+def track_scores(
+    segment_scores: np.ndarray, audible: np.ndarray | None = None, top_fraction: float = TOP_FRACTION
+) -> np.ndarray:
     """(segments, labels) scores in [0, 1] -> (labels,) track scores."""
     scores = np.asarray(segment_scores, dtype=np.float32)
     if audible is not None:

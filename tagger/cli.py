@@ -13,6 +13,7 @@ import os
 import sqlite3
 import sys
 from collections import Counter
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -210,7 +211,7 @@ def info(
         out.print(f"weakness: {line}")
 
 
-def _rich_progress() -> tuple[Progress, callable]:
+def _rich_progress() -> tuple[Progress, Callable[[str, int, int], None]]:
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err)
     tasks: dict[str, int] = {}
 

@@ -39,15 +39,15 @@ def predict_features(model: Tagger, features: np.ndarray, device: torch.device, 
     return np.concatenate(out) if out else np.zeros((0, len(model.labels)), np.float32)
 
 
-def item_scores(segment_scores: np.ndarray, fs: FeatureSet, n_items: int, top_fraction: float | None) -> np.ndarray:
-    """Per-item scores: the inference rule (``top_fraction``), or the plain mean when None."""
+def item_scores(segment_scores: np.ndarray, fs: FeatureSet, n_items: int, top_fraction: float) -> np.ndarray:
+    """Per-item scores by the inference rule; ``top_fraction`` 1.0 is the plain mean."""
     out = np.zeros((n_items, segment_scores.shape[1]), dtype=np.float32)
     order = np.argsort(fs.item_index, kind="stable")
     bounds = np.flatnonzero(np.diff(fs.item_index[order])) + 1
     for seg in np.split(order, bounds):
         if len(seg):
             audible = fs.loudness[seg] > SILENCE_DB
-            out[fs.item_index[seg[0]]] = track_scores(segment_scores[seg], audible, 1.0 if top_fraction is None else top_fraction)
+            out[fs.item_index[seg[0]]] = track_scores(segment_scores[seg], audible, top_fraction)
     return out
 
 
@@ -98,7 +98,7 @@ def evaluate(
     hop = ckpt.frontend.segment_seconds / 2 if protocol == "irmas" else None
     fs = compute_features(ds.items, ckpt.frontend, cache, jobs, hop_seconds=hop, progress=tick)
     model = ckpt.build(device)
-    top_fraction = None if protocol == "irmas" else ckpt.aggregation.get("top_fraction", 0.34)
+    top_fraction = 1.0 if protocol == "irmas" else ckpt.aggregation["top_fraction"]
     y_score = item_scores(predict_features(model, fs.features, device), fs, len(ds.items), top_fraction)
     y_true = ds.targets(ckpt.labels)
     if threshold is not None or protocol == "irmas":

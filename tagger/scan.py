@@ -1,6 +1,7 @@
 """The scan: files -> decoded segments (worker processes) -> batched scores -> track results.
 
-Workers (joblib) read each file's existing tags, decode it and cut it into segments;
+Worker processes (see :mod:`tagger.backends`) read each file's existing tags, decode it
+and cut it into segments;
 the driver batches segments across files for the model, aggregates them per track, and
 alone writes tags. Long files are decoded in spans of ``chunk_seconds`` so memory does not
 grow with a file's length. Results come out in discovery order.
@@ -169,6 +170,11 @@ class Scanner:
         self.source = f"tagger {__version__} {ckpt.version}"
 
     @property
+    def keeps_users_tags(self) -> bool:
+        """A user's own instruments tag is kept (file skipped) when writing without --force."""
+        return self.options.write_tags and not self.options.force
+
+    @property
     def result_key(self) -> str:
         """What a stored result must have been made with to be reused."""
         o = self.options
@@ -219,7 +225,6 @@ class Scanner:
             for st in states.values():
                 st.cached = self.cache.get(st.path, self.options.write_tags)
         tasks = [task for i, st in states.items() if st.cached is None for task in self._plan(i, st.path)]
-        skip_users = self.options.write_tags and not self.options.force
         order = deque(states)
         buffer: list[tuple[int, np.ndarray]] = []
         buffered = 0
@@ -250,7 +255,8 @@ class Scanner:
                 yield result
 
         results = pool(
-            partial(load_span, sample_rate=self.sample_rate, seg_len=self.seg_len, hop=self.hop, skip_users_tags=skip_users),
+            partial(load_span, sample_rate=self.sample_rate, seg_len=self.seg_len, hop=self.hop,
+                    skip_users_tags=self.keeps_users_tags),
             tasks,
             _worker_failed,
         )
@@ -261,7 +267,7 @@ class Scanner:
             if loaded.chunk == 0:
                 st.previous, st.users_tag = loaded.previous, loaded.users_tag
             st.error = loaded.error
-            st.loaded_last = loaded.last or (st.users_tag and skip_users)
+            st.loaded_last = loaded.last or (st.users_tag and self.keeps_users_tags)
             st.n_samples += loaded.n_samples
             if loaded.segments is not None and not st.error:
                 st.loudness.append(loaded.loudness)
@@ -287,14 +293,14 @@ class Scanner:
         if st.error:
             result.status, result.error = "error", st.error
             return result
-        if st.users_tag and self.options.write_tags and not self.options.force:
+        if st.users_tag and self.keeps_users_tags:
             result.status, result.tags = "skipped", "kept"
             return result
         labels = self.scorer.labels
         seg_scores = np.concatenate(st.scores) if st.scores else np.zeros((0, len(labels)), np.float32)
         loudness = np.concatenate(st.loudness) if st.loudness else np.zeros(0, np.float32)
         ckpt = self.scorer.checkpoint
-        scores = track_scores(seg_scores, loudness > SILENCE_DB, ckpt.aggregation.get("top_fraction", 0.34))
+        scores = track_scores(seg_scores, loudness > SILENCE_DB, ckpt.aggregation["top_fraction"])
         result.segments = int(len(seg_scores))
         result.scores = {label: float(s) for label, s in zip(labels, scores)}
         result.instruments = pick_labels(scores, labels, ckpt.thresholds, self.options.threshold, self.options.top_k)

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__
+from .aggregate import DEFAULT_AGGREGATION
 from .datasets import Dataset, Item, merge, read_dataset
 from .errors import DatasetError
 from .evaluate import evaluate, item_scores, predict_features, summarise
@@ -238,7 +239,6 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
         log.info("resuming %s at epoch %d", out, start_epoch + 1)
 
     rng = torch.Generator().manual_seed(cfg.seed + start_epoch)
-    agg = Checkpoint(frontend, config, {}, {}).aggregation
     bad_epochs = start_epoch - best["epoch"]
     for epoch in range(start_epoch, cfg.epochs):
         if bad_epochs >= cfg.patience:
@@ -270,7 +270,7 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
             report(f"epoch {epoch + 1}/{cfg.epochs}", step + 1, steps_per_epoch)
 
         seg_scores = predict_features(model, val_fs.features, device)
-        val_scores = item_scores(seg_scores, val_fs, len(val_items), agg["top_fraction"])
+        val_scores = item_scores(seg_scores, val_fs, len(val_items), DEFAULT_AGGREGATION["top_fraction"])
         val_loss = float(F.binary_cross_entropy(torch.from_numpy(val_scores).clamp(1e-6, 1 - 1e-6), torch.from_numpy(y_val)))
         val_map = mean_average_precision(y_val, val_scores)
         micro = classification_report(y_val, val_scores >= 0.5, list(labels))["micro_f1"]

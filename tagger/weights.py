@@ -24,6 +24,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from .aggregate import DEFAULT_AGGREGATION
 from .errors import ModelLoadError
 from .frontend import FrontendConfig
 from .models import ModelConfig, Tagger
@@ -43,7 +44,7 @@ class Checkpoint:
     config: ModelConfig
     state_dict: dict[str, torch.Tensor]
     thresholds: dict[str, float]
-    aggregation: dict = field(default_factory=lambda: {"method": "top_mean", "top_fraction": 0.34})
+    aggregation: dict = field(default_factory=lambda: dict(DEFAULT_AGGREGATION))
     card: dict = field(default_factory=dict)
     name: str = "model"
     digest: str = ""  # first 8 hex of the file's SHA-256, once saved or loaded
@@ -131,6 +132,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         meta = json.loads(raw)
         if meta.get("format") != FORMAT_VERSION:
             raise ModelLoadError(f"weights format {meta.get('format')} is not {FORMAT_VERSION}", path)
+        agg = meta["aggregation"]
+        if agg.get("method") != "top_mean" or not 0 < float(agg["top_fraction"]) <= 1:
+            raise ModelLoadError(f"unknown aggregation {agg} (this tagger knows top_mean, 0 < top_fraction <= 1)", path)
         config = ModelConfig.from_dict(meta["model"])
         ckpt = Checkpoint(
             frontend=FrontendConfig.from_dict(meta["frontend"]),

@@ -62,3 +62,12 @@ def test_mismatched_weights_are_refused(tmp_path):
     ckpt.state_dict.pop("head.weight")
     with pytest.raises(ModelLoadError, match="do not match"):
         ckpt.build()
+
+
+def test_unknown_aggregation_is_refused(tmp_path):
+    from tagger.weights import save_checkpoint
+
+    ckpt = load_checkpoint(make_tiny_model(tmp_path / "a"))
+    ckpt.aggregation = {"method": "median", "top_fraction": 0.5}
+    with pytest.raises(ModelLoadError, match="unknown aggregation"):
+        load_checkpoint(save_checkpoint(ckpt, tmp_path / "b"))

@@ -25,6 +25,26 @@ def tagger(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tagger", *args], capture_output=True, text=True, timeout=300, **kw)
 
 
+# The CLI with every tag write slowed down, so a signal sent after the first rows lands
+# while the run is still going, however fast the machine (a bare run of these tiny
+# files can finish between two polls; CI once saw exactly that).
+SLOW_WRITES_CLI = """
+import sys, time
+import tagger.scan
+write = tagger.scan.write_instruments
+def slow_write(*args, **kwargs):
+    time.sleep(DELAY)
+    return write(*args, **kwargs)
+tagger.scan.write_instruments = slow_write
+from tagger.cli import app
+app(prog_name="tagger", args=sys.argv[1:])
+"""
+
+
+def slow_writes_cli(delay: float) -> list[str]:
+    return [sys.executable, "-c", SLOW_WRITES_CLI.replace("DELAY", repr(delay))]
+
+
 def read_csv(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
@@ -94,10 +114,11 @@ def test_kill_during_write_tags_loses_nothing_and_the_next_run_finishes(tiny_mod
     killed = 0
     for rows_before_kill in (1, 4, 7, 10, 13):  # every run rewrites every file (--no-resume)
         report.unlink(missing_ok=True)
-        proc = subprocess.Popen([*args, "--no-resume"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # writes slowed by 20 ms, so the last files cannot all finish before the kill
+        proc = subprocess.Popen([*slow_writes_cli(0.02), *args[3:], "--no-resume"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while proc.poll() is None and (not report.exists() or len(read_csv(report)) < rows_before_kill):
             time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.1))  # land anywhere inside the next file's work
+        time.sleep(rng.uniform(0.0, 0.03))  # land anywhere inside the next file's work
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             killed += 1
@@ -106,7 +127,7 @@ def test_kill_during_write_tags_loses_nothing_and_the_next_run_finishes(tiny_mod
             assert np.array_equal(decode(p, 22050), audio), p  # never a broken file
         rows = read_csv(report)  # the report is valid CSV of what was done
         assert all(r["status"] in ("ok", "error", "skipped") for r in rows)
-    assert killed >= 4
+    assert killed == 5
     final = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     assert {r["tags"] for r in read_csv(report)} == {"written"}
@@ -121,12 +142,12 @@ def test_ctrl_c_during_write_tags_stops_cleanly(tiny_model, tmp_path):
         write_audio(lib / f"{i:02d}.flac", tone(6.0, 100 + 40 * i))
     reference = {p: decode(p, 22050) for p in lib.iterdir()}
     report = tmp_path / "r.csv"
-    args = [sys.executable, "-m", "tagger", "scan", str(lib), "--model", str(tiny_model), "--csv", str(report),
-            "--write-tags", "--jobs", "1", "--quiet"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = ["scan", str(lib), "--model", str(tiny_model), "--csv", str(report), "--write-tags", "--jobs", "1", "--quiet"]
+    proc = subprocess.Popen([*slow_writes_cli(0.25), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and (not report.exists() or len(read_csv(report)) < 3):
         time.sleep(0.05)  # wait until a few files are done
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -136,7 +157,7 @@ def test_ctrl_c_during_write_tags_stops_cleanly(tiny_model, tmp_path):
         assert np.array_equal(decode(p, 22050), audio)
     done = len(read_csv(report))
     assert 3 <= done < 20
-    final = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    final = subprocess.run([sys.executable, "-m", "tagger", *args], capture_output=True, text=True, timeout=300)
     assert final.returncode == 0
     rows = read_csv(report)
     assert len(rows) == 20 and sum(r["status"] == "skipped" for r in rows) >= done

@@ -236,7 +236,7 @@ def train(
     lr: float = typer.Option(2e-3),
     patience: int = typer.Option(6, min=1, help="Stop after this many epochs without a better validation mAP."),
     val_fraction: float = typer.Option(0.1, min=0.0, max=0.9),
-    mixup: float = typer.Option(0.5, min=0.0, max=1.0, help="Probability that a batch is mixed."),
+    mixup: float = typer.Option(0.5, min=0.0, max=1.0, help="Share of each batch mixed (as sound: mel powers added, within 6 dB) with another example; labels are the union."),
     specaugment: bool = typer.Option(True, "--specaugment/--no-specaugment"),
     eq_db: float = typer.Option(10.0, min=0.0, help="Random spectral-envelope augmentation, dB peak to peak (0: off)."),
     max_segments: int = typer.Option(4, min=1, help="3-second segments taken per training file."),

@@ -51,7 +51,7 @@ class TrainConfig:
     weight_decay: float = 1e-2
     warmup_epochs: float = 1.0
     patience: int = 6
-    mixup: float = 0.5  # probability that a batch is mixed
+    mixup: float = 0.5  # share of each batch mixed, as sound, with another example (see mix_batch)
     specaugment: bool = True
     eq_db: float = 10.0  # random spectral envelope augmentation, dB peak to peak (0: off)
     max_segments: int = 4  # per training file; clips of 3 s have one
@@ -119,6 +119,34 @@ def random_eq(x: torch.Tensor, rng: torch.Generator, max_db: float = 10.0, compo
     basis = torch.cos(torch.arange(1, components + 1)[:, None] * pos[None, :])  # (components, mels)
     curve = coef @ basis  # (batch, mels)
     return x + curve.to(x.device)[:, None, :, None]
+
+
+def mix_as_sound(xa: torch.Tensor, xb: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
+    """The log-Mel of playing two sounds together, from their (segment-mean normalised) log-Mels.
+
+    Mel power adds for independent sounds, so the mixture is ``logaddexp`` of the two with
+    ``xb`` raised by ``gain`` (natural log of power, broadcastable to ``xb``), normalised again.
+    Mixup's usual weighted average of log spectra is not the sound of a mixture; this is.
+    """
+    mixed = torch.logaddexp(xa, xb + gain)
+    return mixed - mixed.mean(dim=(-2, -1), keepdim=True)
+
+
+def mix_batch(x: torch.Tensor, y: torch.Tensor, rng: torch.Generator, prob: float, max_db: float = 6.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Turn a share ``prob`` of the batch into mixtures with another example of the batch.
+
+    The partner plays within ``max_db`` dB of the example's (geometric mean) level, about
+    the corpus's rule for a labelled instrument in a mix, so the labels are the union.
+    Partners come from any source, so a mix can pair timbres no single soundfont has.
+    """
+    b = len(x)
+    chosen = (torch.rand(b, generator=rng) < prob).to(x.device)
+    j = torch.randperm(b, generator=rng).to(x.device)
+    gain_db = (torch.rand(b, 1, 1, 1, generator=rng) * 2 - 1) * max_db
+    mixed = mix_as_sound(x, x[j], (0.1 * math.log(10)) * gain_db.to(x.device))
+    x = torch.where(chosen[:, None, None, None], mixed, x)
+    y = torch.where(chosen[:, None], torch.maximum(y, y[j]), y)
+    return x, y
 
 
 # ---------------------------------------------------------------- training
@@ -254,13 +282,10 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
             y = torch.from_numpy(y_train[idx]).to(device)
             if cfg.eq_db:
                 x = random_eq(x, rng, cfg.eq_db)
+            if cfg.mixup:
+                x, y = mix_batch(x, y, rng, cfg.mixup)
             if cfg.specaugment:
                 x = spec_augment(x, rng)
-            if cfg.mixup and torch.rand(1, generator=rng).item() < cfg.mixup:
-                lam = float(np.random.beta(0.4, 0.4))
-                j = torch.randperm(len(x), generator=rng).to(device)
-                x = lam * x + (1 - lam) * x[j]
-                y = torch.maximum(y, y[j]) if 0.3 < lam < 0.7 else lam * y + (1 - lam) * y[j]
             loss = F.binary_cross_entropy_with_logits(model.classifier(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -126,3 +126,42 @@ def test_augmentations_keep_shape_and_stay_in_range():
     assert torch.equal(eq[:, :, :, 0], eq[:, :, :, 77])  # the same envelope in every frame
     masked = spec_augment(torch.ones(8, 1, 64, 130), rng)
     assert masked.shape == (8, 1, 64, 130) and 0 < (masked == 0).float().mean() < 0.5
+
+
+def test_mixing_log_mels_as_sound_matches_the_log_mel_of_the_summed_audio():
+    """mix_as_sound(frontend(a), frontend(b)) is close to frontend(a + b): mel powers add."""
+    import torch
+
+    from audio_helpers import noise, tone
+    from tagger.frontend import FrontendConfig, LogMel
+    from tagger.train import mix_as_sound
+
+    cfg = FrontendConfig()
+    raw = LogMel(FrontendConfig(normalisation="none"))
+    norm = LogMel(cfg)
+    n = cfg.segment_samples
+    a = torch.from_numpy(tone(3.0, 440.0, 0.3)[:n])[None]
+    b = torch.from_numpy(noise(3.0, 0.05, seed=3)[:n])[None]
+    gain = raw(b).mean() - raw(a).mean()  # b's level relative to a's, in log power
+    mixed = mix_as_sound(norm(a), norm(b), gain)
+    truth = norm(a + b)
+    assert (mixed - truth).abs().mean() < 0.15  # nats; the cross terms of the sum average out
+    naive = 0.5 * (norm(a) + norm(b))  # the usual mixup of log spectra is far from the real mix
+    assert (naive - truth).abs().mean() > 4 * (mixed - truth).abs().mean()
+
+
+def test_mix_batch_labels_are_the_union_and_only_chosen_examples_change():
+    import torch
+
+    from tagger.train import mix_batch
+
+    x = torch.randn(16, 1, 8, 10)
+    x = x - x.mean(dim=(2, 3), keepdim=True)
+    y = torch.eye(16)
+    rng = torch.Generator().manual_seed(0)
+    mx, my = mix_batch(x, y, rng, prob=0.5)
+    changed = (mx != x).flatten(1).any(1)
+    assert 0 < changed.sum() < 16
+    assert torch.equal(my[~changed], y[~changed])
+    assert (my[changed].sum(1) == 2).all()  # its own label and its partner's
+    assert torch.allclose(mx.mean(dim=(2, 3)), torch.zeros(16, 1), atol=1e-5)

@@ -64,8 +64,12 @@ def _load_scorer(model: Optional[Path], device: Device, batch_size: int):
     try:
         return Scorer.from_path(model, device.value, batch_size)
     except ModelLoadError as exc:
-        where = f"{exc.path}: " if exc.path else ""
-        raise _fail(f"{where}{exc}") from None
+        raise _failed(exc) from None
+
+
+def _failed(exc: ModelLoadError | DatasetError) -> typer.Exit:
+    """Exit 2 with the error's one line, prefixed by the file it is about."""
+    return _fail(f"{exc.path}: {exc}" if exc.path else str(exc))
 
 
 @app.command()
@@ -92,13 +96,18 @@ def scan(
     from .cache import ResultCache, cache_path_for
     from .discover import discover
     from .report import CsvReport, as_json
-    from .scan import Scanner, ScanOptions
+    from .scan import Scanner, ScanOptions, ScorerInBackground
 
     _setup_logging(verbose, quiet)
     for p in paths:
         if not os.path.lexists(p):
             raise _fail(f"{p}: no such file or folder")
-    scorer = _load_scorer(model, device, batch_size)
+    if device == Device.cuda:
+        _load_scorer(model, device, batch_size)  # asked for CUDA: say now if there is none
+    try:
+        scorer = ScorerInBackground(model, device.value, batch_size)  # decoding starts while torch loads
+    except ModelLoadError as exc:
+        raise _failed(exc) from None
     options = ScanOptions(
         write_tags=write_tags, force=force, threshold=threshold, top_k=top_k, hop_seconds=hop, jobs=jobs,
         backend=backend.value,
@@ -130,6 +139,8 @@ def scan(
             first = next(results, None)
         except BackendError as exc:
             raise _fail(str(exc)) from None
+        except ModelLoadError as exc:
+            raise _failed(exc) from None
         try:
             for result in itertools.chain([first] if first else [], results):
                 report.write(result)
@@ -143,6 +154,9 @@ def scan(
                     sys.stdout.flush()
                 elapsed = max(progress.tasks[0].elapsed or 1e-9, 1e-9)
                 progress.update(task, advance=1, rate=f"{sum(counts.values()) / elapsed:.1f} files/s, {audio_seconds / 60 / elapsed:.1f} audio-min/s")
+        except ModelLoadError as exc:  # the model loads while the first files decode
+            results.close()
+            raise _failed(exc) from None
         except KeyboardInterrupt:
             results.close()  # stops the workers; a tag write in progress was rolled back
             progress.stop()
@@ -171,13 +185,13 @@ def info(
     json_out: bool = typer.Option(False, "--json", help="The model card as JSON on stdout."),
 ) -> None:
     """Show the model card: labels, thresholds, training data, held-out figures, speed."""
-    from .weights import bundled_model_path, load_checkpoint
+    from .weights import bundled_model_path, read_header
 
     try:
         path = model or bundled_model_path()
-        ckpt = load_checkpoint(path)
+        ckpt = read_header(path)
     except ModelLoadError as exc:
-        raise _fail(f"{exc.path or ''} {exc}".strip()) from None
+        raise _failed(exc) from None
     card = {
         "model": ckpt.version, "file": str(path), "tagger": __version__, "arch": ckpt.config.arch,
         "labels": list(ckpt.labels), "thresholds": ckpt.thresholds, "frontend": ckpt.frontend.to_dict(),
@@ -265,7 +279,7 @@ def train(
         with progress:
             result = run_training(cfg, report)
     except (DatasetError, ModelLoadError) as exc:
-        raise _fail(f"{exc.path or ''} {exc}".strip()) from None
+        raise _failed(exc) from None
     err.print(f"best weights: [bold]{result.weights}[/]")
     for name_, metrics in (("validation", result.val), ("test", result.test)):
         if metrics:
@@ -293,7 +307,7 @@ def eval_(
     try:
         ds = read_dataset(data, IRMAS_CODES if irmas else None)
     except DatasetError as exc:
-        raise _fail(f"{exc.path}: {exc}") from None
+        raise _failed(exc) from None
     progress, report = _rich_progress()
     with progress:
         result = evaluate(scorer.checkpoint, ds, resolve_device(device.value), jobs, None,

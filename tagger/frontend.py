@@ -1,7 +1,7 @@
 """The log-Mel frontend, shared by training and inference.
 
-Audio constants live here; the values actually used by a model travel inside its
-weights file as a :class:`FrontendConfig`, so a checkpoint always rebuilds its own
+Its settings are a :class:`tagger.config.FrontendConfig` (the audio constants live there
+too), which travels inside the weights file, so a checkpoint always rebuilds its own
 frontend. The STFT runs with ``torch.stft`` on whatever device the audio is on; the mel
 filterbank (Slaney mel scale, area-normalised, as librosa builds it) is read from
 ``assets/mel_filters.npz`` for the default settings, so scanning does not import librosa
@@ -13,63 +13,14 @@ import against the CPU build of torch, and its file I/O has moved elsewhere.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from functools import lru_cache
-
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-SAMPLE_RATE = 22050  # Hz, what every file is decoded to
-SEGMENT_SECONDS = 3.0  # one model input
-N_FFT = 1024  # 46 ms window at 22 050 Hz
-HOP_LENGTH = 512  # 23 ms between frames
-N_MELS = 64
-FMIN = 30.0  # Hz, below the lowest bass note worth hearing
-FMAX = 11025.0  # Hz, Nyquist at 22 050 Hz
-LOG_OFFSET = 1e-6  # floor added to mel power before the log, so silence stays finite
-
-
-def exact_div(x: float, y: int) -> int:
-    assert x % y == 0, f"{x} is not a multiple of {y}"
-    return int(x // y)
-
-
-@dataclass(frozen=True)
-class FrontendConfig:
-    """Everything needed to turn a waveform into the model's input."""
-
-    sample_rate: int = SAMPLE_RATE
-    segment_seconds: float = SEGMENT_SECONDS
-    n_fft: int = N_FFT
-    hop_length: int = HOP_LENGTH
-    n_mels: int = N_MELS
-    fmin: float = FMIN
-    fmax: float = FMAX
-    log_offset: float = LOG_OFFSET
-    # "segment_mean": subtract each segment's mean log-Mel, so a track's loudness does
-    # not change its scores (a gain is an additive constant in the log domain).
-    normalisation: str = "segment_mean"
-
-    @property
-    def segment_samples(self) -> int:
-        """66 150 samples in a 3 s segment at 22 050 Hz."""
-        return round(self.segment_seconds * self.sample_rate)
-
-    @property
-    def n_frames(self) -> int:
-        """130 frames in a segment's log-Mel (centred STFT)."""
-        return 1 + self.segment_samples // self.hop_length
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> FrontendConfig:
-        return cls(**d)
-
+from .config import FrontendConfig
 
 MEL_FILTERS_FILE = Path(__file__).parent / "assets" / "mel_filters.npz"
 

@@ -15,42 +15,15 @@ name from a :class:`ModelConfig`, which travels in the weights file.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .frontend import FrontendConfig, LogMel
+from .config import FrontendConfig, ModelConfig
+from .frontend import LogMel
 
 ARCHITECTURES = ("resnet", "cnn", "crnn", "resnet18", "mfcc-mlp")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """The architecture and its label set; enough to rebuild the network."""
-
-    arch: str
-    labels: tuple[str, ...]
-    width: int = 32  # channels of the first stage (resnet); ignored by fixed baselines
-    dropout: float = 0.2
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def n_labels(self) -> int:
-        return len(self.labels)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["labels"] = list(self.labels)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        d = dict(d)
-        d["labels"] = tuple(d["labels"])
-        return cls(**d)
 
 
 class InputNorm(nn.Module):

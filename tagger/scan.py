@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,6 +30,7 @@ from .discover import discover
 from .errors import TaggerError, TagWriteError
 from .segments import SILENCE_DB, cut_segments, loudness_db, segment_starts
 from .tags import InstrumentTags, cleanup_leftovers, read_instruments, write_instruments
+from .weights import bundled_model_path, read_header
 
 if TYPE_CHECKING:  # workers import this module: keep torch out of them
     from .inference import Scorer
@@ -104,6 +107,59 @@ class _FileState:
     cached: TrackResult | None = None  # an unchanged file's stored result
 
 
+class ScorerInBackground:
+    """A :class:`tagger.inference.Scorer` that loads in a thread while the scan gets going.
+
+    Importing torch and building the network take a second or two. The scanner needs only
+    the weights' header (configs, labels, version; read without torch) to start decoding,
+    so that is here at once, and the first :meth:`score` waits for the model. A failure to
+    load (weights that do not fit their config, say) is raised by that first call.
+    """
+
+    def __init__(self, path: str | Path | None = None, device: str = "auto", batch_size: int = 256) -> None:
+        path = Path(path) if path else bundled_model_path()
+        self.checkpoint = read_header(path)  # a bad file fails here, before anything starts
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._threads: int | None = None  # asked for before the model was there
+        self._scorer: Scorer | None = None
+        loader = ThreadPoolExecutor(1, thread_name_prefix="tagger-model")
+        self._future = loader.submit(self._load, path, device, batch_size)
+        loader.shutdown(wait=False)
+
+    def _load(self, path: Path, device: str, batch_size: int) -> Scorer:
+        from .errors import ModelLoadError
+        from .inference import Scorer
+
+        scorer = Scorer.from_path(path, device, batch_size)
+        if scorer.checkpoint.digest != self.checkpoint.digest:
+            raise ModelLoadError("the weights file changed while it was being loaded", path)
+        with self._lock:
+            if self._threads is not None:
+                scorer.set_threads(self._threads)
+            self._scorer = scorer
+        return scorer
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.checkpoint.labels
+
+    def result(self) -> Scorer:
+        """The loaded scorer; waits for it."""
+        return self._future.result()
+
+    def set_threads(self, n: int) -> int | None:
+        """As :meth:`Scorer.set_threads`; before the model is there, kept for it (returns None)."""
+        with self._lock:
+            if self._scorer is None:
+                self._threads = n
+                return None
+        return self._scorer.set_threads(n)
+
+    def score(self, segments: np.ndarray) -> np.ndarray:
+        return self.result().score(segments)
+
+
 def load_span(task: _Task, sample_rate: int, seg_len: int, hop: int, skip_users_tags: bool) -> _Loaded:
     """Worker: read tags (first span), decode one span and cut it into segments."""
     out = _Loaded(task.file_id, task.chunk, task.last)
@@ -155,7 +211,7 @@ def _batched(iterable: Iterable, n: int) -> Iterator[list]:
 class Scanner:
     """Tag a library: ``for result in Scanner(scorer, options).scan(paths): ...``."""
 
-    def __init__(self, scorer: Scorer, options: ScanOptions | None = None, cache=None) -> None:
+    def __init__(self, scorer: Scorer | ScorerInBackground, options: ScanOptions | None = None, cache=None) -> None:
         """``cache``: a :class:`tagger.cache.ResultCache` to skip unchanged files, or None."""
         self.scorer = scorer
         self.options = options or ScanOptions()
@@ -217,7 +273,8 @@ class Scanner:
                 for i, window in enumerate(_batched(files, WINDOW_FILES)):
                     yield from self._scan_window(pool, i * WINDOW_FILES, window)
         finally:
-            self.scorer.set_threads(previous)
+            if previous is not None:
+                self.scorer.set_threads(previous)
 
     def _scan_window(self, pool: Mapper, offset: int, files: list[Path]) -> Iterator[TrackResult]:
         states = {offset + i: _FileState(path) for i, path in enumerate(files)}

@@ -20,14 +20,18 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
+
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
 
 from .aggregate import DEFAULT_AGGREGATION
+from .config import FrontendConfig, ModelConfig
 from .errors import ModelLoadError
-from .frontend import FrontendConfig
-from .models import ModelConfig, Tagger
+
+if TYPE_CHECKING:  # torch loads only with the tensors: read_header() works without it
+    import torch
+
+    from .models import Tagger
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,8 @@ class Checkpoint:
 
     def build(self, device: str | torch.device = "cpu") -> Tagger:
         """The network in eval mode on ``device``, with these weights (strict)."""
+        from .models import Tagger
+
         model = Tagger(self.frontend, self.config)
         try:
             model.classifier.load_state_dict(self.state_dict, strict=True)
@@ -88,6 +94,8 @@ def save_checkpoint(ckpt: Checkpoint, folder: Path) -> Path:
         "aggregation": ckpt.aggregation,
         "card": ckpt.card,
     }
+    from safetensors.torch import save_file
+
     state = {k: v.detach().cpu().contiguous() for k, v in ckpt.state_dict.items()}
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
     os.close(fd)
@@ -108,7 +116,19 @@ def save_checkpoint(ckpt: Checkpoint, folder: Path) -> Path:
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read and verify a weights file; every failure is one ModelLoadError line."""
-    path = Path(path)
+    return _read(Path(path), tensors=True)
+
+
+def read_header(path: str | Path) -> Checkpoint:
+    """Verify a weights file and read everything but its tensors (``state_dict`` is empty).
+
+    Needs neither torch nor the time to import it: the configs, labels, thresholds, card
+    and version are in the safetensors metadata.
+    """
+    return _read(Path(path), tensors=False)
+
+
+def _read(path: Path, tensors: bool) -> Checkpoint:
     if not path.is_file():
         raise ModelLoadError("weights file not found", path)
     match = _HASHED_NAME.match(path.name)
@@ -121,8 +141,12 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if not match:
         log.warning("%s: no digest in the file name, so it could not be verified", path)
     try:
-        state = load_file(str(path))
-        with safe_open(str(path), framework="pt") as f:
+        state = {}
+        if tensors:
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        with safe_open(str(path), framework="numpy") as f:
             raw = (f.metadata() or {}).get("tagger")
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelLoadError(f"not a readable safetensors file ({exc})", path) from exc
@@ -163,6 +187,8 @@ def bundled_model_path() -> Path:
 
 def resolve_device(device: str) -> torch.device:
     """``auto`` is CUDA when present, else CPU; asking for CUDA without one is an error."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():

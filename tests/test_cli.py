@@ -161,3 +161,21 @@ def test_ctrl_c_during_write_tags_stops_cleanly(tiny_model, tmp_path):
     assert final.returncode == 0
     rows = read_csv(report)
     assert len(rows) == 20 and sum(r["status"] == "skipped" for r in rows) >= done
+
+
+def test_weights_that_do_not_fit_their_config_fail_the_scan_with_exit_2(tmp_path):
+    """The header is fine, so the scan starts; the model, loading meanwhile, fails: one line, exit 2."""
+    from tagger.config import FrontendConfig, ModelConfig
+    from tagger.models import Tagger
+    from tagger.weights import Checkpoint, save_checkpoint
+
+    labels = tuple(BUNDLED_LABELS)
+    wide = Tagger(FrontendConfig(), ModelConfig("resnet", labels, width=16))
+    misfit = Checkpoint(FrontendConfig(), ModelConfig("resnet", labels, width=8), wide.classifier.state_dict(),
+                        {label: 0.5 for label in labels}, name="misfit")
+    model = save_checkpoint(misfit, tmp_path / "model")
+    for i in range(3):
+        write_audio(tmp_path / "lib" / f"{i}.wav", tone(4.0, 200 + 100 * i))
+    proc = tagger("scan", str(tmp_path / "lib"), "--model", str(model), "--csv", str(tmp_path / "r.csv"), "--jobs", "1")
+    assert proc.returncode == 2, proc.stderr
+    assert "weights do not match their config" in proc.stderr and "Traceback" not in proc.stderr

@@ -155,3 +155,26 @@ def test_resume_skips_unchanged_files_and_rescans_changed_ones(tiny_model, tmp_p
     assert [r.tags for r in written] == ["written"] * 3
     assert [(r.status, r.tags) for r in scan(db, write_tags=True)] == [("skipped", "written")] * 3
     assert [r.status for r in scan(db, write_tags=True, force=True)] == ["ok"] * 3
+
+
+def test_scorer_in_background_gives_the_same_results(tiny_model, library):
+    from tagger.scan import ScorerInBackground
+
+    pending = ScorerInBackground(tiny_model, "cpu", 256)
+    assert pending.labels == Scorer.from_path(tiny_model).labels and pending.checkpoint.state_dict == {}
+    background = list(Scanner(pending, ScanOptions(jobs=1)).scan([library]))
+    direct = run(tiny_model, [library])
+    assert [(r.path, r.status, r.error, r.model) for r in background] == [(r.path, r.status, r.error, r.model) for r in direct]
+    for x, y in zip(background, direct):
+        assert x.scores == pytest.approx(y.scores, abs=1e-6)
+
+
+def test_reading_the_weights_header_does_not_import_torch(tiny_model):
+    import subprocess
+    import sys
+
+    code = ("import sys; from tagger.scan import ScorerInBackground; from tagger.weights import read_header; "
+            f"h = read_header({str(tiny_model)!r}); assert h.labels and h.frontend.sample_rate == 22050; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

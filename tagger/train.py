@@ -282,9 +282,8 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
             y = torch.from_numpy(y_train[idx]).to(device)
             if cfg.eq_db:
                 x = random_eq(x, rng, cfg.eq_db)
-            if cfg.mixup:  # a share gets a partner; half as many (any) get another: up to 3 sounds, more with mixes
+            if cfg.mixup:
                 x, y = mix_batch(x, y, rng, cfg.mixup)
-                x, y = mix_batch(x, y, rng, cfg.mixup / 2)
             if cfg.specaugment:
                 x = spec_augment(x, rng)
             loss = F.binary_cross_entropy_with_logits(model.classifier(x), y)

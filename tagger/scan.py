@@ -281,7 +281,8 @@ class Scanner:
         if self.cache is not None and not self.options.force:
             for st in states.values():
                 st.cached = self.cache.get(st.path, self.options.write_tags)
-        tasks = [task for i, st in states.items() if st.cached is None for task in self._plan(i, st.path)]
+        todo = [(i, st.path) for i, st in states.items() if st.cached is None]
+        tasks = (task for i, path in todo for task in self._plan(i, path))  # planned (probed) as workers free up
         order = deque(states)
         buffer: list[tuple[int, np.ndarray]] = []
         buffered = 0

@@ -71,3 +71,11 @@ def test_unknown_aggregation_is_refused(tmp_path):
     ckpt.aggregation = {"method": "median", "top_fraction": 0.5}
     with pytest.raises(ModelLoadError, match="unknown aggregation"):
         load_checkpoint(save_checkpoint(ckpt, tmp_path / "b"))
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 10), (1, 4, 7, 65), (3, 1, 33, 5)])
+def test_maxpool2_is_exactly_nn_maxpool2d(shape):
+    from tagger.models import MaxPool2
+
+    x = torch.randn(*shape)
+    assert torch.equal(MaxPool2()(x), torch.nn.MaxPool2d(2)(x))

@@ -12,7 +12,7 @@ PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data}
 RUN=${RUN:-runs/bundled}
 JOBS=${JOBS:-2}
-EPOCHS=${EPOCHS:-24}
+EPOCHS=${EPOCHS:-30}
 
 "$PY" -m training.build_corpus --out "$DATA/corpus_train" --sources fluidr3,freepats,sfgmbank,synth \
     --seed 0 --jobs "$JOBS" --overwrite
@@ -25,5 +25,5 @@ EPOCHS=${EPOCHS:-24}
     --clips-per-label 60 --mixtures 600 --kinds single,mix --jobs "$JOBS" --overwrite \
     --score-cache "$DATA/corpus_train/score_cache.json"
 
-"$PY" -m tagger train "$DATA/corpus_train" "$DATA/corpus_mix" --val "$DATA/corpus_val" --test "$DATA/corpus_test" --out "$RUN" --name resnet --width 32 --epochs "$EPOCHS" --patience 6 --jobs "$JOBS"
+"$PY" -m tagger train "$DATA/corpus_train" "$DATA/corpus_mix" --val "$DATA/corpus_val" --test "$DATA/corpus_test" --out "$RUN" --name resnet --width 32 --epochs "$EPOCHS" --patience 8 --jobs "$JOBS"
 "$PY" -m training.publish "$RUN" --corpus "$DATA/corpus_train" "$DATA/corpus_mix" "$DATA/corpus_val" "$DATA/corpus_test"

@@ -97,14 +97,15 @@ def scan(
     from .discover import discover
     from .report import CsvReport, as_json
     from .scan import Scanner, ScanOptions, ScorerInBackground
+    from .weights import resolve_device
 
     _setup_logging(verbose, quiet)
     for p in paths:
         if not os.path.lexists(p):
             raise _fail(f"{p}: no such file or folder")
-    if device == Device.cuda:
-        _load_scorer(model, device, batch_size)  # asked for CUDA: say now if there is none
     try:
+        if device == Device.cuda:
+            resolve_device(device.value)  # asked for CUDA: say now if there is none
         scorer = ScorerInBackground(model, device.value, batch_size)  # decoding starts while torch loads
     except ModelLoadError as exc:
         raise _failed(exc) from None

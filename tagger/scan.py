@@ -12,8 +12,8 @@ import logging
 import os
 import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import islice
@@ -30,7 +30,7 @@ from .discover import discover
 from .errors import TaggerError, TagWriteError
 from .segments import SILENCE_DB, cut_segments, loudness_db, segment_starts
 from .tags import InstrumentTags, cleanup_leftovers, read_instruments, write_instruments
-from .weights import bundled_model_path, read_header
+from .weights import bundled_model_path, load_tensors, read_header
 
 if TYPE_CHECKING:  # workers import this module: keep torch out of them
     from .inference import Scorer
@@ -128,12 +128,9 @@ class ScorerInBackground:
         loader.shutdown(wait=False)
 
     def _load(self, path: Path, device: str, batch_size: int) -> Scorer:
-        from .errors import ModelLoadError
         from .inference import Scorer
 
-        scorer = Scorer.from_path(path, device, batch_size)
-        if scorer.checkpoint.digest != self.checkpoint.digest:
-            raise ModelLoadError("the weights file changed while it was being loaded", path)
+        scorer = Scorer(load_tensors(self.checkpoint, path), device, batch_size)  # same digest, or refused
         with self._lock:
             if self._threads is not None:
                 scorer.set_threads(self._threads)

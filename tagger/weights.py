@@ -17,9 +17,8 @@ import logging
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from safetensors import SafetensorError, safe_open
@@ -116,7 +115,28 @@ def save_checkpoint(ckpt: Checkpoint, folder: Path) -> Path:
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read and verify a weights file; every failure is one ModelLoadError line."""
-    return _read(Path(path), tensors=True)
+    return load_tensors(read_header(path), path)
+
+
+def load_tensors(header: Checkpoint, path: str | Path) -> Checkpoint:
+    """``header`` (from :func:`read_header`) with the tensors of ``path``.
+
+    The tensors come from the very bytes whose digest is checked against the header's,
+    so a file replaced since its header was read is refused, not half-mixed in.
+    """
+    from safetensors.torch import load
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read the weights file ({exc})", path) from exc
+    if hashlib.sha256(data).hexdigest()[:8] != header.digest:
+        raise ModelLoadError("the weights file changed while it was being loaded", path)
+    try:
+        state = load(data)
+    except (SafetensorError, ValueError) as exc:
+        raise ModelLoadError(f"not a readable safetensors file ({exc})", path) from exc
+    return replace(header, state_dict=state)
 
 
 def read_header(path: str | Path) -> Checkpoint:
@@ -125,10 +145,7 @@ def read_header(path: str | Path) -> Checkpoint:
     Needs neither torch nor the time to import it: the configs, labels, thresholds, card
     and version are in the safetensors metadata.
     """
-    return _read(Path(path), tensors=False)
-
-
-def _read(path: Path, tensors: bool) -> Checkpoint:
+    path = Path(path)
     if not path.is_file():
         raise ModelLoadError("weights file not found", path)
     match = _HASHED_NAME.match(path.name)
@@ -141,11 +158,6 @@ def _read(path: Path, tensors: bool) -> Checkpoint:
     if not match:
         log.warning("%s: no digest in the file name, so it could not be verified", path)
     try:
-        state = {}
-        if tensors:
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
         with safe_open(str(path), framework="numpy") as f:
             raw = (f.metadata() or {}).get("tagger")
     except (SafetensorError, OSError, ValueError) as exc:
@@ -163,7 +175,7 @@ def _read(path: Path, tensors: bool) -> Checkpoint:
         ckpt = Checkpoint(
             frontend=FrontendConfig.from_dict(meta["frontend"]),
             config=config,
-            state_dict=state,
+            state_dict={},
             thresholds={label: float(meta["thresholds"][label]) for label in config.labels},
             aggregation=meta["aggregation"],
             card=meta.get("card", {}),

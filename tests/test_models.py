@@ -79,3 +79,14 @@ def test_maxpool2_is_exactly_nn_maxpool2d(shape):
 
     x = torch.randn(*shape)
     assert torch.equal(MaxPool2()(x), torch.nn.MaxPool2d(2)(x))
+
+
+def test_tensors_of_a_file_replaced_after_its_header_was_read_are_refused(tmp_path):
+    from tagger.weights import load_tensors, read_header
+
+    path = make_tiny_model(tmp_path / "a")
+    header = read_header(path)
+    assert header.state_dict == {} and load_tensors(header, path).state_dict
+    shutil.copyfile(make_tiny_model(tmp_path / "b", seed=1), path)  # same name, other weights
+    with pytest.raises(ModelLoadError, match="changed while it was being loaded"):
+        load_tensors(header, path)

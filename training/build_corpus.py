@@ -64,7 +64,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "reuse one across builds to skip parsing")
     p.add_argument("--format", choices=("flac", "wav"), default="flac", dest="audio_format")
     p.add_argument("--lossy-prob", type=float, default=0.25, help="share of clips re-encoded lossily")
-    p.add_argument("--no-augment", action="store_true", help="no reverb/EQ/compression/noise/codecs")
+    p.add_argument("--no-augment", action="store_true", help="no effects at all: no stem effects, EQ, room, compression, limiter, noise or codecs")
     p.add_argument("--overwrite", action="store_true", help="replace an existing corpus in DIR")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
@@ -124,7 +124,7 @@ def build(args: argparse.Namespace) -> list[dict]:
     specs = plan_clips(args.sources, coverage, args.labels, args.kinds, args.clips_per_label, args.mixtures, args.seed)
     augment_cfg = AugmentConfig(lossy_prob=args.lossy_prob)
     if args.no_augment:
-        augment_cfg = AugmentConfig(0.0, 0.0, 0.0, 0.0, 0.0)
+        augment_cfg = AugmentConfig.none()
     cfg = BuildConfig(out, args.seed, coverage, score_cache if args.score_pieces > 0 else None,
                       augment_cfg, args.audio_format)
     log.info("rendering %d clips with %d job(s)", len(specs), args.jobs)

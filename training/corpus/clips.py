@@ -27,7 +27,7 @@ from tagger.labels import BUNDLED_LABELS
 
 from .audio import (CLIP_SAMPLES, RENDER_SAMPLES, SAMPLE_RATE, SILENCE_RMS, active_fraction,
                     db_to_gain, rms)
-from .effects import AugmentConfig, augment, random_lossy
+from .effects import AugmentConfig, augment, produce_stem, random_lossy
 from .material import (BAND_ROLES, GENERATORS, LABEL_STYLES, MusicContext, Phrase, ScoreLibrary,
                        add_bend, choose_window, drum_phrase, playable_range, random_context,
                        score_phrase)
@@ -261,9 +261,14 @@ def _try_render(spec: ClipSpec, cfg: BuildConfig, rng: np.random.Generator) -> R
     else:
         gains_db = [float(rng.uniform(-MIX_SPREAD_DB, MIX_SPREAD_DB)) for _ in stems]
     mix = np.zeros(RENDER_SAMPLES, dtype=np.float32)
-    for a, level, g in zip(audio, levels, gains_db):
+    effects: list[str] = []
+    for a, stem, level, g in zip(audio, stems, levels, gains_db):
+        # per-stem production keeps the stem's RMS over the clip, so the levels hold
+        a, stem_effects = produce_stem(a, stem.label, rng, cfg.augment, bpm=ctx.bpm, window=window)
+        effects += stem_effects
         mix += a * np.float32(db_to_gain(g) / level)
-    mix, effects = augment(mix, rng, cfg.augment)
+    mix, bus_effects = augment(mix, rng, cfg.augment)
+    effects += bus_effects
     peak = float(np.max(np.abs(mix[window])))
     if peak <= 0:
         return None

@@ -256,10 +256,10 @@ def bus_compress(x: np.ndarray, gr_db: float, ratio: float, attack_ms: float, re
 def random_bus_compression(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     gr = float(rng.uniform(2.0, 4.0))
     ratio = float(rng.uniform(2.0, 4.0))
-    attack = float(rng.uniform(5.0, 30.0))
+    attack = float(np.exp(rng.uniform(np.log(0.5), np.log(30.0))))  # fast: peaks tamed; slow: punch kept
     release = float(rng.uniform(80.0, 300.0))
     y, threshold = bus_compress(x, gr, ratio, attack, release)
-    return y, f"comp(gr={gr:.1f}dB,ratio={ratio:.1f},att={attack:.0f}ms,rel={release:.0f}ms)"
+    return y, f"comp(gr={gr:.1f}dB,ratio={ratio:.1f},att={attack:.1f}ms,rel={release:.0f}ms)"
 
 
 def limit(x: np.ndarray, drive_db: float, release_ms: float = 100.0, ceiling_db: float = 0.0,

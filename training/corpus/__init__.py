@@ -8,6 +8,7 @@ Modules, one per stage:
 - ``sources``: the sound sources (fluidsynth soundfonts, timidity + freepats, our own
   synthesiser) and which labels/programs each one honestly covers.
 - ``synth``: the project's own synthesiser (the ``synth`` source).
-- ``effects``: the per-clip augmentation chain (reverb, EQ, compression, noise, codecs).
+- ``effects``: production: per-stem effects and stereo fold-down (pedalboard), then the
+  mix's EQ, simulated room (pyroomacoustics), bus compression, limiter, noise, codecs.
 - ``clips``: planning clip specs and rendering one clip (stems, levels, label rule).
 """

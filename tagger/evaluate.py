@@ -51,24 +51,47 @@ def item_scores(segment_scores: np.ndarray, fs: FeatureSet, n_items: int, top_fr
     return out
 
 
+NON_INSTRUMENT_LABELS = frozenset({"voice"})  # labels that are not instruments (DESIGN.md)
+
+
 def summarise(y_true: np.ndarray, y_score: np.ndarray, labels: Sequence[str], thresholds: np.ndarray) -> dict:
-    """The figures a model card and ``tagger eval`` report."""
+    """The figures a model card and ``tagger eval`` report.
+
+    Besides the usual ones: precision and recall of the mixtures (2+ instruments), and
+    for items with no instrument in them (a voice alone, silence) the share where no
+    instrument label was predicted (``no_instrument_clean``).
+    """
+    y_true = np.asarray(y_true)
     y_pred = y_score >= thresholds[None, :]
     report = classification_report(y_true, y_pred, list(labels))
-    single = y_true.sum(axis=1) == 1
-    multi = y_true.sum(axis=1) >= 2
+    instrument = np.array([label not in NON_INSTRUMENT_LABELS for label in labels])
+    n_instruments = y_true[:, instrument].sum(axis=1)
+    single = n_instruments == 1
+    multi = n_instruments >= 2
     out = {
         "items": int(len(y_true)),
         "single_items": int(single.sum()),
         "mAP": mean_average_precision(y_true, y_score),
         "micro_f1": report["micro_f1"],
+        "micro_precision": report["micro_precision"],
+        "micro_recall": report["micro_recall"],
         "macro_f1": report["macro_f1"],
-        "top1_single": top1_accuracy(y_true, y_score),
+        "top1_single": top1_accuracy(y_true[single][:, instrument], y_score[single][:, instrument]),
         "per_label": report["per_label"],
     }
     if multi.any():
+        mixtures = classification_report(y_true[multi][:, instrument], y_pred[multi][:, instrument],
+                                          [l for l, i in zip(labels, instrument) if i])
         out["mixtures_items"] = int(multi.sum())
-        out["mixtures_micro_f1"] = classification_report(y_true[multi], y_pred[multi], list(labels))["micro_f1"]
+        out["mixtures_micro_f1"] = mixtures["micro_f1"]
+        out["mixtures_precision"] = mixtures["micro_precision"]
+        out["mixtures_recall"] = mixtures["micro_recall"]
+        extra = (y_pred[multi] & ~y_true[multi].astype(bool))[:, instrument].sum(axis=1)
+        out["mixtures_invented_per_item"] = float(extra.mean())
+    none = n_instruments == 0
+    if none.any():
+        out["no_instrument_items"] = int(none.sum())
+        out["no_instrument_clean"] = float((~y_pred[none][:, instrument].any(axis=1)).mean())
     return out
 
 

@@ -134,3 +134,26 @@ def compute_features(
         )
         os.replace(tmp, cache_file)
     return fs
+
+
+def concat_features(sets: Sequence[FeatureSet], sizes: Sequence[int]) -> FeatureSet:
+    """One FeatureSet of several, whose items (``sizes[i]`` of them in set i) follow each other."""
+    offsets = np.cumsum([0, *sizes[:-1]])
+    return FeatureSet(
+        np.concatenate([fs.features for fs in sets]),
+        np.concatenate([fs.item_index + off for fs, off in zip(sets, offsets)]),
+        np.concatenate([fs.loudness for fs in sets]),
+        {i + int(off): reason for fs, off in zip(sets, offsets) for i, reason in fs.failed.items()},
+    )
+
+
+def compute_features_by_part(parts: Sequence[Sequence[Item]], frontend: FrontendConfig, cache_dir: Path | None = None,
+                             jobs: int = -1, max_segments: int | None = None,
+                             progress: Callable[[int], None] | None = None) -> FeatureSet:
+    """Features of several item lists (e.g. one per dataset), each cached on its own, as one set.
+
+    Adding a dataset to a training run then computes only that dataset's features.
+    """
+    sets = [compute_features(part, frontend, cache_dir, jobs, max_segments=max_segments, progress=progress)
+            for part in parts]
+    return concat_features(sets, [len(p) for p in parts])

@@ -39,7 +39,7 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[s
     fn = (y_true & ~y_pred).sum(axis=0).astype(float)
     precision, recall, f1 = _prf(tp, fp, fn)
     support = y_true.sum(axis=0)
-    _, _, micro = _prf(tp.sum(keepdims=True), fp.sum(keepdims=True), fn.sum(keepdims=True))
+    micro_p, micro_r, micro = _prf(tp.sum(keepdims=True), fp.sum(keepdims=True), fn.sum(keepdims=True))
     present = support > 0
     return {
         "per_label": {
@@ -47,6 +47,8 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, labels: list[s
             for j, label in enumerate(labels)
         },
         "micro_f1": float(micro[0]),
+        "micro_precision": float(micro_p[0]),
+        "micro_recall": float(micro_r[0]),
         "macro_f1": float(f1[present].mean()) if present.any() else float("nan"),
     }
 

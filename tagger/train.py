@@ -26,7 +26,7 @@ from .aggregate import DEFAULT_AGGREGATION
 from .datasets import Dataset, Item, merge, read_dataset
 from .errors import DatasetError
 from .evaluate import evaluate, item_scores, predict_features, summarise
-from .features import FeatureSet, compute_features
+from .features import FeatureSet, compute_features_by_part
 from .frontend import FrontendConfig
 from .metrics import classification_report, mean_average_precision, tune_thresholds
 from .models import ModelConfig, Tagger
@@ -210,29 +210,34 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
     cache = Path(cfg.cache_dir) if cfg.cache_dir else out / "cache"
     report = progress or (lambda stage, done, total: None)
 
-    data = merge([read_dataset(p) for p in cfg.data])
+    datasets = [read_dataset(p) for p in cfg.data]
+    data = merge(datasets)
     if cfg.val:
-        val_ds = merge([read_dataset(p) for p in cfg.val])
-        train_items, val_items = list(data.items), list(val_ds.items)
+        val_sets = [read_dataset(p) for p in cfg.val]
+        train_parts, val_parts = [list(ds.items) for ds in datasets], [list(ds.items) for ds in val_sets]
     else:
         tr, va = stratified_split(data.items, cfg.val_fraction, cfg.seed)
-        train_items, val_items = [data.items[i] for i in tr], [data.items[i] for i in va]
+        train_parts, val_parts = [[data.items[i] for i in tr]], [[data.items[i] for i in va]]
+    train_items = [item for part in train_parts for item in part]
+    val_items = [item for part in val_parts for item in part]
     if not val_items:
         raise DatasetError("no validation items: give --val DATA or more data")
     labels = data.labels
     test_ds = merge([read_dataset(p) for p in cfg.test]) if cfg.test else None
 
-    def features(items: list[Item], max_segments: int | None, stage: str) -> FeatureSet:
+    def features(parts: list[list[Item]], max_segments: int | None, stage: str) -> FeatureSet:
+        """Each dataset's features are cached on their own: adding one computes only it."""
         done = [0]
+        total = sum(map(len, parts))
 
         def tick(n: int) -> None:
             done[0] += n
-            report(stage, done[0], len(items))
+            report(stage, done[0], total)
 
-        return compute_features(items, frontend, cache, cfg.jobs, max_segments=max_segments, progress=tick)
+        return compute_features_by_part(parts, frontend, cache, cfg.jobs, max_segments=max_segments, progress=tick)
 
-    train_fs = features(train_items, cfg.max_segments, "features (train)")
-    val_fs = features(val_items, None, "features (validation)")
+    train_fs = features(train_parts, cfg.max_segments, "features (train)")
+    val_fs = features(val_parts, None, "features (validation)")
     y_train_items = Dataset(tuple(train_items), labels, "").targets(labels)
     y_val = Dataset(tuple(val_items), labels, "").targets(labels)
     keep = train_fs.loudness > SILENCE_DB

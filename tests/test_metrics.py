@@ -36,3 +36,20 @@ def test_tuned_threshold_separates():
     t = tune_thresholds(y, s)[0]
     assert 0.3 < t <= 0.35
     assert tune_thresholds(np.zeros((2, 1)), s[:2])[0] == 0.5
+
+
+def test_summary_reports_mixture_precision_recall_and_voice_only_items():
+    from tagger.evaluate import summarise
+
+    labels = ["bass", "piano", "voice"]
+    y_true = np.array([[1, 1, 0], [1, 1, 1], [0, 0, 1], [0, 0, 1], [0, 1, 0]], dtype=np.float32)
+    y_score = np.array([[.9, .2, .1], [.9, .9, .9], [.8, .1, .9], [.1, .1, .9], [.1, .9, .1]], dtype=np.float32)
+    m = summarise(y_true, y_score, labels, np.full(3, 0.5, np.float32))
+    # mixtures are items with 2+ instruments (voice is not one): rows 0 and 1
+    assert m["mixtures_items"] == 2
+    assert m["mixtures_precision"] == 1.0 and m["mixtures_recall"] == 0.75
+    assert m["mixtures_invented_per_item"] == 0.0
+    # voice-only rows 2 and 3: one has an invented bass
+    assert m["no_instrument_items"] == 2 and m["no_instrument_clean"] == 0.5
+    assert m["single_items"] == 1 and m["top1_single"] == 1.0
+    assert 0 < m["micro_precision"] <= 1 and 0 < m["micro_recall"] <= 1

@@ -25,10 +25,32 @@ from .corpus.clips import KINDS, BuildConfig, plan_clips, render_clip, write_det
 from .corpus.effects import AugmentConfig
 from .corpus.material import build_score_library
 from .corpus.sources import ALL_SOURCES, Coverage, coverage_for
+from .corpus.voices import VOICE_SPLITS
+from .corpus.voices import missing_tools as missing_voice_tools
 
 log = logging.getLogger("training.build_corpus")
 
 MANIFEST_COLUMNS = ("path", "labels", "source", "kind", "programs")
+# What each source needs on disk, and the Debian package that puts it there.
+SOURCE_NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "fluidr3": (("/usr/share/sounds/sf2/FluidR3_GM.sf2", "fluid-soundfont-gm"),),
+    "timgm6mb": (("/usr/share/sounds/sf2/TimGM6mb.sf2", "timgm6mb-soundfont"),),
+    "sfgmbank": (("/usr/share/sounds/sf2/sf_GMbank.sf2", "csound-soundfont"),),
+    "freepats": (("/etc/timidity/freepats.cfg", "freepats"), ("/usr/bin/timidity", "timidity")),
+}
+FLUIDSYNTH_SOURCES = ("fluidr3", "timgm6mb", "sfgmbank")
+
+
+def missing_packages(sources: list[str], voices: bool) -> list[str]:
+    """Debian packages the build needs and this machine lacks ([] when all is there)."""
+    import ctypes.util
+
+    need = [pkg for s in sources for path, pkg in SOURCE_NEEDS.get(s, ()) if not Path(path).exists()]
+    if any(s in FLUIDSYNTH_SOURCES for s in sources) and not ctypes.util.find_library("fluidsynth"):
+        need.append("libfluidsynth3")
+    if voices:
+        need += missing_voice_tools()
+    return sorted(set(need))
 DEFAULT_SOURCES = "fluidr3,freepats,sfgmbank,synth"
 
 
@@ -65,6 +87,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--format", choices=("flac", "wav"), default="flac", dest="audio_format")
     p.add_argument("--lossy-prob", type=float, default=0.25, help="share of clips re-encoded lossily")
     p.add_argument("--no-augment", action="store_true", help="no effects at all: no stem effects, EQ, room, compression, limiter, noise or codecs")
+    p.add_argument("--vocals", type=float, default=0.0,
+                   help="share of single/predominant/mix clips with a voice on top (default 0)")
+    p.add_argument("--voice-split", choices=sorted(VOICE_SPLITS), default="train",
+                   help="which voices to use: train, or heldout for evaluation sets (default train)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing corpus in DIR")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
@@ -77,7 +103,7 @@ def summary_table(rows: list[dict], kinds: list[str]) -> str:
         counts[r["kind"]].update(r["labels"].split(";"))
     head = "| label | " + " | ".join(kinds) + " | total |"
     lines = [head, "|" + " --- |" * (len(kinds) + 2)]
-    for label in BUNDLED_LABELS:
+    for label in (*BUNDLED_LABELS, "voice"):
         vals = [counts[k][label] for k in kinds]
         lines.append(f"| {label} | " + " | ".join(map(str, vals)) + f" | {sum(vals)} |")
     per_kind = Counter(r["kind"] for r in rows)
@@ -102,6 +128,10 @@ def build(args: argparse.Namespace) -> list[dict]:
     from joblib import Parallel, delayed
 
     t0 = time.monotonic()
+    missing = missing_packages(args.sources, args.vocals > 0 or "voice" in args.kinds)
+    if missing:
+        raise SystemExit(f"build_corpus: missing Debian packages: {' '.join(missing)} "
+                         f"(as root: apt-get install {' '.join(missing)}; or run scripts/setup_corpus.sh)")
     out: Path = args.out
     if (out / "manifest.csv").exists():
         if not args.overwrite:
@@ -126,7 +156,7 @@ def build(args: argparse.Namespace) -> list[dict]:
     if args.no_augment:
         augment_cfg = AugmentConfig.none()
     cfg = BuildConfig(out, args.seed, coverage, score_cache if args.score_pieces > 0 else None,
-                      augment_cfg, args.audio_format)
+                      augment_cfg, args.audio_format, args.vocals, args.voice_split)
     log.info("rendering %d clips with %d job(s)", len(specs), args.jobs)
     rows: list[dict] = []
     t_render = time.monotonic()

@@ -7,6 +7,14 @@ Label rule (see training/CORPUS.md):
   clip); labels = the predominant instrument only (IRMAS-style).
 - ``mix``: 2-4 instruments, each stem's RMS within +-3 dB of a common level, so any two
   are within 6 dB; labels = all of them.
+- ``voice``: a voice (singing, a choir, speech) alone, or over 1-3 instruments each 14-24
+  dB below it; labels = ``voice`` only.
+- ``vocals`` (a share of the other kinds, ``BuildConfig.vocals``): a voice on top of the
+  clip at the instruments' level (-6 to +3 dB re the common level; re the predominant
+  instrument for ``predominant``, where it is then not labelled, 14-24 dB down); the
+  instruments' labels are unchanged and ``voice`` is added when the voice is at their level.
+  The voice draws from its own random stream, so a build with ``vocals=1`` has the very
+  same instrument parts as one with ``vocals=0`` (paired held-out sets).
 
 Every stem is rendered on its own and mixed at the chosen level, so the rule is exact.
 Each clip's randomness comes from ``default_rng([seed, clip index, attempt])``: clips
@@ -32,10 +40,14 @@ from .material import (BAND_ROLES, GENERATORS, LABEL_STYLES, MusicContext, Phras
                        add_bend, choose_window, drum_phrase, playable_range, random_context,
                        score_phrase)
 from .sources import Coverage, RenderError, Stem, render_stems
+from .voices import VoiceError, render_voice
 
 log = logging.getLogger(__name__)
 
-KINDS = ("single", "predominant", "mix")
+KINDS = ("single", "predominant", "mix", "voice")
+VOICE_LABEL = "voice"
+VOCALS_DB = (-6.0, 3.0)  # a voice on top of a clip, re the instruments' common level
+VOICE_ATTEMPTS = 4  # voice renders tried (own random stream) before the clip is re-drawn
 MAX_ATTEMPTS = 6  # a silent or unusable render is retried with a new seed this many times
 TARGET_ACTIVE_FRACTION = 0.3  # a labelled stem must sound in >= 30 % of the clip's frames
 PREDOMINANT_ACCOMPANIMENT_DB = (-24.0, -14.0)  # each accompanying stem, re the predominant
@@ -61,6 +73,8 @@ class BuildConfig:
     score_cache: Path | None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     audio_format: str = "flac"
+    vocals: float = 0.0  # share of single/predominant/mix clips that get a voice on top
+    voice_split: str = "train"  # voices.VOICE_SPLITS: "train", or "heldout" for evaluation sets
 
 
 # ---------------------------------------------------------------------------- planning
@@ -113,6 +127,9 @@ def plan_clips(sources: list[str], coverage: dict[str, Coverage], labels: list[s
             weights = [_source_weight(s, label) for s in rotated]
             for source in _weighted_round_robin(rotated, weights, clips_per_label):
                 specs.append(ClipSpec(len(specs), kind, source, (label,)))
+    if "voice" in kinds:  # as many as a label gets of each kind, over every source
+        for source in _weighted_round_robin(list(sources), [1.0] * len(sources), clips_per_label):
+            specs.append(ClipSpec(len(specs), "voice", source, (VOICE_LABEL,)))
     if "mix" in kinds and mixtures > 0 and len(labels) >= 2:
         usable = {s: [lab for lab in coverage[s].labels if lab in labels] for s in sources}
         mix_sources = [s for s in sources if len(usable[s]) >= 2]
@@ -230,6 +247,10 @@ class RenderedClip:
 def _stem_labels(rng, spec: ClipSpec, coverage: Coverage) -> list[str]:
     if spec.kind == "single":
         return [spec.labels[0]]
+    if spec.kind == "voice":  # the instruments under the voice, or none
+        n = int(rng.integers(0, 4)) if rng.random() < 0.5 else 0
+        n = min(n, len(coverage.labels))
+        return [coverage.labels[i] for i in rng.choice(len(coverage.labels), size=n, replace=False)]
     if spec.kind == "predominant":
         others = [lab for lab in coverage.labels if lab != spec.labels[0]]
         n = min(int(rng.integers(1, 4)), len(others))
@@ -237,27 +258,43 @@ def _stem_labels(rng, spec: ClipSpec, coverage: Coverage) -> list[str]:
     return [spec.labels[i] for i in rng.permutation(len(spec.labels))]
 
 
-def _try_render(spec: ClipSpec, cfg: BuildConfig, rng: np.random.Generator) -> RenderedClip | None:
+def _voice_part(vrng: np.random.Generator, ctx, window: slice, split: str) -> tuple[np.ndarray, float, str] | None:
+    """A voice that sounds in enough of the clip: (audio, its RMS in the window, description)."""
+    for _ in range(VOICE_ATTEMPTS):
+        try:
+            audio, desc = render_voice(vrng, ctx, split)
+        except VoiceError as exc:
+            raise RenderError(str(exc)) from exc
+        level = rms(audio[window])
+        if level >= SILENCE_RMS and active_fraction(audio[window]) >= TARGET_ACTIVE_FRACTION:
+            return audio, level, desc
+    return None
+
+
+def _try_render(spec: ClipSpec, cfg: BuildConfig, rng: np.random.Generator,
+                vrng: np.random.Generator) -> tuple[RenderedClip, tuple[str, ...]] | None:
+    """Render one clip; also returns its labels (the spec's, plus ``voice`` when one was added)."""
     coverage = cfg.coverage[spec.source]
     ctx = random_context(rng)
     labels = _stem_labels(rng, spec, coverage)
     stems = make_stems(rng, ctx, labels, spec.kind, coverage, _library(cfg))
     if any(not s.phrase.notes for s in stems):
         return None
-    audio = render_stems(spec.source, stems, coverage, int(rng.integers(2**31)))
+    audio = render_stems(spec.source, stems, coverage, int(rng.integers(2**31))) if stems else []
     pre = int(rng.integers(0, RENDER_SAMPLES - CLIP_SAMPLES + 1))
     window = slice(pre, pre + CLIP_SAMPLES)
     levels = [rms(a[window]) for a in audio]
-    if min(levels) < SILENCE_RMS:
+    if levels and min(levels) < SILENCE_RMS:
         log.debug("clip %d: silent stem %s", spec.index, [s.label for s, r in zip(stems, levels) if r < SILENCE_RMS])
         return None
-    n_targets = len(stems) if spec.kind == "mix" else 1
+    n_targets = len(stems) if spec.kind == "mix" else (0 if spec.kind == "voice" else 1)
     if any(active_fraction(audio[i][window]) < TARGET_ACTIVE_FRACTION for i in range(n_targets)):
         return None
     if spec.kind == "single":
         gains_db = [0.0]
-    elif spec.kind == "predominant":
-        gains_db = [0.0] + [float(rng.uniform(*PREDOMINANT_ACCOMPANIMENT_DB)) for _ in stems[1:]]
+    elif spec.kind in ("predominant", "voice"):
+        first = [] if spec.kind == "voice" else [0.0]
+        gains_db = first + [float(rng.uniform(*PREDOMINANT_ACCOMPANIMENT_DB)) for _ in stems[len(first):]]
     else:
         gains_db = [float(rng.uniform(-MIX_SPREAD_DB, MIX_SPREAD_DB)) for _ in stems]
     mix = np.zeros(RENDER_SAMPLES, dtype=np.float32)
@@ -267,6 +304,22 @@ def _try_render(spec: ClipSpec, cfg: BuildConfig, rng: np.random.Generator) -> R
         a, stem_effects = produce_stem(a, stem.label, rng, cfg.augment, bpm=ctx.bpm, window=window)
         effects += stem_effects
         mix += a * np.float32(db_to_gain(g) / level)
+    clip_labels = spec.labels
+    if spec.kind == "voice" or vrng.random() < cfg.vocals:
+        voice = _voice_part(vrng, ctx, window, cfg.voice_split)
+        if voice is None:
+            return None
+        voice_audio, voice_level, desc = voice
+        # the voice's production draws from its own stream too, so paired builds stay paired
+        voice_audio, voice_effects = produce_stem(voice_audio, VOICE_LABEL, vrng, cfg.augment, bpm=ctx.bpm, window=window)
+        if spec.kind in ("voice", "predominant"):
+            gain_db = 0.0 if spec.kind == "voice" else float(vrng.uniform(*PREDOMINANT_ACCOMPANIMENT_DB))
+        else:
+            gain_db = float(vrng.uniform(*VOCALS_DB))
+        mix += voice_audio * np.float32(db_to_gain(gain_db) / voice_level)
+        if spec.kind in ("single", "mix"):
+            clip_labels = tuple(sorted(clip_labels + (VOICE_LABEL,)))
+        effects += [f"{desc} at {gain_db:+.1f} dB", *voice_effects]
     mix, bus_effects = augment(mix, rng, cfg.augment)
     effects += bus_effects
     peak = float(np.max(np.abs(mix[window])))
@@ -279,7 +332,7 @@ def _try_render(spec: ClipSpec, cfg: BuildConfig, rng: np.random.Generator) -> R
     clip = np.clip(mix[window], -1.0, 1.0).astype(np.float32)
     if len(clip) != CLIP_SAMPLES or rms(clip) < SILENCE_RMS:
         return None
-    return RenderedClip(clip, stems, gains_db, ctx.bpm, effects)
+    return RenderedClip(clip, stems, gains_db, ctx.bpm, effects), clip_labels
 
 
 def clip_path(spec: ClipSpec, audio_format: str) -> str:
@@ -290,13 +343,15 @@ def render_clip(spec: ClipSpec, cfg: BuildConfig) -> dict | None:
     """Render, check and write one clip; returns its manifest/details row, or None."""
     for attempt in range(MAX_ATTEMPTS):
         rng = np.random.default_rng([cfg.seed, spec.index, attempt])
+        vrng = np.random.default_rng([cfg.seed, spec.index, attempt, 1])  # the voice's own stream
         try:
-            result = _try_render(spec, cfg, rng)
+            rendered = _try_render(spec, cfg, rng, vrng)
         except RenderError as exc:
             log.warning("clip %d attempt %d: %s", spec.index, attempt, exc)
-            result = None
-        if result is None:
+            rendered = None
+        if rendered is None:
             continue
+        result, clip_labels = rendered
         rel = clip_path(spec, cfg.audio_format)
         path = Path(cfg.out_dir) / rel
         if cfg.audio_format == "flac":
@@ -305,7 +360,7 @@ def render_clip(spec: ClipSpec, cfg: BuildConfig) -> dict | None:
             sf.write(path, result.audio, SAMPLE_RATE, format="WAV", subtype="FLOAT")
         return {
             "path": rel,
-            "labels": ";".join(spec.labels),
+            "labels": ";".join(clip_labels),
             "source": spec.source,
             "kind": spec.kind,
             "programs": ";".join(f"{s.label}={s.bank}:{s.program}" for s in result.stems),

@@ -1,0 +1,124 @@
+"""Voices for the corpus: festival sings the notes it is given, espeak-ng speaks, shaping is right.
+
+Ear-free checks: the sung pitch (pYIN) is the asked-for note, the vocal-tract factor moves
+pitch and keeps timing, vibrato modulates pitch, renders are deterministic, a missing
+engine is one clear error, and a build with voices on top keeps its instrument parts.
+"""
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+
+from training.corpus import voices
+from training.corpus.audio import RENDER_SAMPLES, SAMPLE_RATE
+from training.corpus.material import random_context
+
+have_festival = shutil.which("text2wave") is not None and not voices.missing_tools()
+pytestmark = pytest.mark.skipif(not have_festival, reason="needs festival, its festvox voices and espeak-ng "
+                                f"(Debian: {' '.join(voices.DEBIAN_PACKAGES)})")
+
+
+def _median_midi(audio: np.ndarray) -> float:
+    f0, voiced, _ = librosa.pyin(audio, fmin=60, fmax=900, sr=SAMPLE_RATE, frame_length=1024)
+    assert voiced.mean() > 0.5
+    return float(np.median(librosa.hz_to_midi(f0[voiced])))
+
+
+@pytest.mark.parametrize("voice,midi", [("kal_diphone", 55), ("pc_diphone", 50), ("lp_diphone", 67)])
+def test_festival_sings_the_asked_pitch(voice, midi):
+    hz = 440 * 2 ** ((midi - 69) / 12)
+    audio = voices.festival_sing(voice, [(hz, 1.2, "la")])
+    assert abs(_median_midi(audio) - midi) < 0.35  # within 35 cents
+
+
+def test_singing_markup_uses_hz_and_seconds_and_rests():
+    xml = voices.singing_xml([(196.0, 0.5, "oh"), (0.0, 0.25, ""), (220.0, 1.0, "love & you")], start=0.3)
+    assert '<REST SECONDS="0.300">' in xml and '<REST SECONDS="0.250">' in xml
+    assert 'FREQ="196.00"' in xml and 'SECONDS="0.500">oh<' in xml
+    assert "love &amp; you" in xml  # escaped
+
+
+def test_tract_factor_raises_pitch_and_keeps_time():
+    hz = 440 * 2 ** ((52 - 69) / 12)
+    factor = 1.2
+    # sung at f / r for r times as long, then played r times faster: back to 1.0 s at f
+    audio = voices.tract_resample(voices.festival_sing("kal_diphone", [(hz / factor, 1.0 * factor, "oh")]), factor)
+    assert abs(len(audio) / SAMPLE_RATE - 1.0) < 0.15
+    assert abs(_median_midi(audio) - 52) < 0.4
+
+
+def test_vibrato_modulates_pitch_around_the_note():
+    t = np.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
+    tone = np.sin(2 * np.pi * 220 * t).astype(np.float32)
+    wobbly = voices.vibrato(tone, np.random.default_rng(0), rate=5.5, cents=50, onset=0.1)
+    f0, voiced, _ = librosa.pyin(wobbly, fmin=150, fmax=300, sr=SAMPLE_RATE, frame_length=2048)
+    cents = 1200 * np.log2(f0[voiced][10:] / 220)
+    assert abs(np.median(cents)) < 10  # centred on the note
+    assert np.percentile(cents, 95) > 25 and np.percentile(cents, 5) < -25  # and moves about it
+    assert len(wobbly) == len(tone) and np.isfinite(wobbly).all()
+
+
+@pytest.mark.parametrize("style", ["sing", "choir", "speak", "espeak"])
+@pytest.mark.parametrize("split", ["train", "heldout"])
+def test_render_voice_is_deterministic_and_fits_the_render(style, split):
+    a, desc_a = voices.render_voice(np.random.default_rng(3), random_context(np.random.default_rng(1)), split, style)
+    b, desc_b = voices.render_voice(np.random.default_rng(3), random_context(np.random.default_rng(1)), split, style)
+    assert a.shape == (RENDER_SAMPLES,) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert desc_a == desc_b
+    assert 0.99 <= np.abs(a).max() <= 1.0 and np.sqrt(np.mean(a ** 2)) > 0.02
+
+
+def test_held_out_voices_are_never_training_voices():
+    train, held = voices.VOICE_SPLITS["train"], voices.VOICE_SPLITS["heldout"]
+    assert not set(held["sing"]) & set(train["sing"]) and not set(held["sing"]) & set(train["speak"])
+    assert not set(held["speak"]) & set(train["speak"]) and not set(held["espeak"]) & set(train["espeak"])
+
+
+def test_a_missing_engine_is_one_clear_error(monkeypatch):
+    monkeypatch.setattr(voices, "TEXT2WAVE", "/nonexistent/text2wave")
+    with pytest.raises(voices.VoiceError, match="not installed"):
+        voices.festival_sing("kal_diphone", [(220.0, 0.5, "la")])
+
+
+TIMGM = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
+
+
+@pytest.mark.skipif(not TIMGM.exists(), reason="needs the TimGM6mb soundfont (timgm6mb-soundfont)")
+def test_vocals_on_top_keep_the_instrument_parts_and_add_the_voice_label(tmp_path):
+    """A build with voices on every clip has the same instruments as one without (paired sets)."""
+    from training.build_corpus import main
+
+    def build(out: Path, vocals: str) -> list[dict]:
+        args = ["--out", str(out), "--sources", "timgm6mb", "--labels", "piano,bass,flute", "--clips-per-label", "1",
+                "--mixtures", "2", "--kinds", "single,mix,voice", "--seed", "5", "--score-pieces", "0",
+                "--vocals", vocals, "--voice-split", "heldout", "--jobs", "1"]
+        assert main(args) == 0
+        with open(out / "manifest.csv", newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    plain, sung = build(tmp_path / "plain", "0"), build(tmp_path / "sung", "1")
+    assert [r["path"] for r in plain] == [r["path"] for r in sung]
+    for p, s in zip(plain, sung):
+        assert p["programs"] == s["programs"]  # the same instruments, notes and levels
+        if p["kind"] == "voice":
+            assert p["labels"] == s["labels"] == "voice"
+        else:
+            assert s["labels"].split(";") == sorted(p["labels"].split(";") + ["voice"])
+            a, _ = sf.read(tmp_path / "plain" / p["path"], dtype="float32")
+            b, _ = sf.read(tmp_path / "sung" / s["path"], dtype="float32")
+            assert not np.allclose(a, b)  # the voice is there
+
+
+def test_high_notes_are_folded_below_festivals_limit():
+    """festival segfaults above ~500 Hz; a soprano line is sung an octave down instead of failing."""
+    ctx = random_context(np.random.default_rng(0))
+    for seed in range(20):
+        notes, _ = voices._sung_notes(np.random.default_rng(seed), ctx, voices.FESTIVAL_VOICES["lp_diphone"], 0.9, 7)
+        assert all(hz <= voices.MAX_FESTIVAL_HZ for hz, _, _ in notes)

@@ -1,0 +1,117 @@
+"""Score weights files on the held-out sets and print one table row per model.
+
+    python -m training.heldout weights/a.safetensors runs/b/*.safetensors --data data [--json out.json]
+
+The held-out sets are sound no model was trained or tuned on (see training/rebuild.sh):
+
+| set | what |
+| --- | --- |
+| `test` | TimGM6mb (never trained on), seed 2: single instruments and 2-4-instrument mixtures |
+| `test_vocal` | the very same clips with a held-out voice on top (festival's female `lp` voice, its HTS voice `slt`, unseen espeak-ng variants) |
+| `voice_only` | held-out voices alone: no instrument label should be given |
+| `voice_accomp` | held-out voices over quiet TimGM6mb accompaniment (14-24 dB down): labelled `voice` only |
+| `physical` | the project's physical models in variants training never used (when built) |
+
+Features are cached under ``DATA/cache``, so scoring another model costs only the network.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from tagger.datasets import Dataset, Item
+from tagger.evaluate import evaluate
+from tagger.weights import load_checkpoint
+
+log = logging.getLogger("training.heldout")
+
+RowFilter = Callable[[dict], bool]
+# name -> (corpus folder under DATA, which manifest rows)
+HELDOUT_SETS: dict[str, tuple[str, RowFilter | None]] = {
+    "test": ("corpus_test", None),
+    "test_vocal": ("corpus_test_vocal", None),
+    "voice_only": ("corpus_voice_test", lambda row: row["programs"] == ""),
+    "voice_accomp": ("corpus_voice_test", lambda row: row["programs"] != ""),
+    "physical": ("corpus_physical_test", None),
+}
+COLUMNS = ("top1_single", "mixtures_micro_f1", "mixtures_precision", "mixtures_recall",
+           "mixtures_invented_per_item", "no_instrument_clean", "mAP")
+
+
+def read_set(folder: Path, keep: RowFilter | None) -> Dataset | None:
+    manifest = folder / "manifest.csv"
+    if not manifest.exists():
+        return None
+    with open(manifest, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if keep is None or keep(r)]
+    items = tuple(Item((folder / r["path"]).resolve(), tuple(sorted(filter(None, r["labels"].split(";")))))
+                  for r in rows)
+    labels = tuple(sorted({label for item in items for label in item.labels}))
+    return Dataset(items, labels, "manifest") if items else None
+
+
+def score(model: Path, data: Path, sets: list[str], jobs: int) -> dict[str, dict]:
+    ckpt = load_checkpoint(model)
+    out: dict[str, dict] = {}
+    for name in sets:
+        folder, keep = HELDOUT_SETS[name]
+        ds = read_set(data / folder, keep)
+        if ds is None:
+            log.info("%s: no %s, skipped", name, data / folder)
+            continue
+        metrics = evaluate(ckpt, ds, torch.device("cpu"), jobs, data / "cache").metrics
+        out[name] = {k: metrics[k] for k in (*COLUMNS, "items", "per_label") if k in metrics}
+    if "test" in out and "test_vocal" in out:
+        out["voice_penalty"] = {"mixtures_micro_f1": out["test"]["mixtures_micro_f1"]
+                                - out["test_vocal"]["mixtures_micro_f1"]}
+    return out
+
+
+def table(results: dict[str, dict[str, dict]]) -> str:
+    """Markdown: one row per model, the headline figure of each set."""
+    head = ("| model | test top-1 | test mix F1 (P / R) | invented per mix | with voice: mix F1 (P / R) "
+            "| voice only: clean | voice + accomp.: clean of instruments | physical top-1 |")
+    lines = [head, "|" + " --- |" * (head.count("|") - 1)]
+    for model, r in results.items():
+        def f(name: str, key: str) -> str:
+            v = r.get(name, {}).get(key)
+            return "" if v is None else f"{v:.3f}"
+
+        def prf(name: str) -> str:
+            if name not in r:
+                return ""
+            return f"{f(name, 'mixtures_micro_f1')} ({f(name, 'mixtures_precision')} / {f(name, 'mixtures_recall')})"
+
+        lines.append(f"| {model} | {f('test', 'top1_single')} | {prf('test')} | {f('test', 'mixtures_invented_per_item')} "
+                     f"| {prf('test_vocal')} | {f('voice_only', 'no_instrument_clean')} "
+                     f"| {f('voice_accomp', 'no_instrument_clean')} "
+                     f"| {f('physical', 'top1_single')} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m training.heldout", description=__doc__.split("\n\n")[0])
+    p.add_argument("models", nargs="+", type=Path)
+    p.add_argument("--data", type=Path, default=Path("data"), help="folder holding the corpora (default data)")
+    p.add_argument("--sets", default=",".join(HELDOUT_SETS), help="comma-separated held-out sets")
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--json", type=Path, help="write every figure here as JSON")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    sets = [s for s in args.sets.split(",") if s]
+    results = {m.stem: score(m, args.data, sets, args.jobs) for m in args.models}
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -11,6 +11,7 @@ DIR/summary.md (clip counts per label and kind). See training/CORPUS.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import csv
 import json
 import logging
@@ -87,6 +88,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--format", choices=("flac", "wav"), default="flac", dest="audio_format")
     p.add_argument("--lossy-prob", type=float, default=0.25, help="share of clips re-encoded lossily")
     p.add_argument("--no-augment", action="store_true", help="no effects at all: no stem effects, EQ, room, compression, limiter, noise or codecs")
+    p.add_argument("--effects", choices=("production", "classic"), default="production",
+                   help="production: stem effects, simulated rooms, bus compression and limiting (default); "
+                        "classic: the first corpora's hand-made chain, bit-identical to them")
     p.add_argument("--vocals", type=float, default=0.0,
                    help="share of single/predominant/mix clips with a voice on top (default 0)")
     p.add_argument("--voice-split", choices=sorted(VOICE_SPLITS), default="train",
@@ -152,7 +156,8 @@ def build(args: argparse.Namespace) -> list[dict]:
     log.info("note material: %d music21 scores (%s)", len(library), score_cache)
 
     specs = plan_clips(args.sources, coverage, args.labels, args.kinds, args.clips_per_label, args.mixtures, args.seed)
-    augment_cfg = AugmentConfig(lossy_prob=args.lossy_prob)
+    augment_cfg = AugmentConfig.classic() if args.effects == "classic" else AugmentConfig()
+    augment_cfg = dataclasses.replace(augment_cfg, lossy_prob=args.lossy_prob)
     if args.no_augment:
         augment_cfg = AugmentConfig.none()
     cfg = BuildConfig(out, args.seed, coverage, score_cache if args.score_pieces > 0 else None,

@@ -43,12 +43,21 @@ class AugmentConfig:
     stem_phaser_prob: float = 0.06  # times MODULATION_AFFINITY[label]
     stem_delay_prob: float = 0.15  # x 0.3 for drums
     stem_stereo_prob: float = 0.5
+    style: str = "production"  # or "classic": the first corpora's hand-made chain (see classic())
 
     @classmethod
     def none(cls) -> "AugmentConfig":
         """No effects at all (``--no-augment``)."""
         return cls(eq_prob=0.0, reverb_prob=0.0, compress_prob=0.0, master_eq_prob=0.0, limit_prob=0.0,
                    noise_prob=0.0, lossy_prob=0.0, stem_effects=False)
+
+    @classmethod
+    def classic(cls) -> "AugmentConfig":
+        """The hand-made chain the first corpora were built with (``--effects classic``): on the mix
+        only, EQ -> noise-convolution reverb -> RMS compression -> noise, then codecs. Clips come
+        out bit-identical to those builds, so the bundled model's base corpora can be rebuilt."""
+        return cls(eq_prob=0.7, reverb_prob=0.7, compress_prob=0.35, master_eq_prob=0.0, limit_prob=0.0,
+                   noise_prob=0.5, lossy_prob=0.25, stem_effects=False, style="classic")
 
 
 # ---------------------------------------------------------------------------- EQ (RBJ biquads)
@@ -523,10 +532,54 @@ def random_lossy(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, s
     return _align(x, decoded), f"{codec}@{kbps}k"
 
 
+# ---------------------------------------------------------------------------- the classic chain
+
+
+def noise_reverb(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Classic chain: convolution with an exponentially decaying, low-passed noise impulse response."""
+    rt60 = rng.uniform(0.2, 1.5)  # seconds to decay by 60 dB
+    wet = rng.uniform(0.0, 0.4)
+    n = int(min(rt60 * 1.1, 1.6) * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    ir = rng.standard_normal(n) * np.exp(-6.91 * t / rt60)  # 6.91 = ln(1000): -60 dB at rt60
+    damp = signal.butter(1, rng.uniform(2500, 9000), fs=SAMPLE_RATE, output="sos")
+    ir = signal.sosfilt(damp, ir)
+    ir = np.concatenate([np.zeros(int(rng.uniform(0.002, 0.03) * SAMPLE_RATE)), ir])
+    reverberant = signal.fftconvolve(x, ir)[: len(x)]
+    r = rms(reverberant)
+    if r > 0:
+        reverberant *= rms(x) / r
+    out = (1.0 - wet) * x + wet * reverberant
+    return out.astype(np.float32), f"reverb(rt60={rt60:.2f},wet={wet:.2f})"
+
+
+def _smooth(x: np.ndarray, seconds: float) -> np.ndarray:
+    a = 1.0 - np.exp(-1.0 / (seconds * SAMPLE_RATE))
+    return signal.lfilter([a], [1.0, a - 1.0], x)
+
+
+def rms_compression(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """Classic chain: light feed-forward RMS compressor (threshold below the clip's loudest level)."""
+    level_db = 10 * np.log10(_smooth(x.astype(np.float64) ** 2, 0.02) + 1e-12)
+    threshold = level_db.max() - rng.uniform(6, 20)
+    ratio = rng.uniform(1.5, 5.0)
+    gain_db = np.minimum(0.0, (threshold - level_db) * (1.0 - 1.0 / ratio))
+    gain_db = _smooth(gain_db, 0.06)
+    return (x * 10 ** (gain_db / 20.0)).astype(np.float32), f"comp(thr={threshold:.0f},ratio={ratio:.1f})"
+
+
 def augment(x: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> tuple[np.ndarray, list[str]]:
     """Bus processing of the mix: EQ -> room reverb -> bus compression -> mastering EQ ->
-    limiter (or hard clipper) -> noise, each applied with its own probability."""
+    limiter (or hard clipper) -> noise, each applied with its own probability (the classic
+    style: EQ -> noise reverb -> RMS compression -> noise)."""
     steps: list[str] = []
+    if cfg.style == "classic":
+        for prob, fn in ((cfg.eq_prob, random_eq), (cfg.reverb_prob, noise_reverb),
+                         (cfg.compress_prob, rms_compression), (cfg.noise_prob, random_noise)):
+            if rng.random() < prob:
+                x, desc = fn(x, rng)
+                steps.append(desc)
+        return x, steps
     chain = (
         (cfg.eq_prob, random_eq),
         (cfg.reverb_prob, random_reverb),

@@ -7,8 +7,9 @@
 # With a GPU, the default CUDA build from PyPI is installed.
 #
 # System packages (Debian/Ubuntu, installed when running as root and missing): libfluidsynth
-# and the TimGM6mb soundfont for the corpus test, ffmpeg (ffprobe) and flac (metaflac) as
-# second tag readers in the tests.
+# and the TimGM6mb soundfont for the corpus test, festival with its voices and espeak-ng
+# for the voice test, ffmpeg (ffprobe) and flac (metaflac) as second tag readers in the
+# tests. `make weights` needs more (all the soundfonts): scripts/setup_corpus.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -19,6 +20,12 @@ need=()
 ldconfig -p 2>/dev/null | grep -q libfluidsynth || need+=(libfluidsynth3)
 command -v ffprobe >/dev/null || need+=(ffmpeg)
 command -v metaflac >/dev/null || need+=(flac)
+# the corpus's voice engines, for tests/test_voices.py
+command -v text2wave >/dev/null || need+=(festival)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)
+for v in kallpc16k kdlpc16k italp16k itapc16k us-slt-hts ru; do
+  dpkg-query -W -f='${Status}' "festvox-$v" 2>/dev/null | grep -q "install ok installed" || need+=("festvox-$v")
+done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}"

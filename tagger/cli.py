@@ -260,6 +260,7 @@ def train(
     jobs: int = typer.Option(-1, help="Feature extraction processes (-1: all cores)."),
     device: Device = typer.Option(Device.auto),
     seed: int = typer.Option(0),
+    cache: Optional[Path] = typer.Option(None, help="Feature cache folder (default OUT/cache); runs sharing one compute each dataset's features once."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Train a model on your data; the best weights land in OUT/<name>-<sha8>.safetensors."""
@@ -274,6 +275,7 @@ def train(
         val_fraction=val_fraction, arch=arch, width=width, epochs=epochs, batch_size=batch_size, lr=lr,
         patience=patience, mixup=mixup, specaugment=specaugment, eq_db=eq_db, max_segments=max_segments,
         init=str(init) if init else None, name=name, jobs=jobs, device=device.value, seed=seed,
+        cache_dir=str(cache) if cache else None,
     )
     progress, report = _rich_progress()
     try:

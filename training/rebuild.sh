@@ -1,29 +1,61 @@
 #!/usr/bin/env bash
-# Rebuild the training corpus and the bundled weights from scratch (make weights).
+# Rebuild the training corpora and the bundled weights from scratch (make weights).
 #
-# Train on FluidR3_GM + csound's sf_GMbank + freepats (timidity) + our own synthesiser
-# (the default corpus, plus 4000 extra 2-4-instrument mixtures).
-# TimGM6mb is never trained on: one TimGM6mb corpus (seed 1) validates (early stopping,
-# per-label thresholds), a second, disjoint one (seed 2, other material) is only reported,
-# so the test figures say how the model does on timbres it never heard.
+# 1. Base corpora, exactly as the first bundled model's (FluidR3_GM + csound's sf_GMbank +
+#    freepats through timidity + our own synthesiser; the classic effects chain), and a base
+#    model trained on them for 30 epochs.
+# 2. What the model hears beyond General MIDI, each its own corpus so each can be left out
+#    (training/ABLATION.md): voices (festival singing, festival and espeak-ng speech) alone
+#    and on top of instruments; real production (stem effects, simulated rooms, bus
+#    compression and limiting); and the project's physical models.
+# 3. The base model fine-tuned on all of it.
+#
+# Held out, never trained or tuned on: TimGM6mb (one corpus validates: epoch and
+# per-label thresholds; a second, disjoint one is only reported), the same test clips with
+# held-out voices on top, held-out voices alone, and physical-model variants training
+# never uses. training/heldout.py scores the result on all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data}
-RUN=${RUN:-runs/bundled}
+RUNS=${RUNS:-runs}
 JOBS=${JOBS:-2}
-EPOCHS=${EPOCHS:-30}
+EPOCHS=${EPOCHS:-30}            # base model
+FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-8}
+TRAIN_SOURCES=fluidr3,freepats,sfgmbank,synth
 
-"$PY" -m training.build_corpus --out "$DATA/corpus_train" --sources fluidr3,freepats,sfgmbank,synth \
-    --seed 0 --jobs "$JOBS" --overwrite
-"$PY" -m training.build_corpus --out "$DATA/corpus_mix" --sources fluidr3,freepats,sfgmbank,synth \
-    --seed 3 --mixtures 4000 --kinds mix --jobs "$JOBS" --overwrite --score-cache "$DATA/corpus_train/score_cache.json"
-"$PY" -m training.build_corpus --out "$DATA/corpus_val" --sources timgm6mb --seed 1 \
-    --clips-per-label 40 --mixtures 600 --kinds single,mix --jobs "$JOBS" --overwrite \
-    --score-cache "$DATA/corpus_train/score_cache.json"
-"$PY" -m training.build_corpus --out "$DATA/corpus_test" --sources timgm6mb --seed 2 \
-    --clips-per-label 60 --mixtures 600 --kinds single,mix --jobs "$JOBS" --overwrite \
-    --score-cache "$DATA/corpus_train/score_cache.json"
+bash scripts/setup_corpus.sh    # the soundfonts, timidity, festival and espeak-ng (Debian packages)
+build() { "$PY" -m training.build_corpus --jobs "$JOBS" --overwrite "$@"; }
+SC=(--score-cache "$DATA/corpus_train/score_cache.json")
 
-"$PY" -m tagger train "$DATA/corpus_train" "$DATA/corpus_mix" --val "$DATA/corpus_val" --test "$DATA/corpus_test" --out "$RUN" --name resnet --width 32 --epochs "$EPOCHS" --patience 8 --jobs "$JOBS"
-"$PY" -m training.publish "$RUN" --corpus "$DATA/corpus_train" "$DATA/corpus_mix" "$DATA/corpus_val" "$DATA/corpus_test"
+# 1. base corpora and the base model
+build --out "$DATA/corpus_train" --sources $TRAIN_SOURCES --seed 0 --effects classic
+build --out "$DATA/corpus_mix" --sources $TRAIN_SOURCES --seed 3 --mixtures 4000 --kinds mix --effects classic "${SC[@]}"
+build --out "$DATA/corpus_val" --sources timgm6mb --seed 1 --clips-per-label 40 --mixtures 600 \
+    --kinds single,mix --effects classic "${SC[@]}"
+build --out "$DATA/corpus_test" --sources timgm6mb --seed 2 --clips-per-label 60 --mixtures 600 \
+    --kinds single,mix --effects classic "${SC[@]}"
+"$PY" -m tagger train "$DATA/corpus_train" "$DATA/corpus_mix" --val "$DATA/corpus_val" --out "$RUNS/base" \
+    --name resnet --width 32 --epochs "$EPOCHS" --patience 8 --jobs "$JOBS" --cache "$DATA/cache"
+
+# 2. voices, production, physical models (training), and their held-out twins
+build --out "$DATA/corpus_voice" --sources $TRAIN_SOURCES --seed 4 --clips-per-label 1000 --kinds voice \
+    --effects classic "${SC[@]}"
+build --out "$DATA/corpus_vocal" --sources $TRAIN_SOURCES --seed 5 --clips-per-label 40 --mixtures 1000 \
+    --kinds single,mix --vocals 0.8 --effects classic "${SC[@]}"
+build --out "$DATA/corpus_val_voice" --sources timgm6mb --seed 6 --clips-per-label 15 --mixtures 300 \
+    --kinds single,mix,voice --vocals 0.5 --effects classic "${SC[@]}"
+build --out "$DATA/corpus_test_vocal" --sources timgm6mb --seed 2 --clips-per-label 60 --mixtures 600 \
+    --kinds single,mix --vocals 1.0 --voice-split heldout --effects classic "${SC[@]}"   # = corpus_test + voices
+build --out "$DATA/corpus_voice_test" --sources timgm6mb --seed 7 --clips-per-label 400 --kinds voice \
+    --voice-split heldout --effects classic "${SC[@]}"
+
+# 3. fine-tune on everything, score on every held-out set, publish
+"$PY" -m tagger train "$DATA/corpus_train" "$DATA/corpus_mix" "$DATA/corpus_voice" "$DATA/corpus_vocal" \
+    --val "$DATA/corpus_val" --val "$DATA/corpus_val_voice" --test "$DATA/corpus_test" --out "$RUNS/bundled" \
+    --init "$(ls "$RUNS"/base/*.safetensors)" --name resnet --width 32 --epochs "$FINETUNE_EPOCHS" \
+    --patience 20 --lr 0.001 --jobs "$JOBS" --cache "$DATA/cache"
+"$PY" -m training.heldout "$RUNS"/bundled/*.safetensors --data "$DATA" --json "$RUNS/bundled/heldout.json"
+"$PY" -m training.publish "$RUNS/bundled" --heldout "$RUNS/bundled/heldout.json" \
+    --corpus "$DATA"/corpus_train "$DATA"/corpus_mix "$DATA"/corpus_voice "$DATA"/corpus_vocal \
+    "$DATA"/corpus_val "$DATA"/corpus_val_voice "$DATA"/corpus_test "$DATA"/corpus_test_vocal "$DATA"/corpus_voice_test

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The Debian packages the training corpus renders with (make weights): General MIDI
+# soundfonts and their players, and the voice engines. As root, installs the missing ones;
+# otherwise prints one line naming them and exits 1.
+set -euo pipefail
+PACKAGES=(fluid-soundfont-gm timgm6mb-soundfont csound-soundfont freepats timidity libfluidsynth3
+          festival festvox-kallpc16k festvox-kdlpc16k festvox-italp16k festvox-itapc16k
+          festvox-us-slt-hts festvox-ru espeak-ng)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "setup_corpus: installing ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+  echo "setup_corpus: please install these Debian packages: ${missing[*]}" >&2
+  exit 1
+fi

@@ -176,15 +176,16 @@ def warp(x: np.ndarray, ratio: np.ndarray) -> np.ndarray:
 
 
 def bend_curve(stem: Stem) -> np.ndarray | None:
-    """Pitch-bend wheel as semitones per sample over the render (GM range +-2), or None."""
+    """Pitch-bend wheel as semitones per sample over the render (GM range +-2), or None.
+    Each event holds until the next (as a MIDI wheel), smoothed over ~5 ms."""
     if not stem.phrase.bends:
         return None
     pts = sorted(stem.phrase.bends)
-    times = np.array([0.0] + [t for t, _ in pts])
+    times = np.array([t for t, _ in pts])
     vals = np.array([0.0] + [v / 8192.0 * 2.0 for _, v in pts])
-    idx = np.searchsorted(times, np.arange(RENDER_SAMPLES) / SR, side="right") - 1
-    # ramps between consecutive points (the gesture is already a ramp of 8 steps)
-    return np.interp(np.arange(RENDER_SAMPLES) / SR, times, vals) * (idx >= 0)
+    idx = np.searchsorted(times, np.arange(RENDER_SAMPLES) / SR, side="right")
+    a = np.exp(-1.0 / (0.005 * SR))
+    return signal.lfilter([1 - a], [1, -a], vals[idx])
 
 
 def notes_in_render(stem: Stem) -> list[Note]:
@@ -336,7 +337,7 @@ def amp_chain(rng: np.random.Generator, x: np.ndarray, kind: str, fuzz: bool) ->
     """Guitar amplifier: pre-EQ, drive, cabinet (HP + LP + peaks), optional modulation."""
     import pedalboard as pb
 
-    x = x / (np.max(np.abs(x)) + 1e-9) * 0.5
+    x = x / (np.max(np.abs(x)) + 1e-9)
     plugins: list = []
     if kind != "clean" and rng.random() < 0.4:
         plugins.append(pb.NoiseGate(threshold_db=float(rng.uniform(-60, -45)), ratio=4.0,
@@ -347,8 +348,8 @@ def amp_chain(rng: np.random.Generator, x: np.ndarray, kind: str, fuzz: bool) ->
         if rng.random() < 0.5:
             plugins.append(pb.Distortion(drive_db=float(rng.uniform(0, 6))))  # tube warmth
     elif kind == "crunch":
-        plugins.append(pb.Clipping(threshold_db=float(rng.uniform(-18, -8))) if fuzz
-                       else pb.Distortion(drive_db=float(rng.uniform(10, 22))))
+        plugins += ([pb.Gain(float(rng.uniform(6, 15))), pb.Clipping(threshold_db=float(rng.uniform(-10, -4)))]
+                    if fuzz else [pb.Distortion(drive_db=float(rng.uniform(14, 26)))])
     else:  # high gain: boosted, two stages
         if fuzz:
             plugins += [pb.Gain(float(rng.uniform(15, 30))), pb.Clipping(threshold_db=float(rng.uniform(-6, -2)))]

@@ -127,7 +127,7 @@ def test_bowed_and_blown_notes_sustain_while_held_then_stop(label):
             del rng
             continue  # a pizzicato draw (checked by the plucked-decay test of the same engine)
         held = [_rms(_window(y, a, a + 0.2)) for a in (0.3, 0.7, 1.1, 1.35)]
-        assert min(held) > 0.3 * max(held), (label, seed, held)
+        assert min(held) > 0.25 * max(held), (label, seed, held)  # swells, no decay to silence
         tail = _rms(_window(y, 2.5, 3.5))
         assert tail < max(held) * 10 ** (-50 / 20), (label, seed, tail)
 

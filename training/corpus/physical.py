@@ -67,7 +67,7 @@ VARIANTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "clarinet": (("boehm_bb",), ("dark_a",)),
     "saxophone": (("classical", "rock"), ("subtone_jazz",)),
     "flute": (("silver",), ("wooden",)),
-    "trumpet": (("open_bright", "harmon"), ("cornet_cup",)),
+    "trumpet": (("open_bright", "harmon"), ("cornet", "cup_mute")),
     "trombone": (("tenor",), ("bass_trombone",)),
     "piano": (("grand", "upright", "tine"), ("old_upright", "reed_ep")),
     "accordion": (("musette_2", "dry_2"), ("musette_3",)),
@@ -92,6 +92,8 @@ def choose_variant(rng: np.random.Generator, label: str, program: int, heldout: 
     if label == "piano":  # acoustic vs electric piano follows the GM program
         ep = program in (4, 5)
         options = tuple(v for v in options if (v in ("tine", "reed_ep")) == ep) or options
+    if label == "trumpet":  # GM 59 is the muted trumpet
+        options = tuple(v for v in options if (v in ("harmon", "cup_mute")) == (program == 59)) or options
     return str(options[int(rng.integers(len(options)))])
 
 
@@ -258,6 +260,16 @@ def ks_pluck(f0: float, n: int, rng: np.random.Generator, *, t60: float, bright:
     return signal.lfilter([1.0, c], den, x)
 
 
+def lowpass_q(x, f, q):
+    """RBJ resonant low-pass (a pickup's RLC resonance)."""
+    w0 = TAU * min(f, NYQUIST * 0.9) / SR
+    alpha = np.sin(w0) / (2 * q)
+    cw = np.cos(w0)
+    b = np.array([(1 - cw) / 2, 1 - cw, (1 - cw) / 2])
+    a = np.array([1 + alpha, -2 * cw, 1 - alpha])
+    return signal.lfilter(b / a[0], a / a[0], x)
+
+
 def comb(y: np.ndarray, delay: float, amount: float = 1.0) -> np.ndarray:
     k = int(round(delay))
     if k < 1 or k >= len(y):
@@ -316,12 +328,21 @@ def pluck_stem(stem: Stem, rng: np.random.Generator, p: dict) -> np.ndarray:
                 k = (nxt.start - n.start) - p["slide"]
                 glide = np.clip((t - k) / p["slide"], 0, 1) * (nxt.pitch - n.pitch)
                 ratio = (ratio if ratio is not None else 1.0) * 2 ** (glide / 12)
+        if p.get("vibrato") and n.end - n.start > 0.45:  # finger vibrato on held notes
+            t = np.arange(length) / SR
+            depth = rng.uniform(10, 40) * np.clip((t - rng.uniform(0.15, 0.3)) / 0.2, 0, 1) * (t < n.end - n.start)
+            vib = depth * np.sin(TAU * rng.uniform(4.5, 6.5) * t) / 100.0
+            ratio = (ratio if ratio is not None else 1.0) * 2 ** (vib / 12)
         if bend is not None:
             seg = bend[a:a + length]
             if np.any(seg != 0):
                 ratio = (ratio if ratio is not None else 1.0) * 2 ** (seg / 12)
         if ratio is not None:
             y = warp(y, np.broadcast_to(ratio, y.shape).astype(float))
+        if p.get("click", 0) > 0:  # the pick leaving the string
+            k = min(length, int(0.004 * SR))
+            y = y.copy()
+            y[:k] += p["click"] * vel * highpass(rng.standard_normal(k), 2000) * np.linspace(1, 0, k) * np.max(np.abs(y))
         out[a:a + length] += y * vel ** 1.2
     return out
 
@@ -377,12 +398,16 @@ def amp_chain(rng: np.random.Generator, x: np.ndarray, kind: str, fuzz: bool) ->
 
 
 def electric_guitar(stem: Stem, rng, variant: str) -> np.ndarray:
-    pickups = {  # (pickup position as a fraction of the string from the bridge, second pickup)
-        "single_bridge": (rng.uniform(0.07, 0.11), None, 0.6),
-        "humbucker_bridge": (rng.uniform(0.09, 0.13), None, 0.4),
-        "humbucker_neck": (rng.uniform(0.22, 0.3), None, 0.25),
-        "single_neck_middle": (rng.uniform(0.15, 0.19), rng.uniform(0.24, 0.3), 0.5),
-        "p90_fuzz": (rng.uniform(0.12, 0.16), None, 0.45),
+    # (pickup position as a fraction of the string from the bridge, second coil/pickup,
+    #  base brightness, pickup resonance Hz (coil inductance + cable capacitance), its Q)
+    coil = rng.uniform(0.025, 0.032)  # humbucker coil spacing, ~18 mm on a 648 mm scale
+    pickups = {
+        "single_bridge": (rng.uniform(0.07, 0.11), None, 0.6, rng.uniform(3500, 6000), rng.uniform(1.5, 3.5)),
+        "humbucker_bridge": ((b := rng.uniform(0.08, 0.12)), b + coil, 0.4, rng.uniform(1800, 3200), rng.uniform(1.0, 2.0)),
+        "humbucker_neck": ((b := rng.uniform(0.22, 0.28)), b + coil, 0.25, rng.uniform(1800, 3000), rng.uniform(1.0, 2.0)),
+        "single_neck_middle": (rng.uniform(0.15, 0.19), rng.uniform(0.24, 0.3), 0.5, rng.uniform(3500, 6000),
+                               rng.uniform(1.5, 3.0)),
+        "p90_fuzz": (rng.uniform(0.12, 0.16), None, 0.45, rng.uniform(2500, 4000), rng.uniform(1.5, 2.5)),
     }[variant]
     kind = {26: "clean", 27: "clean", 28: str(rng.choice(["clean", "crunch"])), 29: "crunch", 30: "high"}[stem.program]
     if variant == "humbucker_neck" and stem.program == 26:
@@ -392,10 +417,12 @@ def electric_guitar(stem: Stem, rng, variant: str) -> np.ndarray:
              pickup2_sign=1.0, release=rng.uniform(0.02, 0.08),
              palm=stem.program == 28 or (kind == "high" and rng.random() < 0.5),
              palm_max=10.0 if stem.program == 28 else 0.3,
-             mute_prob=0.1 if kind != "clean" else 0.03, slide=rng.uniform(0.03, 0.08), twang=0.0)
+             mute_prob=0.1 if kind != "clean" else 0.03, slide=rng.uniform(0.03, 0.08), twang=0.0,
+             click=rng.uniform(0.0, 0.3), vibrato=rng.random() < (0.5 if kind != "clean" else 0.25))
     if stem.program == 26:  # jazz guitar: flatwounds, neck, soft
-        p.update(bright=rng.uniform(0.0, 0.2), hardness=rng.uniform(0.2, 0.5), t60=rng.uniform(1.0, 2.5))
+        p.update(bright=rng.uniform(0.0, 0.2), hardness=rng.uniform(0.2, 0.5), t60=rng.uniform(1.0, 2.5), click=0.0)
     dry = pluck_stem(stem, rng, p)
+    dry = lowpass_q(dry, pickups[3] * (0.7 if stem.program == 26 else 1.0), pickups[4])
     return amp_chain(rng, dry, kind, fuzz=variant == "p90_fuzz")
 
 
@@ -408,7 +435,8 @@ def acoustic_guitar(stem: Stem, rng, variant: str) -> np.ndarray:
     p = dict(t60=rng.uniform(1.2, 2.5) if nylon else rng.uniform(2.0, 4.5), t60_slope=0.7,
              bright=rng.uniform(0.05, 0.3) if nylon else rng.uniform(0.35, 0.75),
              pick=(0.08, 0.25) if nylon else (0.05, 0.18), hardness=rng.uniform(0.2, 0.5) if nylon else rng.uniform(0.55, 0.95),
-             pickup=None, release=rng.uniform(0.05, 0.15), mute_prob=0.02, slide=rng.uniform(0.04, 0.09))
+             pickup=None, release=rng.uniform(0.05, 0.15), mute_prob=0.02, slide=rng.uniform(0.04, 0.09),
+             click=0.0 if nylon else rng.uniform(0.0, 0.25), vibrato=nylon and rng.random() < 0.3)
     dry = pluck_stem(stem, rng, p)
     modes = [(air, rng.uniform(8, 16), rng.uniform(1.5, 3.0)), (top, rng.uniform(10, 20), rng.uniform(1.5, 3.0))]
     for f in np.exp(rng.uniform(np.log(300), np.log(3500), int(rng.integers(4, 9)))):
@@ -425,7 +453,7 @@ def banjo(stem: Stem, rng, variant: str) -> np.ndarray:
              bright=rng.uniform(0.6, 0.85) if not open_back else rng.uniform(0.4, 0.65),
              pick=(0.04, 0.12), hardness=rng.uniform(0.7, 1.0) if not open_back else rng.uniform(0.45, 0.75),
              pickup=None, release=rng.uniform(0.03, 0.08), mute_prob=0.0, slide=rng.uniform(0.03, 0.06),
-             twang=rng.uniform(0.15, 0.4))
+             twang=rng.uniform(0.15, 0.4), click=rng.uniform(0.05, 0.3))
     dry = pluck_stem(stem, rng, p)
     head = rng.uniform(1000, 1800) if open_back else rng.uniform(1800, 3500)  # membrane
     modes = [(head, rng.uniform(2, 5), rng.uniform(3, 6)), (head * rng.uniform(1.5, 2.2), rng.uniform(3, 8), rng.uniform(1, 3)),
@@ -446,7 +474,8 @@ def bass(stem: Stem, rng, variant: str) -> np.ndarray:
              pick=(0.08, 0.25) if not picked else (0.04, 0.1),
              hardness=rng.uniform(0.6, 0.95) if picked else rng.uniform(0.2, 0.5),
              pickup=pickup, release=rng.uniform(0.02, 0.08), mute_prob=0.05,
-             slide=rng.uniform(0.05, 0.12) if (prog == 35 or upright) else 0.0)
+             slide=rng.uniform(0.05, 0.12) if (prog == 35 or upright) else 0.0,
+             click=rng.uniform(0.05, 0.3) if picked else 0.0, vibrato=prog == 35 and rng.random() < 0.5)
     if variant == "upright_gut":
         p.update(t60=rng.uniform(0.5, 1.0), bright=0.0, hardness=rng.uniform(0.1, 0.3))
     y = pluck_stem(stem, rng, p)
@@ -536,6 +565,8 @@ def voice_tracks(notes: list[Note], rng: np.random.Generator, *, glide: tuple[fl
         held = tt < dur
         e[~held] = e[held][-1] * np.exp(-(tt[~held] - dur) / rel) if held.any() else 0.0
         env[a:b] = np.maximum(env[a:b], e)
+    phrase_db = rng.uniform(0, 2.5) * smooth_noise(rng, RENDER_SAMPLES, 0.3, 2)  # dynamics across the phrase
+    env = env * 10 ** (phrase_db / 20)
     return pitch, np.clip(env, 0, 1.5), k, since
 
 
@@ -751,7 +782,8 @@ def brass(stem: Stem, rng, variant: str) -> np.ndarray:
     params = {
         "open_bright": dict(formant=(1100, 1500), roll=(3500, 5000), gamma=(0.35, 0.6)),
         "harmon": dict(formant=(1200, 1600), roll=(3500, 5000), gamma=(0.3, 0.5)),
-        "cornet_cup": dict(formant=(800, 1100), roll=(2200, 3200), gamma=(0.5, 0.8)),
+        "cornet": dict(formant=(800, 1100), roll=(2200, 3200), gamma=(0.5, 0.8)),
+        "cup_mute": dict(formant=(900, 1300), roll=(2500, 3500), gamma=(0.4, 0.7)),
         "tenor": dict(formant=(480, 650), roll=(1800, 2800), gamma=(0.35, 0.6)),
         "bass_trombone": dict(formant=(330, 450), roll=(1300, 2000), gamma=(0.5, 0.8)),
     }[variant]
@@ -759,7 +791,7 @@ def brass(stem: Stem, rng, variant: str) -> np.ndarray:
         notes, rng, glide=(0.06, 0.16) if trombone else (0.02, 0.05), glide_prob=0.5 if trombone else 0.1,
         vib_rate=(4.5, 6.0), vib_cents=(0.0, 12.0), vib_delay=(0.2, 0.5), attack=(0.02, 0.05),
         release=(0.03, 0.1), scoop_cents=rng.uniform(30, 90), scoop_time=rng.uniform(0.015, 0.035),
-        swell=rng.uniform(0.2, 0.6), bend=bend_curve(stem), jitter_cents=2.0)
+        swell=rng.uniform(0.15, 0.45), bend=bend_curve(stem), jitter_cents=2.0)
     ph, f = phase_of(pitch, rng)
     fc = rng.uniform(*params["formant"])
     roll = rng.uniform(*params["roll"])
@@ -776,8 +808,8 @@ def brass(stem: Stem, rng, variant: str) -> np.ndarray:
     y += lip * breath(rng, RENDER_SAMPLES, 500, 4000) * rng.uniform(0.02, 0.08) * (np.max(np.abs(y)) + 1e-9)
     if variant == "harmon":
         y = resonator(highpass(y, 700, 2), rng.uniform(1500, 2300), rng.uniform(3, 6), 3.0) + 0.2 * y
-    elif variant == "cornet_cup" and rng.random() < 0.5:
-        y = resonator(y, rng.uniform(600, 900), 1.2, 1.5) + 0.3 * y
+    elif variant == "cup_mute":  # a cup mute: nasal band, weaker lows and highs
+        y = resonator(highpass(y, 400, 2), rng.uniform(700, 1100), rng.uniform(1.0, 1.8), 2.0) + 0.25 * y
     return y
 
 

@@ -229,13 +229,16 @@ def test_renders_are_finite_full_length_unclipped_and_deterministic(label, progr
         assert not np.array_equal(y, _render(stem, seed + 1, heldout))
 
 
-def test_bends_move_the_pitch():
-    stem = Stem("electric_guitar", 0, 27, Phrase([Note(0.1, 1.6, 57, 100)], "t",
-                                                 bends=[(0.6, 8191), (1.6, 0)]))
-    y = _render(stem, 3)
-    before = _f0(_window(y, 0.2, 0.45), ph.hz(57))
-    after = _f0(_window(y, 0.7, 1.2), ph.hz(59))
-    assert 150 < 1200 * np.log2(after / before) < 250
+@pytest.mark.parametrize("label,program,tolerance", [("acoustic_guitar", 25, 30), ("electric_guitar", 27, 60)])
+def test_bends_move_the_pitch(label, program, tolerance):
+    """A +2 semitone wheel from 0.6 s bends the ringing note (electric: finger vibrato may
+    be drawn on top, hence the wider tolerance)."""
+    stem = Stem(label, 0, program, Phrase([Note(0.1, 1.6, 57, 100)], "t", bends=[(0.6, 8191), (1.6, 0)]))
+    for seed in (3, 4):
+        y = _render(stem, seed)
+        before = _f0(_window(y, 0.2, 0.5), ph.hz(57))
+        after = _f0(_window(y, 0.75, 1.25), ph.hz(59))
+        assert abs(1200 * np.log2(after / before) - 200) < tolerance, seed
 
 
 def test_build_corpus_with_physical_source_makes_clips(tmp_path):

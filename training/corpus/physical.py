@@ -301,7 +301,8 @@ def pluck_stem(stem: Stem, rng: np.random.Generator, p: dict) -> np.ndarray:
         f0 = hz(n.pitch)
         t60 = p["t60"] * (261.6 / f0) ** p.get("t60_slope", 0.5) * rng.uniform(0.85, 1.15)
         bright = np.clip(p["bright"] + 0.25 * (vel - 0.6) + rng.normal(0, 0.05), 0, 1)
-        muted = (palm and (n.end - n.start < p.get("palm_max", 10.0))) or rng.random() < p.get("mute_prob", 0.0)
+        short = n.end - n.start < 0.4
+        muted = (palm and (n.end - n.start < p.get("palm_max", 10.0))) or (short and rng.random() < p.get("mute_prob", 0.0))
         if muted:
             t60 = rng.uniform(0.08, 0.25)
             bright *= 0.5
@@ -363,6 +364,11 @@ def amp_chain(rng: np.random.Generator, x: np.ndarray, kind: str, fuzz: bool) ->
     if kind != "clean" and rng.random() < 0.4:
         plugins.append(pb.NoiseGate(threshold_db=float(rng.uniform(-60, -45)), ratio=4.0,
                                     release_ms=float(rng.uniform(50, 150))))
+    if rng.random() < 0.3:  # compressor pedal
+        thr, ratio = float(rng.uniform(-30, -15)), float(rng.uniform(3, 8))
+        plugins += [pb.Compressor(threshold_db=thr, ratio=ratio, attack_ms=float(rng.uniform(2, 20)),
+                                  release_ms=float(rng.uniform(80, 250))),
+                    pb.Gain(-thr * (1 - 1 / ratio) * 0.8)]  # make-up gain
     plugins += [pb.HighpassFilter(float(rng.uniform(60, 150))),
                 pb.PeakFilter(float(rng.uniform(500, 1200)), float(rng.uniform(-3, 9)), float(rng.uniform(0.5, 1.5)))]
     if kind == "clean":
@@ -378,7 +384,10 @@ def amp_chain(rng: np.random.Generator, x: np.ndarray, kind: str, fuzz: bool) ->
             plugins += [pb.Distortion(drive_db=float(rng.uniform(22, 34))),
                         pb.PeakFilter(float(rng.uniform(600, 1000)), float(rng.uniform(-8, -2)), 0.8),
                         pb.Distortion(drive_db=float(rng.uniform(6, 15)))]
-    # cabinet: a 1x12 / 4x12 approximated by band limits and a couple of resonances
+    # tone stack (bass / treble), then the cabinet: a 1x12 / 4x12 approximated by band
+    # limits and a couple of resonances
+    plugins += [pb.LowShelfFilter(float(rng.uniform(150, 300)), float(rng.uniform(-6, 6)), 0.7),
+                pb.HighShelfFilter(float(rng.uniform(1500, 3000)), float(rng.uniform(-6, 6)), 0.7)]
     plugins += [pb.HighpassFilter(float(rng.uniform(80, 120))),
                 pb.LowpassFilter(float(rng.uniform(3000, 6000))),
                 pb.PeakFilter(float(rng.uniform(90, 140)), float(rng.uniform(0, 5)), 1.2),

@@ -53,6 +53,8 @@ PHYSICAL_PROGRAMS: dict[str, tuple[tuple[int, int], ...]] = {
     "trombone": ((0, 57),),
     "piano": ((0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (0, 5)),
     "accordion": ((0, 21), (0, 23)),
+    "organ": ((0, 19), (0, 20)),
+    "mallet_percussion": ((0, 8), (0, 10)),
 }
 
 # label -> (variants used by ``physical`` (training), variants only ``physical_heldout`` uses)
@@ -71,6 +73,8 @@ VARIANTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "trombone": (("tenor",), ("bass_trombone",)),
     "piano": (("grand", "upright", "tine"), ("old_upright", "reed_ep")),
     "accordion": (("musette_2", "dry_2"), ("musette_3",)),
+    "organ": (("flue_chorus",), ("full_reeds",)),
+    "mallet_percussion": (("soft",), ("hard",)),
 }
 assert set(VARIANTS) == set(PHYSICAL_PROGRAMS)
 
@@ -81,7 +85,9 @@ def physical_coverage(heldout: bool = False) -> Coverage:
                for label in BUNDLED_LABELS if label not in PHYSICAL_PROGRAMS}
     skipped.update({"electric_guitar:31": "guitar harmonics not modelled",
                     "bass:36": "slap bass not modelled", "bass:37": "slap bass not modelled",
-                    "bass:38": "synth bass: the synth source", "bass:39": "synth bass: the synth source"})
+                    "bass:38": "synth bass: the synth source", "bass:39": "synth bass: the synth source",
+                    "organ:16-18": "drawbar/percussive/rock organ: the synth source",
+                    "mallet_percussion:9,11-13": "glockenspiel, vibraphone, marimba, xylophone: the synth source"})
     programs = {label: progs for label, progs in PHYSICAL_PROGRAMS.items() if label in MODELS}
     skipped.update({f"{label}:*": "model not written yet" for label in PHYSICAL_PROGRAMS if label not in MODELS})
     return Coverage(source, programs, skipped)
@@ -597,15 +603,21 @@ def harmonics(phase: np.ndarray, f: np.ndarray, amp_fn, nmax: int = 60, fmax: fl
     ff = f if idx is None else f[idx]
     acc = np.zeros(len(ph))
     fmax = min(fmax, NYQUIST * 0.92)
+    fhi, flo = float(ff.max()), float(ff.min())
+    frac = (ph - np.floor(ph)).astype(np.float32)
     for n in range(1, nmax + 1):
-        fade = np.clip((fmax - n * ff) / (0.05 * fmax), 0, 1)
-        if not fade.any():
+        if n * flo >= fmax:
             break
         a = amp_fn(n)
-        if idx is not None and not np.isscalar(a):
+        if np.isscalar(a):
+            if a == 0:
+                continue
+        elif idx is not None:
             a = a[idx]
-        s = np.sin((TAU * np.mod(n * ph, 1.0)).astype(np.float32))
-        acc += a * fade * s
+        fade = 1.0 if n * fhi <= 0.95 * fmax else np.clip((fmax - n * ff) / (0.05 * fmax), 0, 1)
+        x = np.float32(n) * frac  # float32 is exact enough for n * (phase in [0, 1))
+        x -= np.floor(x)
+        acc += (a * fade) * np.sin(np.float32(TAU) * x)
     if idx is None:
         return acc
     out[idx] = acc
@@ -939,35 +951,171 @@ def epiano(stem: Stem, rng, variant: str) -> np.ndarray:
 # ---------------------------------------------------------------------------- accordion
 
 
+def _reeds(notes: list[Note], rng, banks: list[tuple[float, float]], width: float, attack=(0.01, 0.04),
+           max_voices: int = 6) -> np.ndarray:
+    """Free reeds: per voice, one band-limited pulse per bank (cents offset, gain)."""
+    from .synth import _pulse
+
+    out = np.zeros(RENDER_SAMPLES)
+    for voice in allocate_voices(notes, max_voices):
+        pitch, env, k, since = voice_tracks(
+            voice, rng, glide=(0.01, 0.02), glide_prob=0.0, vib_rate=(5, 6), vib_cents=(0.0, 0.0),
+            vib_delay=(0.1, 0.2), attack=attack, release=(0.02, 0.06), swell=0.1, jitter_cents=0.5)
+        if not (env > 1e-4).any():
+            continue
+        for cents, g in banks:
+            ph, f = phase_of(pitch + cents / 100.0, rng)
+            out += g * env * _pulse(ph, np.minimum(f / SR, 0.5), width)
+    return out
+
+
 def accordion(stem: Stem, rng, variant: str) -> np.ndarray:
     """Free reeds: 2-3 banks of band-limited pulse reeds detuned against each other
     (musette) or an octave apart (dry), a reed-block resonance and bellows swell."""
-    from .synth import _pulse
-
     notes = notes_in_render(stem)
     if not notes:
         return np.zeros(RENDER_SAMPLES)
     d = rng.uniform(8, 30)
     banks = {"musette_2": [(0.0, 1.0), (d, 0.9)], "dry_2": [(0.0, 1.0), (-1200.0, rng.uniform(0.3, 0.7))],
              "musette_3": [(-d, 0.8), (0.0, 1.0), (d * rng.uniform(0.8, 1.2), 0.8)]}[variant]
-    width = rng.uniform(0.15, 0.4)
-    out = np.zeros(RENDER_SAMPLES)
-    for voice in allocate_voices(notes, 6):
-        pitch, env, k, since = voice_tracks(
-            voice, rng, glide=(0.01, 0.02), glide_prob=0.0, vib_rate=(5, 6), vib_cents=(0.0, 0.0),
-            vib_delay=(0.1, 0.2), attack=(0.01, 0.04), release=(0.02, 0.06), swell=0.1, jitter_cents=0.5)
-        active = env > 1e-4
-        if not active.any():
-            continue
-        for cents, g in banks:
-            ph, f = phase_of(pitch + cents / 100.0, rng)
-            dt = np.minimum(f / SR, 0.5)
-            out += g * env * _pulse(ph, dt, width)
+    out = _reeds(notes, rng, banks, rng.uniform(0.15, 0.4))
     bellows = 1 + rng.uniform(0.05, 0.2) * smooth_noise(rng, RENDER_SAMPLES, 0.7)
     swell = np.clip(np.arange(RENDER_SAMPLES) / (rng.uniform(0.05, 0.4) * SR), 0, 1)
     y = out * bellows * swell
     modes = [(rng.uniform(700, 1200), 2.0, rng.uniform(0.5, 1.5)), (rng.uniform(2000, 3000), 2.5, rng.uniform(0.3, 1.0))]
     return lowpass(body_filter(y, modes, 0.7), rng.uniform(4000, 7000))
+
+
+# ---------------------------------------------------------------------------- pipe and reed organ
+
+# stops as harmonic amplitude tables relative to the 8' fundamental (index = harmonic number):
+# a pipe rank of footage 8/k sounds harmonic k of the 8' pitch; 16' sounds at half.
+def _stop(kind: str, rng) -> dict[float, float]:
+    if kind == "principal":  # open flue pipe: all harmonics, moderately falling
+        return {n: n ** -rng.uniform(1.2, 1.8) for n in range(1, 12)}
+    if kind == "flute":  # open flute: nearly sinusoidal
+        return {1: 1.0, 2: rng.uniform(0.05, 0.2), 3: rng.uniform(0.02, 0.08)}
+    if kind == "gedackt":  # stopped pipe: odd harmonics
+        return {1: 1.0, 3: rng.uniform(0.1, 0.3), 5: rng.uniform(0.02, 0.08)}
+    if kind == "string":  # narrow-scaled: many harmonics
+        return {n: n ** -rng.uniform(0.7, 1.0) for n in range(1, 20)}
+    if kind == "trumpet":  # reed stop: bright, all harmonics
+        return {n: n ** -rng.uniform(0.4, 0.8) for n in range(1, 30)}
+    raise ValueError(kind)
+
+
+ORGAN_REGISTRATIONS = {  # variant -> list of (stop, footage) choices
+    "flue_chorus": [[("principal", 8)], [("principal", 8), ("principal", 4)],
+                    [("principal", 8), ("principal", 4), ("principal", 2)], [("flute", 8), ("principal", 4)],
+                    [("gedackt", 8)], [("gedackt", 8), ("flute", 4)], [("principal", 16), ("principal", 8), ("flute", 4)],
+                    [("string", 8)], [("string", 8), ("flute", 8)]],
+    "full_reeds": [[("principal", 8), ("principal", 4), ("principal", 2), ("mixture", 0), ("trumpet", 8)],
+                   [("principal", 16), ("principal", 8), ("trumpet", 8), ("mixture", 0)],
+                   [("trumpet", 8), ("flute", 8)], [("principal", 8), ("principal", 4), ("mixture", 0)]],
+}
+
+
+def pipe_organ(stem: Stem, rng, variant: str) -> np.ndarray:
+    """Additive pipe organ: the drawn registration's ranks merged into one harmonic table
+    (ranks of an organ are tuned pure to the 8' pitch), slow speech with chiff, wind
+    noise, optional tremulant; a 16' rank adds the sub-octave series."""
+    notes = notes_in_render(stem)
+    if not notes:
+        return np.zeros(RENDER_SAMPLES)
+    options = ORGAN_REGISTRATIONS[variant]
+    reg = options[int(rng.integers(len(options)))]
+    table: dict[int, float] = {}  # harmonic of the 16' pitch (f/2) -> amplitude
+    for stop, foot in reg:
+        gain = rng.uniform(0.5, 1.0)
+        if stop == "mixture":  # pure ranks 2 2/3', 2', 1 1/3', 1'
+            for k in (3, 4, 6, 8):
+                table[2 * k] = table.get(2 * k, 0.0) + gain * 0.35
+            continue
+        mult = {16: 1, 8: 2, 4: 4, 2: 8}[foot]
+        for n, a in _stop(stop, rng).items():
+            table[n * mult] = table.get(n * mult, 0.0) + gain * a
+    chiff_amt = rng.uniform(0.0, 0.3)
+    trem = rng.random() < 0.2
+    out = np.zeros(RENDER_SAMPLES)
+    sounding = np.zeros(RENDER_SAMPLES)
+    for voice in allocate_voices(notes, 6):
+        pitch, env, k, since = voice_tracks(
+            voice, rng, glide=(0.01, 0.02), glide_prob=0.0, vib_rate=(5, 6), vib_cents=(0.0, 0.0),
+            vib_delay=(0.1, 0.2), attack=(0.02, 0.07), release=(0.04, 0.12), swell=0.0, jitter_cents=0.3)
+        active = env > 1e-4
+        if not active.any():
+            continue
+        ph, f = phase_of(pitch - 12.0, rng)  # the 16' pitch; harmonic 2 is the 8' fundamental
+        y = harmonics(ph, f, lambda n: table.get(n, 0.0), nmax=max(table), fmax=9000, active=active)
+        chiff = np.exp(-since / rng.uniform(0.01, 0.03)) * (k >= 0) * active
+        y = y * env + chiff * chiff_amt * bandpass(rng.standard_normal(RENDER_SAMPLES), 1000, 6000)
+        out += y
+        sounding = np.maximum(sounding, env)
+    # wind noise of the open pallets
+    out += rng.uniform(0.002, 0.01) * lowpass(rng.standard_normal(RENDER_SAMPLES), 800) * sounding * (np.abs(out).max() + 1e-9)
+    if trem:
+        tt = np.arange(RENDER_SAMPLES) / SR
+        out *= 1 - rng.uniform(0.1, 0.25) * (0.5 + 0.5 * np.sin(TAU * rng.uniform(5, 7) * tt))
+    return out
+
+
+def organ(stem: Stem, rng, variant: str) -> np.ndarray:
+    if stem.program == 20:  # reed organ / harmonium: foot-pumped free reeds
+        notes = notes_in_render(stem)
+        if not notes:
+            return np.zeros(RENDER_SAMPLES)
+        banks = [(0.0, 1.0)]
+        if variant == "full_reeds":  # held out: 8' + 4' (+ 16') sets
+            banks += [(1200.0, rng.uniform(0.3, 0.6))] + ([(-1200.0, rng.uniform(0.3, 0.6))] if rng.random() < 0.5 else [])
+        elif rng.random() < 0.5:
+            banks.append((rng.uniform(3, 8), rng.uniform(0.5, 0.9)))  # a voix celeste
+        y = _reeds(notes, rng, banks, rng.uniform(0.3, 0.5), attack=(0.03, 0.08))
+        pump = 1 + rng.uniform(0.05, 0.15) * smooth_noise(rng, RENDER_SAMPLES, 0.5, 2)
+        return lowpass(body_filter(y * pump, [(rng.uniform(400, 900), 1.5, 1.0)], 0.6), rng.uniform(2500, 4500))
+    return pipe_organ(stem, rng, variant)
+
+
+# ---------------------------------------------------------------------------- celesta, music box
+
+MALLET_MODES = {  # (partial ratios, amplitudes), decay at C5 (s)
+    8: ((1.0, 2.756, 5.404), (1.0, 0.12, 0.04), 1.2),  # celesta: steel bars over wooden resonators
+    10: ((1.0, 6.267, 17.55), (1.0, 0.25, 0.08), 2.0),  # music box: cantilever comb tines
+}
+
+
+def mallets(stem: Stem, rng, variant: str) -> np.ndarray:
+    ratios, amps, decay_c5 = MALLET_MODES[stem.program]
+    hard = variant == "hard"
+    hardness = rng.uniform(0.6, 1.0) if hard else rng.uniform(0.2, 0.6)
+    mistune = rng.uniform(0.0, 15.0) if stem.program == 10 else rng.uniform(0.0, 4.0)  # cents per tine
+    out = np.zeros(RENDER_SAMPLES)
+    for n in notes_in_render(stem):
+        f0 = hz(n.pitch) * 2 ** (rng.normal(0, mistune) / 1200)
+        decay = decay_c5 * rng.uniform(0.7, 1.3) * (523.3 / f0) ** 0.5
+        a = int(n.start * SR)
+        length = min(RENDER_SAMPLES - a, int(5 * decay * SR))
+        if stem.program == 8:  # celesta: the damper falls at key release
+            length = min(length, int((n.end - n.start + 0.5) * SR))
+        if length <= 0:
+            continue
+        t = np.arange(length, dtype=np.float32) / np.float32(SR)
+        tone = np.zeros(length, dtype=np.float32)
+        for i, (r, amp) in enumerate(zip(ratios, amps)):
+            f = f0 * r * (1 + rng.normal(0, 0.003) * (i > 0))
+            if f > NYQUIST * 0.9:
+                continue
+            ph = t * np.float32(f) + np.float32(rng.random())
+            ph -= np.floor(ph)
+            tone += np.float32(amp * hardness ** i) * np.sin(np.float32(TAU) * ph) * np.exp(-t / np.float32(decay / (1 + 3 * i)))
+        y = tone.astype(np.float64)
+        if stem.program == 8:
+            y = damp_after(y, int((n.end - n.start) * SR), 0.08)
+        k = min(length, int(0.003 * SR))
+        y[:k] += (0.02 + 0.1 * hardness) * highpass(rng.standard_normal(k), 2000) * np.linspace(1, 0, k)
+        out[a:a + length] += y * (n.velocity / 127) ** 1.3
+    if stem.program == 8:  # the resonator box
+        out = body_filter(out, [(rng.uniform(200, 400), 3, 0.5)], 1.0)
+    return out
 
 
 MODELS = {
@@ -984,4 +1132,6 @@ MODELS = {
     "trombone": brass,
     "piano": piano,
     "accordion": accordion,
+    "organ": organ,
+    "mallet_percussion": mallets,
 }

@@ -18,7 +18,7 @@ SUSTAINED = {"violin": 40, "cello": 42, "clarinet": 71, "saxophone": 65, "flute"
              "trombone": 57, "accordion": 21, "organ": 19}
 PITCH_CASES = [("electric_guitar", 27, 52), ("electric_guitar", 30, 57), ("acoustic_guitar", 24, 55),
                ("acoustic_guitar", 25, 64), ("banjo", 105, 62), ("bass", 33, 40), ("bass", 32, 45),
-               ("bass", 35, 38), ("violin", 40, 69), ("violin", 41, 62), ("cello", 42, 50),
+               ("bass", 35, 38), ("bass", 36, 40), ("violin", 40, 69), ("violin", 41, 62), ("cello", 42, 50),
                ("clarinet", 71, 55), ("saxophone", 65, 61), ("saxophone", 67, 45), ("flute", 73, 74),
                ("trumpet", 56, 65), ("trumpet", 59, 67), ("trombone", 57, 50), ("piano", 0, 60),
                ("piano", 3, 67), ("piano", 4, 60), ("piano", 5, 57), ("accordion", 21, 64),

@@ -43,7 +43,7 @@ PHYSICAL_PROGRAMS: dict[str, tuple[tuple[int, int], ...]] = {
     "electric_guitar": ((0, 26), (0, 27), (0, 28), (0, 29), (0, 30)),
     "acoustic_guitar": ((0, 24), (0, 25)),
     "banjo": ((0, 105),),
-    "bass": ((0, 32), (0, 33), (0, 34), (0, 35)),
+    "bass": ((0, 32), (0, 33), (0, 34), (0, 35), (0, 36), (0, 37)),
     "violin": ((0, 40), (0, 41)),
     "cello": ((0, 42),),
     "clarinet": ((0, 71),),
@@ -84,7 +84,6 @@ def physical_coverage(heldout: bool = False) -> Coverage:
     skipped = {f"{label}:*": "no physical/spectral model in training/corpus/physical.py"
                for label in BUNDLED_LABELS if label not in PHYSICAL_PROGRAMS}
     skipped.update({"electric_guitar:31": "guitar harmonics not modelled",
-                    "bass:36": "slap bass not modelled", "bass:37": "slap bass not modelled",
                     "bass:38": "synth bass: the synth source", "bass:39": "synth bass: the synth source",
                     "organ:16-18": "drawbar/percussive/rock organ: the synth source",
                     "mallet_percussion:9,11-13": "glockenspiel, vibraphone, marimba, xylophone: the synth source"})
@@ -98,6 +97,8 @@ def choose_variant(rng: np.random.Generator, label: str, program: int, heldout: 
     if label == "piano":  # acoustic vs electric piano follows the GM program
         ep = program in (4, 5)
         options = tuple(v for v in options if (v in ("tine", "reed_ep")) == ep) or options
+    if label == "bass":  # GM 32 is the acoustic (upright) bass, 33-37 electric
+        options = tuple(v for v in options if v.startswith("upright") == (program == 32)) or options
     if label == "trumpet":  # GM 59 is the muted trumpet
         options = tuple(v for v in options if (v in ("harmon", "cup_mute")) == (program == 59)) or options
     return str(options[int(rng.integers(len(options)))])
@@ -478,12 +479,12 @@ def banjo(stem: Stem, rng, variant: str) -> np.ndarray:
 
 
 def bass(stem: Stem, rng, variant: str) -> np.ndarray:
+    """Electric (33 finger, 34 pick, 35 fretless, 36/37 slap) or upright (32) bass."""
     prog = stem.program
-    upright = variant in ("upright", "upright_gut") or prog == 32
-    if upright and variant not in ("upright", "upright_gut"):
-        upright = False  # electric variant on GM 32: play it as a finger bass
+    upright = variant.startswith("upright")
     pickup = {"precision": rng.uniform(0.18, 0.26), "jazz_bridge": rng.uniform(0.06, 0.1)}.get(variant)
-    picked = prog == 34 and not upright
+    picked = prog == 34
+    slap = prog in (36, 37)
     p = dict(t60=rng.uniform(1.5, 4.0) if not upright else rng.uniform(0.8, 1.8), t60_slope=0.4,
              bright=(rng.uniform(0.3, 0.6) if picked else rng.uniform(0.05, 0.35)) if not upright else rng.uniform(0.0, 0.15),
              pick=(0.08, 0.25) if not picked else (0.04, 0.1),
@@ -491,6 +492,9 @@ def bass(stem: Stem, rng, variant: str) -> np.ndarray:
              pickup=pickup, release=rng.uniform(0.02, 0.08), mute_prob=0.05,
              slide=rng.uniform(0.05, 0.12) if (prog == 35 or upright) else 0.0,
              click=rng.uniform(0.05, 0.3) if picked else 0.0, vibrato=prog == 35 and rng.random() < 0.5)
+    if slap:  # thumb slap at the end of the fingerboard: the string hits the frets
+        p.update(bright=rng.uniform(0.6, 0.85), hardness=1.0, pick=(0.18, 0.26), click=rng.uniform(0.3, 0.7),
+                 twang=rng.uniform(0.1, 0.3), t60=rng.uniform(0.8, 2.0), mute_prob=0.3)
     if variant == "upright_gut":
         p.update(t60=rng.uniform(0.5, 1.0), bright=0.0, hardness=rng.uniform(0.1, 0.3))
     y = pluck_stem(stem, rng, p)
@@ -499,6 +503,11 @@ def bass(stem: Stem, rng, variant: str) -> np.ndarray:
         modes = [(body[0], 8, 2.0), (body[1], 10, 1.5)] + [(f, rng.uniform(6, 15), rng.uniform(0.3, 1.0))
                                                           for f in rng.uniform(250, 1500, 4)]
         y = lowpass(body_filter(y, modes, direct=0.6), rng.uniform(2000, 4000))
+    elif slap:  # scooped mids, bright top, compressed
+        y = peaking(lowpass(y, rng.uniform(5000, 8000)), rng.uniform(400, 800), 0.8, rng.uniform(-9, -3))
+        y = y / (np.max(np.abs(y)) + 1e-9)
+        g = rng.uniform(1.5, 3.0)
+        y = np.tanh(g * y) / np.tanh(g)
     else:
         y = lowpass(y, rng.uniform(1500, 4500) if not picked else rng.uniform(2500, 6000))
         if rng.random() < 0.3:  # light drive

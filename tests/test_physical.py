@@ -16,7 +16,7 @@ SR = SAMPLE_RATE
 PLUCKED = {"electric_guitar": 27, "acoustic_guitar": 25, "banjo": 105, "bass": 33, "mallet_percussion": 8}
 SUSTAINED = {"violin": 40, "cello": 42, "clarinet": 71, "saxophone": 65, "flute": 73, "trumpet": 56,
              "trombone": 57, "accordion": 21, "organ": 19}
-PITCH_CASES = [("electric_guitar", 27, 52), ("electric_guitar", 30, 57), ("acoustic_guitar", 24, 55),
+PITCH_CASES = [("electric_guitar", 27, 52), ("electric_guitar", 30, 57), ("electric_guitar", 31, 76), ("acoustic_guitar", 24, 55),
                ("acoustic_guitar", 25, 64), ("banjo", 105, 62), ("bass", 33, 40), ("bass", 32, 45),
                ("bass", 35, 38), ("bass", 36, 40), ("violin", 40, 69), ("violin", 41, 62), ("cello", 42, 50),
                ("clarinet", 71, 55), ("saxophone", 65, 61), ("saxophone", 67, 45), ("flute", 73, 74),
@@ -228,28 +228,29 @@ def test_renders_are_finite_full_length_unclipped_and_deterministic(label, progr
         assert not np.array_equal(y, _render(stem, seed + 1, heldout))
 
 
-@pytest.mark.parametrize("label,program,tolerance", [("acoustic_guitar", 25, 30), ("electric_guitar", 27, 60)])
-def test_bends_move_the_pitch(label, program, tolerance):
-    """A +2 semitone wheel from 0.6 s bends the ringing note (electric: finger vibrato may
-    be drawn on top, hence the wider tolerance)."""
-    stem = Stem(label, 0, program, Phrase([Note(0.1, 1.6, 57, 100)], "t", bends=[(0.6, 8191), (1.6, 0)]))
+def test_bends_move_the_pitch():
+    """A +2 semitone wheel from 0.6 s bends the ringing note: through the whole acoustic
+    guitar model, and through the plucked-string engine the electric guitar uses (its amp
+    may add echoes of the unbent note)."""
+    stem = Stem("acoustic_guitar", 0, 25, Phrase([Note(0.1, 1.6, 57, 100)], "t", bends=[(0.6, 8191), (1.6, 0)]))
+    dry = dict(t60=3.0, bright=0.5, pick=(0.1, 0.15), hardness=0.8, pickup=0.1, release=0.05)
     for seed in (3, 4):
-        y = _render(stem, seed)
-        before = _f0(_window(y, 0.2, 0.5), ph.hz(57))
-        after = _f0(_window(y, 0.75, 1.25), ph.hz(59))
-        assert abs(1200 * np.log2(after / before) - 200) < tolerance, seed
+        for y in (_render(stem, seed), ph.pluck_stem(stem, np.random.default_rng(seed), dry)):
+            before = _f0(_window(y, 0.2, 0.5), ph.hz(57))
+            after = _f0(_window(y, 0.75, 1.25), ph.hz(59))
+            assert abs(1200 * np.log2(after / before) - 200) < 30, seed
 
 
 def test_build_corpus_with_physical_source_makes_clips(tmp_path):
     from training.build_corpus import main
 
     out = tmp_path / "corpus"
-    rc = main(["--out", str(out), "--sources", "physical", "--labels", "electric_guitar,violin,trumpet",
+    rc = main(["--out", str(out), "--sources", "physical,physical_heldout", "--labels", "electric_guitar,violin,trumpet",
                "--clips-per-label", "1", "--mixtures", "2", "--kinds", "single,mix", "--seed", "1",
                "--score-pieces", "0", "--jobs", "1"])
     assert rc == 0
     with open(out / "manifest.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) >= 4
-    assert {r["source"] for r in rows} == {"physical"}
+    assert {r["source"] for r in rows} == {"physical", "physical_heldout"}
     assert {"electric_guitar", "violin", "trumpet"} <= {lab for r in rows for lab in r["labels"].split(";")}

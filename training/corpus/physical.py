@@ -40,7 +40,7 @@ NYQUIST = SR / 2
 TAU = 2 * np.pi
 
 PHYSICAL_PROGRAMS: dict[str, tuple[tuple[int, int], ...]] = {
-    "electric_guitar": ((0, 26), (0, 27), (0, 28), (0, 29), (0, 30)),
+    "electric_guitar": ((0, 26), (0, 27), (0, 28), (0, 29), (0, 30), (0, 31)),
     "acoustic_guitar": ((0, 24), (0, 25)),
     "banjo": ((0, 105),),
     "bass": ((0, 32), (0, 33), (0, 34), (0, 35), (0, 36), (0, 37)),
@@ -83,12 +83,10 @@ def physical_coverage(heldout: bool = False) -> Coverage:
     source = "physical_heldout" if heldout else "physical"
     skipped = {f"{label}:*": "no physical/spectral model in training/corpus/physical.py"
                for label in BUNDLED_LABELS if label not in PHYSICAL_PROGRAMS}
-    skipped.update({"electric_guitar:31": "guitar harmonics not modelled",
-                    "bass:38": "synth bass: the synth source", "bass:39": "synth bass: the synth source",
+    skipped.update({"bass:38": "synth bass: the synth source", "bass:39": "synth bass: the synth source",
                     "organ:16-18": "drawbar/percussive/rock organ: the synth source",
                     "mallet_percussion:9,11-13": "glockenspiel, vibraphone, marimba, xylophone: the synth source"})
     programs = {label: progs for label, progs in PHYSICAL_PROGRAMS.items() if label in MODELS}
-    skipped.update({f"{label}:*": "model not written yet" for label in PHYSICAL_PROGRAMS if label not in MODELS})
     return Coverage(source, programs, skipped)
 
 
@@ -355,6 +353,34 @@ def pluck_stem(stem: Stem, rng: np.random.Generator, p: dict) -> np.ndarray:
     return out
 
 
+def natural_harmonics(stem: Stem, rng, p: dict) -> np.ndarray:
+    """GM 31: natural harmonics. The string (sounding f0/k) is touched at 1/k of its length,
+    which damps every partial that has no node there: the output keeps only partials that
+    are multiples of k (a k-tap comb over the string's period)."""
+    out = np.zeros(RENDER_SAMPLES)
+    for n in notes_in_render(stem):
+        f0 = hz(n.pitch)
+        ks = [k for k in (2, 3, 4) if f0 / k >= 82.0]
+        if not ks:
+            continue
+        k = ks[int(rng.integers(len(ks)))]
+        a = int(n.start * SR)
+        held = max(int((n.end - n.start) * SR), 1)
+        length = min(RENDER_SAMPLES - a, held + int(p["release"] * 6 * SR))
+        if length <= 16:
+            continue
+        fs = f0 / k
+        y = ks_pluck(fs, length, rng, t60=p["t60"] * rng.uniform(0.8, 1.2), bright=p["bright"],
+                     pick_pos=rng.uniform(*p["pick"]), hardness=p["hardness"])
+        period = SR / fs
+        idx = np.arange(length, dtype=float)
+        y = sum(np.interp(idx - j * period / k, idx, y, left=0.0) for j in range(k)) / k
+        if p.get("pickup") is not None:
+            y = comb(y, p["pickup"] * period)
+        out[a:a + length] += damp_after(y, held, p["release"]) * (n.velocity / 127) ** 1.2
+    return out
+
+
 def _pedalboard(x: np.ndarray, plugins: list) -> np.ndarray:
     import pedalboard
 
@@ -425,7 +451,8 @@ def electric_guitar(stem: Stem, rng, variant: str) -> np.ndarray:
                                rng.uniform(1.5, 3.0)),
         "p90_fuzz": (rng.uniform(0.12, 0.16), None, 0.45, rng.uniform(2500, 4000), rng.uniform(1.5, 2.5)),
     }[variant]
-    kind = {26: "clean", 27: "clean", 28: str(rng.choice(["clean", "crunch"])), 29: "crunch", 30: "high"}[stem.program]
+    kind = {26: "clean", 27: "clean", 28: str(rng.choice(["clean", "crunch"])), 29: "crunch", 30: "high",
+            31: str(rng.choice(["clean", "crunch"], p=[0.7, 0.3]))}[stem.program]
     if variant == "humbucker_neck" and stem.program == 26:
         kind = "clean"
     p = dict(t60=rng.uniform(2.0, 5.0), t60_slope=0.6, bright=pickups[2] + rng.uniform(0.0, 0.3),
@@ -437,7 +464,7 @@ def electric_guitar(stem: Stem, rng, variant: str) -> np.ndarray:
              click=rng.uniform(0.0, 0.3), vibrato=rng.random() < (0.5 if kind != "clean" else 0.25))
     if stem.program == 26:  # jazz guitar: flatwounds, neck, soft
         p.update(bright=rng.uniform(0.0, 0.2), hardness=rng.uniform(0.2, 0.5), t60=rng.uniform(1.0, 2.5), click=0.0)
-    dry = pluck_stem(stem, rng, p)
+    dry = natural_harmonics(stem, rng, p) if stem.program == 31 else pluck_stem(stem, rng, p)
     dry = lowpass_q(dry, pickups[3] * (0.7 if stem.program == 26 else 1.0), pickups[4])
     return amp_chain(rng, dry, kind, fuzz=variant == "p90_fuzz")
 

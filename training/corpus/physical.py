@@ -9,11 +9,12 @@ hundreds of distinct timbres. ``physical`` (training) and ``physical_heldout``
 
 Models (all vectorised: scipy ``lfilter``/``sosfilt`` and numpy over whole notes):
 
-- plucked strings (electric and acoustic guitar, banjo, bass, pizzicato): Karplus-Strong
-  as one IIR filter per note (delay line + loss filter + all-pass fractional delay in
-  the denominator), pick-position comb on the excitation, pickup-position comb on the
-  output, finger damping at note-off; electric guitar through a pedalboard amplifier
-  (pre-EQ, Distortion or Clipping, cabinet EQ, optional chorus/phaser/delay/gate).
+- plucked strings (electric and acoustic guitar, banjo, bass incl. slap, pizzicato):
+  Karplus-Strong as one IIR filter per note (delay line + loss filter + all-pass
+  fractional delay in the denominator), pick-position comb on the excitation,
+  pickup-position comb and pickup resonance on the output, finger damping at note-off,
+  natural harmonics; electric guitar through a pedalboard amplifier (compressor, gate,
+  pre-EQ, Distortion or Gain+Clipping, tone stack, cabinet EQ, chorus/phaser/delay).
 - bowed strings (violin, viola, cello): band-limited Helmholtz sawtooth with per-note
   slope/corner variation and bow-position comb, bow noise, delayed vibrato, portamento,
   a body as a bank of resonances in the instrument's register; double stops.
@@ -22,7 +23,11 @@ Models (all vectorised: scipy ``lfilter``/``sosfilt`` and numpy over whole notes
   dynamics), breath noise, chiff/lip attack, vibrato, portamento/slides.
 - piano: inharmonic partials f_n = n f0 sqrt(1 + B n^2), 2-3 detuned strings (beating),
   partial-dependent decay, hammer noise, sustain pedal; electric piano by 2-operator FM.
-- accordion: 2-3 detuned reed banks (band-limited pulse/saw reeds), bellows swell.
+- accordion and reed organ: detuned banks of band-limited pulse reeds, bellows swell.
+- pipe organ: registrations of flue and reed ranks as one additive harmonic table,
+  chiff, wind noise; celesta and music box: modal bars / comb tines.
+
+See training/CORPUS.md for the parameters drawn and the held-out split.
 """
 from __future__ import annotations
 

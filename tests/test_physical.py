@@ -254,3 +254,18 @@ def test_build_corpus_with_physical_source_makes_clips(tmp_path):
     assert len(rows) >= 4
     assert {r["source"] for r in rows} == {"physical", "physical_heldout"}
     assert {"electric_guitar", "violin", "trumpet"} <= {lab for r in rows for lab in r["labels"].split(";")}
+
+
+def test_wah_sweeps_its_resonance():
+    t = np.arange(RENDER_SAMPLES) / SR
+    x = np.random.default_rng(0).standard_normal(RENDER_SAMPLES) * np.exp(-(t % 0.7) / 0.1)  # plucks
+    for seed in range(4):
+        y = ph.wah(x, np.random.default_rng(seed))
+        assert y.shape == x.shape and np.isfinite(y).all()
+        frames = y[: len(y) // 2048 * 2048].reshape(-1, 2048)
+        spec = np.abs(np.fft.rfft(frames * np.hanning(2048), axis=1)) ** 2
+        freqs = np.fft.rfftfreq(2048, 1 / SR)
+        smooth = np.apply_along_axis(lambda r: np.convolve(r, np.ones(15) / 15, "same"), 1, spec)
+        peak = freqs[np.argmax(smooth, axis=1)]  # the resonance
+        assert 300 < peak.min() and peak.max() < 3000, seed
+        assert peak.max() > 1.8 * peak.min(), seed

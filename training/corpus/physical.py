@@ -366,9 +366,10 @@ def natural_harmonics(stem: Stem, rng, p: dict) -> np.ndarray:
     for n in notes_in_render(stem):
         f0 = hz(n.pitch)
         ks = [k for k in (2, 3, 4) if f0 / k >= 82.0]
-        if not ks:
-            continue
-        k = ks[int(rng.integers(len(ks)))]
+        if ks:
+            k = ks[int(rng.integers(len(ks)))]
+        else:  # below E3 no string has it: the 12th-fret harmonic of the note's own string
+            k, f0 = 2, f0 * 2
         a = int(n.start * SR)
         held = max(int((n.end - n.start) * SR), 1)
         length = min(RENDER_SAMPLES - a, held + int(p["release"] * 6 * SR))
@@ -432,6 +433,8 @@ def amp_chain(rng: np.random.Generator, x: np.ndarray, kind: str, fuzz: bool) ->
                 pb.PeakFilter(float(rng.uniform(1800, 3500)), float(rng.uniform(-6, 6)), float(rng.uniform(1, 3)))]
     if kind != "clean":
         plugins.append(pb.LowpassFilter(float(rng.uniform(4000, 7000))))
+    if rng.random() < 0.12:  # wah pedal before the amp: rocked by the foot or by the envelope
+        x = wah(x, rng)
     r = rng.random()
     if r < 0.2:
         plugins.append(pb.Chorus(rate_hz=float(rng.uniform(0.3, 2.0)), depth=float(rng.uniform(0.1, 0.4)),
@@ -442,6 +445,34 @@ def amp_chain(rng: np.random.Generator, x: np.ndarray, kind: str, fuzz: bool) ->
         plugins.append(pb.Delay(delay_seconds=float(rng.uniform(0.18, 0.45)), feedback=float(rng.uniform(0.1, 0.4)),
                                 mix=float(rng.uniform(0.1, 0.3))))
     return _pedalboard(x, plugins)
+
+
+def wah(x: np.ndarray, rng, block: int = 64) -> np.ndarray:
+    """Wah: a resonant band-pass (RBJ, Q 2-6) swept 400-2200 Hz by a rocking foot (slow
+    periodic sweep) or by the playing envelope (auto-wah); coefficients per 64 samples."""
+    nb = len(x) // block + 1
+    tb = np.arange(nb) * block / SR
+    if rng.random() < 0.5:
+        pos = 0.5 + 0.5 * np.sin(TAU * rng.uniform(0.5, 3.0) * tb + rng.random() * TAU)
+    else:
+        e = np.abs(x)
+        e = signal.lfilter([0.01], [1, -0.99], e)[::block][:nb]
+        pos = np.clip(e / (e.max() + 1e-9) * rng.uniform(1.0, 2.0), 0, 1)
+        pos = np.pad(pos, (0, nb - len(pos)))
+    fc = 400 * (2200 / 400) ** pos
+    q = rng.uniform(2, 6)
+    y = np.zeros_like(x)
+    zi = np.zeros(2)
+    for i, f in enumerate(fc):
+        seg = slice(i * block, (i + 1) * block)
+        if seg.start >= len(x):
+            break
+        w0 = TAU * f / SR
+        alpha = np.sin(w0) / (2 * q)
+        b = np.array([alpha, 0.0, -alpha]) * q ** 0.5
+        a = np.array([1 + alpha, -2 * np.cos(w0), 1 - alpha])
+        y[seg], zi = signal.lfilter(b / a[0], a / a[0], x[seg], zi=zi)
+    return 0.8 * y + 0.2 * x
 
 
 def electric_guitar(stem: Stem, rng, variant: str) -> np.ndarray:
@@ -710,6 +741,8 @@ def bowed(stem: Stem, rng, variant: str) -> np.ndarray:
     out = np.zeros(RENDER_SAMPLES)
     bend = bend_curve(stem)
     bow_noise = rng.uniform(0.01, 0.05)
+    long_notes = np.median([n.end - n.start for n in notes]) > 0.6
+    tremolo = rng.uniform(6.0, 9.0) if long_notes and rng.random() < 0.12 else 0.0  # strokes per second / 2
     for voice in allocate_voices(notes, 2):  # double stops at most
         pitch, env, k, since = voice_tracks(
             voice, rng, glide=(0.05, 0.14), glide_prob=rng.uniform(0.1, 0.6), vib_rate=(4.5, 7.0),
@@ -728,6 +761,9 @@ def bowed(stem: Stem, rng, variant: str) -> np.ndarray:
         delayed = np.interp(n_idx - beta * SR / f, n_idx, y)
         y = y - 0.6 * delayed
         y *= 1 + 0.03 * smooth_noise(rng, RENDER_SAMPLES, 25.0)  # bow irregularity
+        if tremolo:  # bowed tremolo: fast alternating strokes on long notes
+            strokes = np.sin(np.cumsum(TAU * (tremolo + 1.5 * smooth_noise(rng, RENDER_SAMPLES, 3.0)) / SR))
+            env = env * (1 - 0.7 * (since > 0.05) * np.abs(strokes) ** 0.5 * (env > 1e-4)) 
         scratch = np.exp(-since / rng.uniform(0.02, 0.06)) * (k >= 0) * rng.uniform(0.5, 2.0)
         noise = breath(rng, RENDER_SAMPLES, 1500 * scale ** 0.5, 7000 * scale ** 0.3)
         out += env * y + noise * env * (bow_noise + 0.3 * scratch * bow_noise * 4)

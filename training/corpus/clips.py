@@ -81,8 +81,10 @@ class BuildConfig:
 
 # Share of a label's clips a source gets, relative to 1.0 for a soundfont. Our own
 # synthesiser imitates only a few timbres per label, so it gets half a share, except
-# for "synthesizer" where it is as genuine as any soundfont.
-SOURCE_WEIGHTS: dict[str, float] = {"synth": 0.5}
+# for "synthesizer" where it is as genuine as any soundfont. The physical models draw a
+# new instrument per stem (hundreds of timbres per label): a full share for every label
+# they cover.
+SOURCE_WEIGHTS: dict[str, float] = {"synth": 0.5, "physical": 1.0, "physical_heldout": 1.0}
 FULL_WEIGHT_LABELS: dict[str, tuple[str, ...]] = {"synth": ("synthesizer",)}
 
 

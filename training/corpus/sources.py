@@ -10,6 +10,9 @@
   timidity's own load log (``-idv``) on every render and reject it if any instrument was
   loaded from a soundfont instead of a freepats ``.pat`` file.
 - ``synth``: the project's own synthesiser (``synth.py``).
+- ``physical`` / ``physical_heldout``: the project's own physical and spectral models
+  (``physical.py``); the held-out source uses only instrument variants the training one
+  never uses (evaluation only).
 """
 from __future__ import annotations
 
@@ -38,7 +41,7 @@ SOUNDFONTS: dict[str, Path] = {
 }
 FREEPATS_CFG = Path("/etc/timidity/freepats.cfg")
 TIMIDITY = "/usr/bin/timidity"
-ALL_SOURCES = ("fluidr3", "timgm6mb", "sfgmbank", "freepats", "synth")
+ALL_SOURCES = ("fluidr3", "timgm6mb", "sfgmbank", "freepats", "synth", "physical", "physical_heldout")
 DRUM_BANK = 128
 # Bank-128 kits never used: orchestral (timpani, concert bass drum), sound effects, and
 # the MT-32 set; they are not what "drums" means in a band.
@@ -416,6 +419,10 @@ def coverage_for(source: str) -> Coverage:
         from .synth import synth_coverage
 
         return synth_coverage()
+    if source in ("physical", "physical_heldout"):
+        from .physical import physical_coverage
+
+        return physical_coverage(heldout=source == "physical_heldout")
     raise ValueError(f"unknown source {source!r}; choose from {', '.join(ALL_SOURCES)}")
 
 
@@ -431,4 +438,8 @@ def render_stems(source: str, stems: list[Stem], coverage: Coverage, seed: int) 
         from .synth import render_synth
 
         return [render_synth(s, seed + i) for i, s in enumerate(stems)]
+    if source in ("physical", "physical_heldout"):
+        from .physical import render_physical
+
+        return [render_physical(s, seed + i, heldout=source == "physical_heldout") for i, s in enumerate(stems)]
     raise ValueError(source)

@@ -30,7 +30,6 @@ import itertools
 import logging
 import math
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -40,6 +39,7 @@ import av
 import av.logging
 import numpy as np
 
+from tagger.discover import file_problem
 from tagger.errors import AudioDecodeError
 
 log = logging.getLogger(__name__)
@@ -129,14 +129,13 @@ def iter_decode(
 
 def _open(path: Path) -> _Container:
     """Open ``path`` for reading, turning every failure into one AudioDecodeError line."""
+    problem = file_problem(path)  # a FIFO would block, a device never end: never open them
+    if problem:
+        raise AudioDecodeError(problem, path)
     try:
         info = os.stat(path)
     except OSError as exc:
         raise AudioDecodeError(_os_reason(exc), path) from None
-    if stat.S_ISDIR(info.st_mode):
-        raise AudioDecodeError("is a directory", path)
-    if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
-        raise AudioDecodeError("not a regular file", path)
     if info.st_size == 0:
         raise AudioDecodeError("empty file (0 bytes)", path)
     try:

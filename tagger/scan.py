@@ -26,8 +26,8 @@ from . import __version__
 from .aggregate import pick_labels, track_scores
 from .backends import Mapper, worker_pool
 from .decode import decode, probe
-from .discover import discover
-from .errors import TaggerError, TagWriteError
+from .discover import discover, file_problem
+from .errors import AudioDecodeError, TaggerError, TagWriteError
 from .segments import SILENCE_DB, cut_segments, loudness_db, segment_starts
 from .tags import InstrumentTags, cleanup_leftovers, read_instruments, write_instruments
 from .weights import bundled_model_path, load_tensors, read_header
@@ -162,6 +162,9 @@ def load_span(task: _Task, sample_rate: int, seg_len: int, hop: int, skip_users_
     out = _Loaded(task.file_id, task.chunk, task.last)
     path = Path(task.path)
     try:
+        problem = file_problem(path)  # before anything opens it: a FIFO blocks, a device never ends
+        if problem:
+            raise AudioDecodeError(problem, path)
         if task.chunk == 0:
             try:
                 existing = read_instruments(path)
@@ -275,10 +278,15 @@ class Scanner:
 
     def _scan_window(self, pool: Mapper, offset: int, files: list[Path]) -> Iterator[TrackResult]:
         states = {offset + i: _FileState(path) for i, path in enumerate(files)}
+        for st in states.values():
+            # Checked here too, not only in the worker: a path like /dev/fd/63 (bash's
+            # <(...)) names another file, or none, in a worker process.
+            st.error = file_problem(st.path) or ""
         if self.cache is not None and not self.options.force:
             for st in states.values():
-                st.cached = self.cache.get(st.path, self.options.write_tags)
-        todo = [(i, st.path) for i, st in states.items() if st.cached is None]
+                if not st.error:
+                    st.cached = self.cache.get(st.path, self.options.write_tags)
+        todo = [(i, st.path) for i, st in states.items() if st.cached is None and not st.error]
         tasks = (task for i, path in todo for task in self._plan(i, path))  # planned (probed) as workers free up
         order = deque(states)
         buffer: list[tuple[int, np.ndarray]] = []

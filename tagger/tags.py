@@ -46,6 +46,7 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 from mutagen.wavpack import WavPack
 
+from tagger.discover import file_problem
 from tagger.errors import TagWriteError
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,9 @@ _TAG_KIND: dict[type, str] = {
 
 def _detect(path: Path) -> tuple[type, str]:
     """The mutagen class and tag system of `path`, judged by its content."""
+    problem = file_problem(path)  # never let mutagen open a FIFO (blocks) or a device (endless)
+    if problem:
+        raise TagWriteError(problem, path)
     try:
         audio = mutagen.File(path)
     except (mutagen.MutagenError, OSError) as exc:

@@ -380,4 +380,7 @@ class Scanner:
             result.tags = "written"
         except TagWriteError as exc:
             result.status, result.error = "error", f"could not write tags: {exc}"
+        except Exception as exc:  # a bug in a tag writer must cost one file, not the run
+            log.debug("unexpected error writing tags to %s", st.path, exc_info=True)
+            result.status, result.error = "error", f"could not write tags: unexpected {type(exc).__name__}: {exc}"
         return result

@@ -20,6 +20,7 @@ moment leaves either the old file or the new one.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -52,8 +53,10 @@ from tagger.errors import TagWriteError
 log = logging.getLogger(__name__)
 
 TEMP_MARKER = ".tagger-tmp"
-# A temp file is f".{name}{TEMP_MARKER}-{8 hex digits}", next to the file it replaces.
-_TEMP_NAME = re.compile(r"^\..+" + re.escape(TEMP_MARKER) + r"-[0-9a-f]{8}$")
+# A temp file is f".{name}{TEMP_MARKER}-{8 hex digits}", next to the file it replaces; a
+# name too long for that is cut and ends in "~" and 8 hex digits of its hash (see _temp_path).
+_TEMP_NAME = re.compile(r"^\..+" + re.escape(TEMP_MARKER) + r"-[0-9a-f]{8}\Z", re.DOTALL)
+NAME_MAX = 255  # bytes in a file name, when the file system does not say
 # ID3v2.3 has no multi-value text frames: values are joined with this, as DESIGN.md says.
 ID3V23_SEPARATOR = "; "
 ID3V1_SIZE = 128  # bytes of an ID3v1 tag at the very end of an MP3
@@ -360,7 +363,29 @@ def _check_writable(path: Path, st: os.stat_result) -> None:
 
 
 def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}{TEMP_MARKER}-{secrets.token_hex(4)}")
+    """``.<name>.tagger-tmp-<8 hex>`` next to ``path``, cut to fit the file system's NAME_MAX.
+
+    A name too long for that keeps its first bytes and gets ``~`` and 8 hex digits of
+    its hash instead of the rest (so temps of two long names that share a start differ).
+    """
+    suffix = f"{TEMP_MARKER}-{secrets.token_hex(4)}"
+    try:
+        name_max = os.pathconf(path.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = NAME_MAX
+    name = os.fsencode(path.name)
+    room = max(name_max - 1 - len(suffix), 10)  # bytes left for the name, after the dot
+    if len(name) > room:
+        name = name[: room - 9] + b"~" + hashlib.sha1(name).hexdigest()[:8].encode()
+    return path.with_name("." + os.fsdecode(name) + suffix)  # a cut UTF-8 sequence survives as surrogates
+
+
+def _remove_quietly(path: Path) -> None:
+    """Delete ``path`` if it is there; a failure is logged, never raised (clean-up must not fail)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not remove temporary file %s: %s", _show(path), exc.strerror or exc)
 
 
 def _copy_to_temp(path: Path, temp: Path) -> None:
@@ -452,7 +477,7 @@ def write_instruments(path: Path, tags: InstrumentTags) -> None:
             raise TagWriteError("file changed while its tags were written", path)
         os.replace(temp, target)  # atomic on one filesystem: old file or new, never half
     except BaseException as exc:  # also on KeyboardInterrupt: never leave a temp behind
-        temp.unlink(missing_ok=True)
+        _remove_quietly(temp)
         if isinstance(exc, TagWriteError):
             raise TagWriteError(exc.message, path) from exc
         if not isinstance(exc, Exception):
@@ -474,14 +499,33 @@ def _reason(exc: BaseException) -> str:
 
 
 def cleanup_leftovers(folder: Path) -> list[Path]:
-    """Delete the temp files a killed run left in `folder` (not its subfolders); return them."""
+    """Delete the temp files a killed run left in `folder` (not its subfolders); return them.
+
+    Never raises: an unreadable or vanished folder, or a temp that cannot be removed, is
+    logged as a warning and left.
+    """
     removed = []
-    for entry in sorted(Path(folder).iterdir()):
-        if _TEMP_NAME.match(entry.name) and entry.is_file() and not entry.is_symlink():
-            try:
-                entry.unlink()
-            except FileNotFoundError:
+    try:
+        entries = sorted(Path(folder).iterdir())
+    except OSError as exc:
+        log.warning("could not look for leftover temporary files in %s: %s", _show(folder), exc.strerror or exc)
+        return removed
+    for entry in entries:
+        try:
+            if not (_TEMP_NAME.match(entry.name) and entry.is_file() and not entry.is_symlink()):
                 continue
-            log.info("removed leftover temp file %s", entry)
-            removed.append(entry)
+            entry.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("could not remove leftover temporary file %s: %s", _show(entry), exc.strerror or exc)
+            continue
+        log.info("removed leftover temp file %s", _show(entry))
+        removed.append(entry)
     return removed
+
+
+def _show(path: str | Path) -> str:
+    """A path made safe for a one-line message (control characters and odd bytes escaped)."""
+    text = os.fspath(path)
+    return text if text.isprintable() else ascii(text)[1:-1]

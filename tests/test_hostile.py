@@ -20,8 +20,10 @@ from tagger.discover import discover, file_problem
 from tagger.errors import TagWriteError
 from tagger.inference import Scorer
 from tagger.scan import Scanner, ScanOptions, _Task, load_span
-from tagger.tags import read_instruments
+from tagger import tags as tagmod
+from tagger.tags import InstrumentTags, cleanup_leftovers, read_instruments, write_instruments
 
+TAGS = InstrumentTags(["piano"], {"piano": 0.9}, "tagger 0.0.0 test")
 posix_only = pytest.mark.skipif(sys.platform != "linux", reason="needs Linux special files")
 
 
@@ -116,3 +118,55 @@ def test_cli_on_a_device_a_fifo_and_process_substitution(tiny_model, tmp_path):
     assert proc.returncode == 1, proc.stderr
     [row] = read_rows(report)
     assert row["path"].startswith("/dev/fd/") and row["error"] == "not a regular file (FIFO)"
+
+
+# --- item 3: long file names --------------------------------------------------------------
+
+
+def long_name(n_bytes: int, suffix: str) -> str:
+    """A name of exactly ``n_bytes`` bytes in UTF-8, with 2-byte characters to cut through."""
+    stem = "é" * ((n_bytes - len(suffix)) // 2) + "x" * ((n_bytes - len(suffix)) % 2)
+    name = stem + suffix
+    assert len(name.encode()) == n_bytes
+    return name
+
+
+@pytest.mark.parametrize("n_bytes", [235, 254, 255])
+def test_long_names_are_tagged_and_their_temps_fit(tmp_path, n_bytes, monkeypatch):
+    path = write_audio(tmp_path / long_name(n_bytes, ".flac"), tone(1.5))
+    temps = []
+    real = tagmod._temp_path
+    monkeypatch.setattr(tagmod, "_temp_path", lambda p: temps.append(real(p)) or temps[-1])
+    write_instruments(path, TAGS)
+    assert read_instruments(path).instruments == ["piano"]
+    [temp] = temps
+    assert len(os.fsencode(temp.name)) <= 255 and tagmod._TEMP_NAME.match(temp.name)
+    assert sorted(os.listdir(tmp_path)) == [path.name]  # no temp left
+    # a leftover of such a name (a killed run) is found and removed by the next run
+    leftover = real(path)
+    leftover.write_bytes(b"half a file")
+    assert cleanup_leftovers(tmp_path) == [leftover]
+
+
+def test_a_long_name_costs_no_row_and_later_files_are_tagged(tiny_model, tmp_path):
+    lib = tmp_path / "lib"
+    write_audio(lib / long_name(250, ".wav"), tone(2.0))
+    write_audio(lib / "zz-later.wav", tone(2.0, 220))
+    results = run(tiny_model, [lib], write_tags=True, threshold=0.0, top_k=1)
+    assert [(r.status, r.tags) for r in results] == [("ok", "written"), ("ok", "written")]
+
+
+def test_clean_up_never_raises(tmp_path, monkeypatch, caplog):
+    assert cleanup_leftovers(tmp_path / "vanished") == []
+    path = write_audio(tmp_path / "a.flac", tone(1.5))
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError(36, "File name too long")
+
+    monkeypatch.setattr(tagmod, "_fsync_file", fail)  # the write fails...
+    monkeypatch.setattr(Path, "unlink", fail)  # ...and so does removing its temp
+    with pytest.raises(TagWriteError, match="File name too long"):
+        write_instruments(path, TAGS)
+    assert path.read_bytes() == before
+    assert "could not remove temporary file" in caplog.text

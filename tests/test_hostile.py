@@ -170,3 +170,120 @@ def test_clean_up_never_raises(tmp_path, monkeypatch, caplog):
         write_instruments(path, TAGS)
     assert path.read_bytes() == before
     assert "could not remove temporary file" in caplog.text
+
+
+# --- item 4: per-file limits on time and memory ----------------------------------------
+
+
+def mp3_bytes(tmp_path: Path, seconds: float = 2.0) -> bytes:
+    import av
+    import numpy as np
+
+    path = tmp_path / "source.mp3"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libmp3lame", rate=44100, layout="mono")
+        wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(44100 * seconds)) / 44100)).astype(np.float32)
+        for start in range(0, len(wave), 1152):
+            frame = av.AudioFrame.from_ndarray(wave[None, start:start + 1152], format="fltp", layout="mono")
+            frame.sample_rate = 44100
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+DECODE_IN_A_SMALL_PROCESS = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+from pathlib import Path
+from tagger.decode import decode, probe
+from tagger.errors import AudioDecodeError
+for path in sys.argv[1:]:
+    for name, call in (("probe", lambda: probe(Path(path))), ("decode", lambda: decode(Path(path), 22050))):
+        try:
+            call()
+            print(name, "ok")
+        except AudioDecodeError as exc:
+            print(name, exc)
+"""
+
+
+@posix_only
+def test_sparse_files_cost_neither_memory_nor_minutes(tmp_path):
+    """A 4 GB all-zero .mp3, and a real MP3 frame followed by 4 GB of zeros: FFmpeg used to
+    read either to the end into memory (2 GB and 6 s per 2 GB); now it gives up after
+    READ_WITHOUT_AUDIO_LIMIT bytes, well inside a 1 GB address space."""
+    zeros = tmp_path / "zeros.mp3"
+    with open(zeros, "wb") as f:
+        f.truncate(4 << 30)
+    tail = tmp_path / "tail.mp3"
+    head = mp3_bytes(tmp_path)
+    with open(tail, "wb") as f:
+        f.write(head)
+        f.truncate(4 << 30)
+    proc = subprocess.run([sys.executable, "-c", DECODE_IN_A_SMALL_PROCESS, str(zeros), str(tail)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:2] == ["probe not an audio file (no valid mp3 audio stream found; nothing found in the first 128 MB)",
+                         "decode not an audio file (no valid mp3 audio stream found; nothing found in the first 128 MB)"]
+    assert lines[2] == "probe ok"
+    assert lines[3].startswith("decode corrupt: 128 MB of data without audio at byte ")
+    at = int(lines[3].rsplit(" ", 1)[1])
+    assert len(head) - 2**16 <= at <= len(head) + 2**20  # where the zeros start, give or take a read
+
+
+def test_time_limit_gives_one_row_per_file_and_the_run_goes_on(tiny_model, tmp_path):
+    from tagger.decode import decode, probe
+    from tagger.errors import AudioDecodeError
+
+    song = write_audio(tmp_path / "lib" / "a.wav", tone(2.0))
+    write_audio(tmp_path / "lib" / "b.flac", tone(2.0, 220))
+    with pytest.raises(AudioDecodeError, match=r"^took longer than the per-file time limit \(1e-06 s\)$"):
+        decode(song, 22050, time_limit_s=1e-6)  # past the deadline at the first check, whatever the machine
+    with pytest.raises(AudioDecodeError, match="took longer"):
+        probe(song, time_limit_s=1e-6)
+    results = run(tiny_model, [tmp_path / "lib"], file_timeout=1e-6)
+    assert [(r.path.name, r.status, r.error) for r in results] == [
+        ("a.wav", "error", "took longer than the per-file time limit (1e-06 s)"),
+        ("b.flac", "error", "took longer than the per-file time limit (1e-06 s)"),
+    ]
+    assert [r.status for r in run(tiny_model, [tmp_path / "lib"])] == ["ok", "ok"]  # the default limit is generous
+
+
+def test_a_stuck_worker_is_killed_and_costs_only_its_task():
+    from audio_helpers import stuck_on_three
+    from tagger.backends import TaskTimeout, worker_pool
+
+    with worker_pool("local", 2, task_timeout_s=3.0) as pool:
+        results = list(pool(stuck_on_three, range(7), lambda item, exc: (item, type(exc).__name__, str(exc))))
+    assert results == [0, 10, 20, (3, "TaskTimeout", "no result after 3 s"), 40, 50, 60]
+    assert issubclass(TaskTimeout, TimeoutError)
+
+
+def test_decoding_workers_have_a_memory_cap_and_the_driver_does_not():
+    from tagger.backends import worker_pool
+
+    mb = 1 << 20
+    with worker_pool("local", 2, memory_mb=1024) as pool:
+        results = list(pool(bytearray, [mb, 1536 * mb, mb], lambda item, exc: type(exc).__name__))
+    assert results == [bytearray(mb), "MemoryError", bytearray(mb)]
+    assert len(bytearray(1536 * mb)) == 1536 * mb
+
+
+def test_running_out_of_memory_costs_one_row(tmp_path, monkeypatch):
+    import tagger.scan as scan_mod
+
+    song = write_audio(tmp_path / "a.wav", tone(2.0))
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(scan_mod, "decode", no_memory)
+    loaded = load_span(_Task(0, str(song), 0, 0.0, None, True), 22050, 66150, 66150, False, 120.0, 512)
+    assert loaded.error == "decoding needed more than the per-file memory limit (512 MB)" and loaded.segments is None
+    assert scan_mod._worker_failed(_Task(0, str(song), 0, 0.0, None, True), scan_mod.TaskTimeout(150.0)).error == (
+        "took longer than the per-file time limit; its decoder process was stopped after 150 s")

@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
+from .discover import show_path
 from .errors import DatasetError, ModelLoadError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Find the instruments in every track of a music library.")
@@ -69,7 +70,7 @@ def _load_scorer(model: Optional[Path], device: Device, batch_size: int):
 
 def _failed(exc: ModelLoadError | DatasetError) -> typer.Exit:
     """Exit 2 with the error's one line, prefixed by the file it is about."""
-    return _fail(f"{exc.path}: {exc}" if exc.path else str(exc))
+    return _fail(f"{show_path(exc.path)}: {exc}" if exc.path else str(exc))
 
 
 @app.command()
@@ -151,7 +152,8 @@ def scan(
                 found.update(label for label, _ in result.instruments)
                 audio_seconds += result.duration_s
                 if result.status == "error":
-                    progress.console.print(f"error: {result.path}: {result.error}", style="red", markup=False, highlight=False, soft_wrap=True)
+                    # one line whatever the name: control characters in the path are escaped
+                    progress.console.print(f"error: {show_path(result.path)}: {result.error}", style="red", markup=False, highlight=False, soft_wrap=True)
                 if json_lines:
                     sys.stdout.write(as_json(result) + "\n")
                     sys.stdout.flush()

@@ -211,6 +211,11 @@ def _first_time(real_path: str, seen: set[str]) -> bool:
     return True
 
 
-def _show(path: str | Path) -> str:
-    """A path made safe for a one-line log message (newlines and odd bytes escaped)."""
-    return ascii(os.fspath(path))[1:-1] if not str(path).isprintable() else str(path)
+def show_path(path: str | Path) -> str:
+    """A path made safe for a one-line message: as it is when printable, else with its
+    control characters and odd bytes escaped (``new\\nline.mp3``), as Python's ascii()."""
+    text = os.fspath(path)
+    return text if text.isprintable() else ascii(text)[1:-1]
+
+
+_show = show_path

@@ -26,7 +26,7 @@ from . import __version__
 from .aggregate import pick_labels, track_scores
 from .backends import Mapper, TaskTimeout, worker_pool
 from .decode import decode, probe
-from .discover import discover, file_problem
+from .discover import discover, file_problem, show_path
 from .errors import AudioDecodeError, TaggerError, TagWriteError
 from .segments import SILENCE_DB, cut_segments, loudness_db, segment_starts
 from .tags import InstrumentTags, cleanup_leftovers, read_instruments, write_instruments
@@ -291,7 +291,7 @@ class Scanner:
         if self.options.write_tags:
             for folder in sorted({f.parent for f in files}):
                 for leftover in cleanup_leftovers(folder):
-                    log.warning("removed %s, left by an interrupted run", leftover)
+                    log.warning("removed %s, left by an interrupted run", show_path(leftover))
         cpus = os.cpu_count() or 1
         jobs = self.options.jobs or cpus
         # Local decoding processes take cores from the model: give it what is left.

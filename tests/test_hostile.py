@@ -9,10 +9,12 @@ import csv
 import os
 import resource
 import socket
+import struct
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from audio_helpers import tone, write_audio
@@ -287,3 +289,112 @@ def test_running_out_of_memory_costs_one_row(tmp_path, monkeypatch):
     assert loaded.error == "decoding needed more than the per-file memory limit (512 MB)" and loaded.segments is None
     assert scan_mod._worker_failed(_Task(0, str(song), 0, 0.0, None, True), scan_mod.TaskTimeout(150.0)).error == (
         "took longer than the per-file time limit; its decoder process was stopped after 150 s")
+
+
+# --- item 12: plain reasons, one line ------------------------------------------------------
+
+
+def fixture_file(tmp_path: Path, name: str, seconds: float = 1.5) -> Path:
+    import tagfixtures as fx
+
+    container = {c.name: c for c in fx.CONTAINERS}[name]
+    missing = fx.encoder_missing(container.codec)
+    if missing:
+        pytest.skip(missing)
+    path = tmp_path / f"base_{name}{container.suffix}"
+    fx.make_audio(path, container, seconds=seconds)
+    fx.seed_tags(path, container.kind)
+    return path
+
+
+def id3v2_tag() -> bytes:
+    """An ID3v2.4 tag with a title, as some tools put in front of any file."""
+    from mutagen.id3 import ID3, TIT2
+
+    tag = ID3()
+    tag.add(TIT2(encoding=3, text=["prefixed"]))
+    return _saved_id3(tag)
+
+
+def _saved_id3(tag) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    tag.save(buffer, padding=lambda info: 0)
+    return buffer.getvalue()
+
+
+def mutant(tmp_path: Path, source: Path, name: str, change) -> Path:
+    path = tmp_path / name
+    path.write_bytes(change(source.read_bytes()))
+    return path
+
+
+def set_u32(data: bytes, at: int, value: int, fmt: str) -> bytes:
+    return data[:at] + struct.pack(fmt, value) + data[at + 4:]
+
+
+CASES = {
+    # name: (container, mutation, expected error of the tag write)
+    "truncated AIFF": ("aiff", lambda d: d[: len(d) // 2],
+                       "damaged container: the tags written could not be read back"),  # was 'NoneType' ... 'getall'
+    "huge WAV chunk size": ("wav", lambda d: set_u32(d, d.index(b"id3 ") + 4, 0xFFFFFFFF, "<I"),
+                            "tag write failed: a size field of the file is out of range"),  # was a struct error
+    "negative ASF object size": ("wma", lambda d: d[:46] + struct.pack("<Q", 8) + d[54:],
+                                 "unreadable tags: a size field of the file is out of range"),  # was an uncaught ValueError
+    "ID3 in front of a WAV": ("wav", lambda d: id3v2_tag() + d,
+                              "unsupported container (WAV data behind an ID3v2 tag)"),  # was "can't sync to MPEG frame"
+    "truncated MP4": ("m4a", lambda d: d[:40], "unreadable tags: not a valid MP4 file"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_refused_tag_writes_say_why_in_plain_words(tmp_path, case):
+    container, change, expected = CASES[case]
+    path = mutant(tmp_path, fixture_file(tmp_path, container), f"bad.{container}", change)
+    before = path.read_bytes()
+    with pytest.raises(TagWriteError) as caught:
+        write_instruments(path, TAGS)
+    assert str(caught.value) == expected and caught.value.path == path
+    assert path.read_bytes() == before  # untouched
+    assert not [n for n in os.listdir(tmp_path) if ".tagger-tmp" in n]
+
+
+def test_an_id3_prefixed_flac_is_tagged(tmp_path):
+    """mutagen reads FLAC behind an ID3v2 tag, but the temp copy's name does not end in
+    .flac, so it was taken for an MP3 and refused ("can't sync to MPEG frame")."""
+    from tagger.decode import decode
+
+    source = fixture_file(tmp_path, "flac")
+    for name in ("prefixed.flac", "prefixed.mp3"):  # judged by content, whatever its name
+        path = mutant(tmp_path, source, name, lambda d: id3v2_tag() + d)
+        audio = decode(path, 22050)
+        write_instruments(path, TAGS)
+        assert read_instruments(path).instruments == ["piano"]
+        assert path.read_bytes().startswith(id3v2_tag())  # the user's ID3 tag is kept
+        np.testing.assert_array_equal(decode(path, 22050), audio)
+
+
+def test_plain_reasons_for_what_mutagen_raises():
+    from mutagen import MutagenError
+
+    from tagger.tags import _plain
+
+    assert _plain(MutagenError()) == "damaged data (MutagenError)"  # was an empty "unreadable tags:"
+    assert _plain(struct.error("'I' format requires 0 <= number <= 4294967295")) == "a size field of the file is out of range"
+    assert _plain(MutagenError("'/x/y.flac' is not a valid FLAC file")) == "not a valid FLAC file"  # no path twice
+    assert _plain(MutagenError("Invalid chunk ID '\x00\x00\x00'")) == "damaged chunk header"
+    assert _plain(AttributeError("'NoneType' object has no attribute 'getall'")) == "'NoneType' object has no attribute 'getall'"
+
+
+def test_error_lines_on_stderr_are_one_line_whatever_the_name(tiny_model, tmp_path):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    odd = lib / "new\nline\x1b[31m.mp3"
+    odd.write_bytes(b"not audio at all" * 64)
+    proc = cli("scan", str(lib), "--model", str(tiny_model), "--csv", str(tmp_path / "r.csv"), "--jobs", "1", "--quiet")
+    assert proc.returncode == 1, proc.stderr
+    [line] = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert line == f"error: {lib}/new\\nline\\x1b[31m.mp3: not an audio file (Invalid data found when processing input)"
+    [row] = read_rows(tmp_path / "r.csv")
+    assert row["path"] == str(odd)  # the report keeps the name as it is

@@ -186,6 +186,7 @@ class _LimitedReader(io.RawIOBase):
         self.budget = READ_WITHOUT_AUDIO_LIMIT
         self.budget_spent = False
         self.timed_out = False
+        self.read_error: OSError | None = None
 
     def packet(self) -> None:
         """An audio packet came out: FFmpeg may read as much again."""
@@ -204,12 +205,21 @@ class _LimitedReader(io.RawIOBase):
         if self.budget <= 0:
             self.budget_spent = True
             return 0
-        n = self._file.readinto(memoryview(buffer)[: self.budget]) or 0
+        try:
+            n = self._file.readinto(memoryview(buffer)[: self.budget]) or 0
+        except OSError as exc:  # raised from inside FFmpeg, PyAV would print and drop it
+            self.read_error = exc
+            return 0
         self.budget -= n
         return n
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        return self._file.seek(offset, whence)
+        """As a file's seek, but a bad offset (a damaged size field) is an error code for
+        FFmpeg, as its own file reader returns, not an exception PyAV prints and drops."""
+        try:
+            return self._file.seek(offset, whence)
+        except (OSError, ValueError, OverflowError) as exc:
+            return -(getattr(exc, "errno", None) or errno.EINVAL)
 
     def tell(self) -> int:
         return self._file.tell()
@@ -224,8 +234,10 @@ class _LimitedReader(io.RawIOBase):
             raise AudioDecodeError(f"took longer than the per-file time limit ({self.deadline.limit_s:g} s)", path)
 
     def check_end(self, path: Path) -> None:
-        """At the end of the packets: raise if it came from a limit, not from the file."""
+        """At the end of the packets: raise if it came from a limit or an error, not from the file."""
         self.check(path)
+        if self.read_error is not None:
+            raise AudioDecodeError(_os_reason(self.read_error), path)
         if self.budget_spent:
             mb = READ_WITHOUT_AUDIO_LIMIT >> 20
             raise AudioDecodeError(f"corrupt: {mb} MB of data without audio at byte {self.tell() - mb * 2**20}", path)
@@ -250,10 +262,12 @@ def _open(path: Path, deadline: _Deadline | None = None) -> Iterator[tuple[_Cont
         except MemoryError:
             raise
         except OSError as exc:  # av.error.FileNotFoundError, PermissionError... are OSErrors
-            reader.check(path)
+            reader.check_end(path)
             raise AudioDecodeError(_os_reason(exc), path) from None
         except av.FFmpegError as exc:
             reader.check(path)
+            if reader.read_error is not None:
+                raise AudioDecodeError(_os_reason(reader.read_error), path) from None
             raise AudioDecodeError(f"not an audio file ({_ffmpeg_reason(exc)}{_gave_up(reader)})", path) from None
         reader.check(path)
         reader.packet()  # the packets FFmpeg keeps from its search are ours

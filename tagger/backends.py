@@ -170,28 +170,30 @@ def _in_order(
     """
     todo = iter(items)
     in_flight = deque((item, submit(item)) for item in islice(todo, window))
-    wait = {} if timeout is None else {"timeout": timeout}
+    wait = {} if timeout is None or kill is None else {"timeout": timeout}
+
+    def stuck(exc: Exception, future: Future) -> bool:  # not a TimeoutError the task raised itself
+        return bool(wait) and isinstance(exc, TimeoutError) and not future.done()
+
     while in_flight:
         item, future = in_flight.popleft()
         try:
             done = result(future, **wait)
-        except TimeoutError:
-            if kill is None:
-                raise
-            log.warning("a worker took more than %g s on %s; stopping it", timeout, item)
-            kill()
-            done = on_error(item, TaskTimeout(timeout))
         except Exception as first:
-            log.warning("a worker failed on %s (%s); retrying it alone", item, type(first).__name__)
-            try:
-                done = result(submit(item), **wait)
-            except TimeoutError:
-                if kill is None:
-                    raise
+            if stuck(first, future):
+                log.warning("a worker took more than %g s on %s; stopping it", timeout, item)
                 kill()
                 done = on_error(item, TaskTimeout(timeout))
-            except Exception as exc:
-                done = on_error(item, exc)
+            else:
+                log.warning("a worker failed on %s (%s); retrying it alone", item, type(first).__name__)
+                again = submit(item)
+                try:
+                    done = result(again, **wait)
+                except Exception as exc:
+                    if stuck(exc, again):
+                        kill()
+                        exc = TaskTimeout(timeout)
+                    done = on_error(item, exc)
         for nxt in islice(todo, 1):
             in_flight.append((nxt, submit(nxt)))
         yield done

@@ -48,12 +48,3 @@ def crash_on_three(item: int) -> int:
         os._exit(1)
     return item * 10
 
-
-def stuck_on_three(item: int) -> int:
-    """A task whose worker gets stuck on item 3 where no time limit can be checked."""
-    import time
-
-    if item == 3:
-        time.sleep(120)
-    return item * 10
-

@@ -34,7 +34,7 @@ def run(model: Path, paths, **options) -> list:
     return list(Scanner(Scorer.from_path(model, "cpu"), ScanOptions(jobs=1, **options)).scan(paths))
 
 
-def cli(*args: str, memory_gb: float = 6.0, timeout: float = 180, **kw) -> subprocess.CompletedProcess:
+def cli(*args: str, memory_gb: float = 8.0, timeout: float = 180, **kw) -> subprocess.CompletedProcess:
     """The CLI in a subprocess, with an address-space limit and a timeout: a regression
     that reads a device without end or blocks on a FIFO fails here, not the machine."""
 

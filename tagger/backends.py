@@ -42,8 +42,16 @@ class BackendError(TaggerError):
 Mapper = Callable[[Callable, Iterable, Callable[[object, BaseException], object]], Iterator]
 
 
+class TaskTimeout(TimeoutError):
+    """A task ran past its time limit and its worker processes were stopped (``seconds``)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no result after {seconds:g} s")
+        self.seconds = seconds
+
+
 @contextlib.contextmanager
-def worker_pool(name: str, jobs: int) -> Iterator[Mapper]:
+def worker_pool(name: str, jobs: int, memory_mb: int | None = None, task_timeout_s: float | None = None) -> Iterator[Mapper]:
     """A function ``map(fn, items, on_error)`` running ``fn`` on ``name``'s workers, results in order.
 
     At most ``2 * jobs`` tasks are submitted and not yet taken by the caller, so results
@@ -51,6 +59,13 @@ def worker_pool(name: str, jobs: int) -> Iterator[Mapper]:
     task whose worker died (a decoder crash takes its process with it) is retried once,
     alone; if it fails again, ``on_error(item, exception)`` stands in for its result.
     ``jobs == 1`` on the local backend runs everything in this process.
+
+    Limits, for local worker processes only (``jobs > 1``): ``memory_mb`` caps each
+    worker's address space (RLIMIT_AS: an allocation past it fails with MemoryError),
+    and a task whose result has not come ``task_timeout_s`` seconds after the caller
+    started waiting for it has its workers killed (the other tasks they held are retried)
+    and ``on_error(item, TaskTimeout)`` stands in for its result, without a retry. This
+    is a last resort for a worker stuck where it cannot check a time limit itself.
     """
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
@@ -75,8 +90,11 @@ def worker_pool(name: str, jobs: int) -> Iterator[Mapper]:
     if jobs == 1:
         yield lambda fn, items, on_error: map(fn, items)
         return
-    with _LocalPool(jobs) as pool:
-        yield lambda fn, items, on_error: _in_order(partial(pool.submit, fn), lambda f: f.result(), items, window, on_error)
+    with _LocalPool(jobs, memory_mb) as pool:
+        yield lambda fn, items, on_error: _in_order(
+            partial(pool.submit, fn), lambda f, timeout=None: f.result(timeout), items, window, on_error,
+            task_timeout_s, pool.kill,
+        )
 
 
 class _LocalPool:
@@ -86,12 +104,27 @@ class _LocalPool:
     a fresh one, so the tasks after a crash still run.
     """
 
-    def __init__(self, jobs: int) -> None:
+    def __init__(self, jobs: int, memory_mb: int | None = None) -> None:
         self.jobs = jobs
+        self.memory_mb = memory_mb
         self.executor = self._new()
 
     def _new(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(
+            self.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_limit_memory, initargs=(self.memory_mb,)
+        )
+
+    def kill(self) -> None:
+        """Kill the worker processes now (a task is stuck) and start new ones.
+
+        The tasks the old workers held fail (BrokenProcessPool, or cancelled), so the
+        caller retries them.
+        """
+        old, self.executor = self.executor, self._new()
+        for process in list((getattr(old, "_processes", None) or {}).values()):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                process.kill()
+        old.shutdown(wait=False, cancel_futures=True)
 
     def submit(self, fn: Callable, item: object) -> Future:
         try:
@@ -108,20 +141,59 @@ class _LocalPool:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _in_order(submit: Callable, result: Callable, items: Iterable, window: int, on_error: Callable) -> Iterator:
-    """Submit ``items`` with at most ``window`` in flight; yield their results in order."""
+def _limit_memory(memory_mb: int | None) -> None:
+    """Worker initializer: cap this process's address space at ``memory_mb`` MB (None: no cap)."""
+    if memory_mb is None:
+        return
+    import resource
+
+    size = int(memory_mb) << 20
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        size = min(size, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (size, hard))
+
+
+def _in_order(
+    submit: Callable,
+    result: Callable,
+    items: Iterable,
+    window: int,
+    on_error: Callable,
+    timeout: float | None = None,
+    kill: Callable[[], None] | None = None,
+) -> Iterator:
+    """Submit ``items`` with at most ``window`` in flight; yield their results in order.
+
+    With ``timeout``, ``result(future, timeout)`` is asked for; when it times out, ``kill()``
+    stops the workers and ``on_error(item, TaskTimeout)`` is the item's result.
+    """
     todo = iter(items)
     in_flight = deque((item, submit(item)) for item in islice(todo, window))
+    wait = {} if timeout is None or kill is None else {"timeout": timeout}
+
+    def stuck(exc: Exception, future: Future) -> bool:  # not a TimeoutError the task raised itself
+        return bool(wait) and isinstance(exc, TimeoutError) and not future.done()
+
     while in_flight:
         item, future = in_flight.popleft()
         try:
-            done = result(future)
+            done = result(future, **wait)
         except Exception as first:
-            log.warning("a worker failed on %s (%s); retrying it alone", item, type(first).__name__)
-            try:
-                done = result(submit(item))
-            except Exception as exc:
-                done = on_error(item, exc)
+            if stuck(first, future):
+                log.warning("a worker took more than %g s on %s; stopping it", timeout, item)
+                kill()
+                done = on_error(item, TaskTimeout(timeout))
+            else:
+                log.warning("a worker failed on %s (%s); retrying it alone", item, type(first).__name__)
+                again = submit(item)
+                try:
+                    done = result(again, **wait)
+                except Exception as exc:
+                    if stuck(exc, again):
+                        kill()
+                        exc = TaskTimeout(timeout)
+                    done = on_error(item, exc)
         for nxt in islice(todo, 1):
             in_flight.append((nxt, submit(nxt)))
         yield done

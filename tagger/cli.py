@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__
+from .discover import show_path
 from .errors import DatasetError, ModelLoadError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Find the instruments in every track of a music library.")
@@ -69,7 +70,7 @@ def _load_scorer(model: Optional[Path], device: Device, batch_size: int):
 
 def _failed(exc: ModelLoadError | DatasetError) -> typer.Exit:
     """Exit 2 with the error's one line, prefixed by the file it is about."""
-    return _fail(f"{exc.path}: {exc}" if exc.path else str(exc))
+    return _fail(f"{show_path(exc.path)}: {exc}" if exc.path else str(exc))
 
 
 @app.command()
@@ -86,6 +87,8 @@ def scan(
     force: bool = typer.Option(False, help="Overwrite instruments tags that a user wrote, and rescan unchanged files."),
     backend: Backend = typer.Option(Backend.local, help="Where decoding runs: local processes, or a dask/ray cluster."),
     hop: Optional[float] = typer.Option(None, min=0.1, help="Seconds between segment starts (default: the segment length, 3 s)."),
+    file_timeout: float = typer.Option(120.0, "--file-timeout", min=0.0, metavar="SECONDS", help="Give up on a file whose decoding takes longer (each 10-minute span of a long file); 0: no limit."),
+    file_memory: int = typer.Option(2048, "--file-memory", min=0, metavar="MB", help="Memory cap of each decoding process (with --jobs 2 or more); a file that needs more fails alone; 0: no cap."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip files unchanged since a run with the same model and settings (cache next to the CSV)."),
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON line per file on stdout instead of the summary table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary, errors only."),
@@ -111,7 +114,7 @@ def scan(
         raise _failed(exc) from None
     options = ScanOptions(
         write_tags=write_tags, force=force, threshold=threshold, top_k=top_k, hop_seconds=hop, jobs=jobs,
-        backend=backend.value,
+        backend=backend.value, file_timeout=file_timeout or None, file_memory_mb=file_memory or None,
     )
     try:
         scanner = Scanner(scorer, options)
@@ -149,7 +152,8 @@ def scan(
                 found.update(label for label, _ in result.instruments)
                 audio_seconds += result.duration_s
                 if result.status == "error":
-                    progress.console.print(f"error: {result.path}: {result.error}", style="red", markup=False, highlight=False, soft_wrap=True)
+                    # one line whatever the name: control characters in the path are escaped
+                    progress.console.print(f"error: {show_path(result.path)}: {result.error}", style="red", markup=False, highlight=False, soft_wrap=True)
                 if json_lines:
                     sys.stdout.write(as_json(result) + "\n")
                     sys.stdout.flush()

@@ -20,17 +20,27 @@ decoded source audio passes through a FIFO in chunks of ``_CHUNK_SAMPLES``.
 
 Failures are AudioDecodeError with a one-line reason: "empty file (0 bytes)", "not an
 audio file (<FFmpeg's reason>)", "no audio stream", "permission denied", "file not
-found", "corrupt or truncated: no audio could be decoded". Damaged packets are skipped
-(and counted at debug level) as ffmpeg does; a truncated file decodes what is there.
+found", "corrupt or truncated: no audio could be decoded", "took longer than the
+per-file time limit (<N> s)", or why the path is not a regular file (see
+:func:`tagger.discover.file_problem`: FIFOs and devices are never opened). Damaged
+packets are skipped (and counted at debug level) as ffmpeg does; a truncated file
+decodes what is there. Running out of memory raises MemoryError (never taken for the
+end of the file).
+
+Limits: FFmpeg reads the file through Python (:class:`_LimitedReader`), so that how much
+it may read without finding audio (READ_WITHOUT_AUDIO_LIMIT, while opening or between two
+packets) and for how long (``time_limit_s``) are bounded.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import itertools
 import logging
 import math
 import os
-import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -40,6 +50,7 @@ import av
 import av.logging
 import numpy as np
 
+from tagger.discover import file_problem
 from tagger.errors import AudioDecodeError
 
 log = logging.getLogger(__name__)
@@ -55,6 +66,12 @@ _PREROLL_S = 0.5  # seek this far before start_s, so decoders (MDCT overlap, MP3
 _RESAMPLER_WARMUP_S = 0.05  # source audio fed to the resampler before start_s (its FIR is ~1 ms)
 _CHUNK_SAMPLES = 1 << 15  # source samples per resampler call (~0.7 s at 44.1 kHz)
 _MIX_OPTIONS = {"rematrix_maxval": "1.0"}  # stereo -> (L + R) / 2 instead of (L + R) / sqrt(2)
+# Bytes FFmpeg may read without giving us an audio packet: while it opens a file and looks
+# for its streams, or between two packets. Real files need a few MB at most (cover art
+# included); without a limit FFmpeg reads what it cannot make sense of to the end, and
+# holds it in memory (a 2 GB file of zeros named .mp3: 2 GB and 6 s to open; a valid MP3
+# frame followed by 4 GB of zeros: 4 GB and minutes of searching for the next frame).
+READ_WITHOUT_AUDIO_LIMIT = 128 << 20
 
 
 @dataclass(frozen=True)
@@ -68,13 +85,14 @@ class AudioInfo:
     container: str  # FFmpeg demuxer name, e.g. "mp3", "ogg", "mov,mp4,m4a,3gp,3g2,mj2"
 
 
-def probe(path: Path) -> AudioInfo:
+def probe(path: Path, time_limit_s: float | None = None) -> AudioInfo:
     """Read the stream parameters of ``path`` (opens the container, decodes nothing).
 
-    Raises AudioDecodeError with a one-line reason.
+    Reads at most READ_WITHOUT_AUDIO_LIMIT bytes, for at most ``time_limit_s`` seconds (None: no
+    limit). Raises AudioDecodeError with a one-line reason.
     """
-    with _open(Path(path)) as container:
-        stream = _audio_stream(container, Path(path))
+    with _open(Path(path), _deadline(time_limit_s)) as (container, reader):
+        stream = _audio_stream(container, Path(path), reader)
         cc = stream.codec_context
         return AudioInfo(
             duration_s=_duration_s(container, stream),
@@ -86,15 +104,21 @@ def probe(path: Path) -> AudioInfo:
 
 
 def decode(
-    path: Path, sample_rate: int, start_s: float = 0.0, duration_s: float | None = None
+    path: Path,
+    sample_rate: int,
+    start_s: float = 0.0,
+    duration_s: float | None = None,
+    time_limit_s: float | None = None,
 ) -> np.ndarray:
     """Decode ``path`` to float32 mono at ``sample_rate`` Hz, values in [-1, 1].
 
     Returns shape (samples,): the span [start_s, start_s + duration_s) in seconds, or to
     the end of the file when duration_s is None. Has exactly round(duration_s *
-    sample_rate) samples unless the file ends first. Raises AudioDecodeError.
+    sample_rate) samples unless the file ends first. Raises AudioDecodeError, also when
+    decoding takes longer than ``time_limit_s`` seconds (None: no limit).
     """
-    blocks = list(iter_decode(path, sample_rate, start_s, duration_s, block_samples=1 << 62))
+    blocks = list(iter_decode(path, sample_rate, start_s, duration_s, block_samples=1 << 62,
+                              time_limit_s=time_limit_s))
     if not blocks:
         return np.zeros(0, dtype=np.float32)
     return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
@@ -106,12 +130,14 @@ def iter_decode(
     start_s: float = 0.0,
     duration_s: float | None = None,
     block_samples: int = 1 << 18,
+    time_limit_s: float | None = None,
 ) -> Iterator[np.ndarray]:
     """Stream the span of ``decode`` as float32 mono blocks of ``block_samples`` samples.
 
     Every block but the last has exactly ``block_samples`` samples (1 << 18 is ~12 s at
     22 050 Hz). Arguments are checked and AudioDecodeError raised lazily, from the first
-    ``next()`` on. Closing the generator early closes the file.
+    ``next()`` on. Closing the generator early closes the file. ``time_limit_s`` is wall
+    time from the first ``next()``, checked at every read and every packet.
     """
     if sample_rate <= 0 or block_samples <= 0:
         raise ValueError("sample_rate and block_samples must be positive")
@@ -120,37 +146,144 @@ def iter_decode(
     path = Path(path)
     first_out = round(start_s * sample_rate)
     end_out = None if duration_s is None else first_out + round(duration_s * sample_rate)
-    pieces = _span_pieces(path, sample_rate, first_out, end_out, seek=start_s > 0)
+    pieces = _span_pieces(path, sample_rate, first_out, end_out, start_s > 0, time_limit_s)
     yield from _blocks(pieces, block_samples)
 
 
 # --- opening -------------------------------------------------------------------------
 
 
-def _open(path: Path) -> _Container:
+class _Deadline:
+    """When a decode must be over (time.monotonic() seconds), and what its limit was."""
+
+    def __init__(self, limit_s: float) -> None:
+        self.limit_s = limit_s
+        self.at = time.monotonic() + limit_s
+
+    def passed(self) -> bool:
+        return time.monotonic() > self.at
+
+
+def _deadline(limit_s: float | None) -> _Deadline | None:
+    if limit_s is not None and limit_s <= 0:
+        raise ValueError("time_limit_s must be positive (or None)")
+    return None if limit_s is None else _Deadline(limit_s)
+
+
+class _LimitedReader(io.RawIOBase):
+    """The file as FFmpeg reads it, through Python, so that reading can be limited.
+
+    FFmpeg may read READ_WITHOUT_AUDIO_LIMIT bytes while it opens the file, and as much
+    between two audio packets (``packet()`` is called for each); past that, and past the
+    deadline, every read sees the end of the file, and ``budget_spent`` or ``timed_out``
+    is set: the caller must then raise, not take the audio so far for the whole file.
+    """
+
+    def __init__(self, path: Path, deadline: _Deadline | None) -> None:
+        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
+        self.name = os.fspath(path)  # FFmpeg guesses the format from the extension too
+        self.deadline = deadline
+        self.budget = READ_WITHOUT_AUDIO_LIMIT
+        self.budget_spent = False
+        self.timed_out = False
+        self.read_error: OSError | None = None
+
+    def packet(self) -> None:
+        """An audio packet came out: FFmpeg may read as much again."""
+        self.budget = READ_WITHOUT_AUDIO_LIMIT
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.deadline is not None and self.deadline.passed():
+            self.timed_out = True
+            return 0
+        if self.budget <= 0:
+            self.budget_spent = True
+            return 0
+        try:
+            n = self._file.readinto(memoryview(buffer)[: self.budget]) or 0
+        except OSError as exc:  # raised from inside FFmpeg, PyAV would print and drop it
+            self.read_error = exc
+            return 0
+        self.budget -= n
+        return n
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """As a file's seek, but a bad offset (a damaged size field) is an error code for
+        FFmpeg, as its own file reader returns, not an exception PyAV prints and drops."""
+        try:
+            return self._file.seek(offset, whence)
+        except (OSError, ValueError, OverflowError) as exc:
+            return -(getattr(exc, "errno", None) or errno.EINVAL)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+    def check(self, path: Path) -> None:
+        """Raise if the deadline has passed (checked between packets, and after the last)."""
+        if self.timed_out or (self.deadline is not None and self.deadline.passed()):
+            raise AudioDecodeError(f"took longer than the per-file time limit ({self.deadline.limit_s:g} s)", path)
+
+    def check_end(self, path: Path) -> None:
+        """At the end of the packets: raise if it came from a limit or an error, not from the file."""
+        self.check(path)
+        if self.read_error is not None:
+            raise AudioDecodeError(_os_reason(self.read_error), path)
+        if self.budget_spent:
+            mb = READ_WITHOUT_AUDIO_LIMIT >> 20
+            raise AudioDecodeError(f"corrupt: {mb} MB of data without audio at byte {self.tell() - mb * 2**20}", path)
+
+
+@contextlib.contextmanager
+def _open(path: Path, deadline: _Deadline | None = None) -> Iterator[tuple[_Container, _LimitedReader]]:
     """Open ``path`` for reading, turning every failure into one AudioDecodeError line."""
+    problem = file_problem(path)  # a FIFO would block, a device never end: never open them
+    if problem:
+        raise AudioDecodeError(problem, path)
     try:
         info = os.stat(path)
+        if info.st_size == 0:
+            raise AudioDecodeError("empty file (0 bytes)", path)
+        reader = _LimitedReader(path, deadline)
     except OSError as exc:
         raise AudioDecodeError(_os_reason(exc), path) from None
-    if stat.S_ISDIR(info.st_mode):
-        raise AudioDecodeError("is a directory", path)
-    if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
-        raise AudioDecodeError("not a regular file", path)
-    if info.st_size == 0:
-        raise AudioDecodeError("empty file (0 bytes)", path)
-    try:
-        return av.open(os.fspath(path), metadata_errors="replace")
-    except OSError as exc:  # av.error.FileNotFoundError, PermissionError... are OSErrors
-        raise AudioDecodeError(_os_reason(exc), path) from None
-    except av.FFmpegError as exc:
-        raise AudioDecodeError(f"not an audio file ({_ffmpeg_reason(exc)})", path) from None
+    with reader:
+        try:
+            container = av.open(reader, metadata_errors="replace")
+        except MemoryError:
+            raise
+        except OSError as exc:  # av.error.FileNotFoundError, PermissionError... are OSErrors
+            reader.check_end(path)
+            raise AudioDecodeError(_os_reason(exc), path) from None
+        except av.FFmpegError as exc:
+            reader.check(path)
+            if reader.read_error is not None:
+                raise AudioDecodeError(_os_reason(reader.read_error), path) from None
+            raise AudioDecodeError(f"not an audio file ({_ffmpeg_reason(exc)}{_gave_up(reader)})", path) from None
+        reader.check(path)
+        reader.packet()  # the packets FFmpeg keeps from its search are ours
+        with container:
+            yield container, reader
 
 
-def _audio_stream(container: _Container, path: Path) -> _AudioStream:
+def _gave_up(reader: _LimitedReader) -> str:
+    """Said after a reason when FFmpeg stopped looking because of READ_WITHOUT_AUDIO_LIMIT."""
+    return f"; nothing found in the first {READ_WITHOUT_AUDIO_LIMIT >> 20} MB" if reader.budget_spent else ""
+
+
+def _audio_stream(container: _Container, path: Path, reader: _LimitedReader) -> _AudioStream:
     """The container's main audio stream, checked to be decodable."""
     if not container.streams.audio:
-        raise AudioDecodeError("no audio stream", path)
+        raise AudioDecodeError(f"no audio stream{_gave_up(reader)}", path)
     stream = container.streams.best("audio") or container.streams.audio[0]
     cc = stream.codec_context
     if cc is None:
@@ -159,7 +292,7 @@ def _audio_stream(container: _Container, path: Path) -> _AudioStream:
         # What FFmpeg reports as "could not find codec parameters": typically random
         # bytes that a demuxer accepted because of the file's extension.
         raise AudioDecodeError(
-            f"not an audio file (no valid {container.format.name} audio stream found)", path
+            f"not an audio file (no valid {container.format.name} audio stream found{_gave_up(reader)})", path
         )
     return stream
 
@@ -205,28 +338,29 @@ class _Overshoot(Exception):
 
 
 def _span_pieces(
-    path: Path, rate: int, first_out: int, end_out: int | None, seek: bool
+    path: Path, rate: int, first_out: int, end_out: int | None, seek: bool, time_limit_s: float | None
 ) -> Iterator[np.ndarray]:
     """Mono pieces (any length) of output samples [first_out, end_out) at ``rate`` Hz."""
+    deadline = _deadline(time_limit_s)  # from the first next()
     try:
-        yield from _span_pieces_once(path, rate, first_out, end_out, seek)
+        yield from _span_pieces_once(path, rate, first_out, end_out, seek, deadline)
     except _Overshoot:
         log.debug("%s: seek overshot the start; decoding from the beginning", path)
-        yield from _span_pieces_once(path, rate, first_out, end_out, seek=False)
+        yield from _span_pieces_once(path, rate, first_out, end_out, False, deadline)
 
 
 def _span_pieces_once(
-    path: Path, rate: int, first_out: int, end_out: int | None, seek: bool
+    path: Path, rate: int, first_out: int, end_out: int | None, seek: bool, deadline: _Deadline | None
 ) -> Iterator[np.ndarray]:
-    with _open(path) as container:
-        stream = _audio_stream(container, path)
+    with _open(path, deadline) as (container, reader):
+        stream = _audio_stream(container, path, reader)
         counts = _Counts()
-        frames = _frames(container, stream, path, counts)
+        frames = _frames(container, stream, path, counts, reader)
         first = next(frames, None)
         origin = _frame_time(first)  # the output timeline starts at the first decoded sample
         if seek and origin is not None and _seek(container, stream, origin + Fraction(first_out, rate)):
             frames.close()
-            frames = _frames(container, stream, path, counts)
+            frames = _frames(container, stream, path, counts, reader)
         else:
             seek = False
             frames = itertools.chain([first] if first is not None else [], frames)
@@ -268,21 +402,34 @@ def _frames(
     stream: _AudioStream,
     path: Path,
     counts: _Counts,
+    reader: _LimitedReader,
 ) -> Iterator[av.AudioFrame]:
-    """Decoded frames; a packet the decoder rejects is skipped and counted."""
+    """Decoded frames; a packet the decoder rejects is skipped and counted.
+
+    Raises AudioDecodeError when the time limit passes (checked at every packet, and when
+    the demuxer stops: past the deadline, the reader ends the file early).
+    """
     packets = container.demux(stream)
     while True:
         try:
             packet = next(packets)
         except StopIteration:
+            reader.check_end(path)
             return
+        except MemoryError:  # av.error.MemoryError is an FFmpegError too: never "end of file"
+            raise
         except OSError as exc:  # includes av.error.* that are OS errors (EIO...)
             raise AudioDecodeError(_os_reason(exc), path) from None
         except av.FFmpegError as exc:  # a demuxer giving up on damaged data = end of file
+            reader.check_end(path)
             log.debug("%s: demuxing stopped: %s", path, _ffmpeg_reason(exc))
             return
+        reader.check(path)
+        reader.packet()
         try:
             decoded = packet.decode()
+        except MemoryError:
+            raise
         except av.FFmpegError as exc:
             counts.bad_packets += 1
             log.debug("%s: skipped a bad packet at pts %s: %s", path, packet.pts, _ffmpeg_reason(exc))

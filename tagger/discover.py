@@ -3,7 +3,15 @@
 Order (deterministic): the paths in the order given; inside a folder, its audio files
 sorted by name (Python string order), then its subfolders sorted by name, each walked
 the same way (depth first). Hidden entries (name starting with ".") and our own
-temporary files (name containing ".tagger-tmp") are skipped. Symlinked folders are
+temporary files (name containing ".tagger-tmp") are skipped.
+
+What counts as a file found inside a folder is decided by its name alone: a non-hidden
+entry with an audio extension is yielded, whatever it turns out to be, so that the report
+gives it a row. A FIFO, socket or device file, a dangling symlink or a symlink loop named
+like audio is therefore yielded, and :func:`file_problem` says why it cannot be read
+(callers must never open such an entry: a FIFO blocks, a device never ends). Special
+entries without an audio name are skipped (symlinks that lead nowhere with a warning),
+as any other non-audio file is. Symlinked folders are
 followed; a folder already walked (same st_dev, st_ino) is not walked again, so loops end
 and a folder reached twice is reported under the first path that reached it. A file is
 yielded once even when reached through several symlinks (deduplicated by real path).
@@ -13,6 +21,7 @@ surrogate escapes (PEP 383) and ``os.fsencode(str(path))`` gives back the exact 
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -44,11 +53,12 @@ def is_audio_name(name: str) -> bool:
 def discover(paths: Iterable[str | Path]) -> Iterator[Path]:
     """Yield the audio files under ``paths``, each once, in a deterministic order.
 
-    A path given as a file is yielded whatever its extension (the user asked for it).
-    Every path is checked before the walk starts: a missing one raises
+    A path given as a file is yielded whatever its extension or kind (the user asked for
+    it). Every path is checked before the walk starts: a missing one raises
     FileNotFoundError (other stat errors, e.g. PermissionError, propagate too). The walk
-    itself is lazy and never raises: unreadable or vanished folders and broken symlinks
-    are logged as warnings and skipped.
+    itself is lazy and never raises: unreadable or vanished folders are logged as
+    warnings and skipped. Entries named like audio are yielded even when they are not
+    regular files (see the module's docstring); check them with :func:`file_problem`.
     """
     if isinstance(paths, (str, bytes, os.PathLike)):
         paths = [paths]  # one path, not an iterable of characters
@@ -126,20 +136,71 @@ def _list_folder(
 
 
 def _kind(entry: os.DirEntry[str]) -> str:
-    """'dir', 'audio' or 'skip' for one folder entry (symlinks followed)."""
+    """'dir', 'audio' or 'skip' for one folder entry (symlinks followed).
+
+    An entry with an audio name that is not a folder is 'audio' whatever it is (a FIFO,
+    a device, a dangling link...): it gets a row, and file_problem() says what it is.
+    """
     name = entry.name
-    if name.startswith("."):
+    if name.startswith(".") or TEMP_MARKER in name:
         return "skip"
     try:
         if entry.is_dir():
             return "dir"
-        if entry.is_file():
-            return "audio" if is_audio_name(name) and TEMP_MARKER not in name else "skip"
-        if entry.is_symlink():
-            log.warning("skipping broken symlink %s", _show(entry.path))
-    except OSError as exc:
-        log.warning("skipping %s: %s", _show(entry.path), exc.strerror or exc)
+    except OSError:  # e.g. a symlink loop: not a folder, and said so below
+        pass
+    if is_audio_name(name):
+        return "audio"
+    if entry.is_symlink():  # a link that leads nowhere is worth a word, even unnamed
+        problem = file_problem(entry.path)
+        if problem and "symlink" in problem:
+            log.warning("skipping %s: %s", _show(entry.path), problem)
     return "skip"
+
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
+
+
+def file_problem(path: str | Path) -> str | None:
+    """Why ``path`` is not a regular file we may open, in a few plain words; None when it is one.
+
+    Never opens ``path`` (only stat and readlink), so it is safe on FIFOs and devices.
+    Symlinks are followed: a link to ``/dev/zero`` is a character device, not a broken
+    link. The reasons: "file not found", "permission denied", "is a directory",
+    "symlink loop", "dangling symlink -> <target>", "not a regular file (FIFO)" (or
+    socket, character device, block device; "... via symlink -> <target>" when a link
+    led there), "cannot read file information (<reason>)".
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symlink loop"
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            try:
+                return f"dangling symlink -> {_show(os.readlink(path))}"
+            except OSError:
+                return "dangling symlink"
+        if exc.errno == errno.ENOENT:
+            return "file not found"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return "permission denied"
+        return f"cannot read file information ({exc.strerror or exc})"
+    if stat.S_ISREG(st.st_mode):
+        return None
+    if stat.S_ISDIR(st.st_mode):
+        return "is a directory"
+    kind = next((name for test, name in _FILE_KINDS if test(st.st_mode)), "unknown kind")
+    via = ""
+    if os.path.islink(path):  # e.g. a link to /dev/zero (not bash's /dev/fd/63 -> pipe:[...])
+        target = os.path.realpath(path)
+        via = f" via symlink -> {_show(target)}" if os.path.lexists(target) else ""
+    return f"not a regular file ({kind}{via})"
 
 
 def _first_time(real_path: str, seen: set[str]) -> bool:
@@ -150,6 +211,11 @@ def _first_time(real_path: str, seen: set[str]) -> bool:
     return True
 
 
-def _show(path: str | Path) -> str:
-    """A path made safe for a one-line log message (newlines and odd bytes escaped)."""
-    return ascii(os.fspath(path))[1:-1] if not str(path).isprintable() else str(path)
+def show_path(path: str | Path) -> str:
+    """A path made safe for a one-line message: as it is when printable, else with its
+    control characters and odd bytes escaped (``new\\nline.mp3``), as Python's ascii()."""
+    text = os.fspath(path)
+    return text if text.isprintable() else ascii(text)[1:-1]
+
+
+_show = show_path

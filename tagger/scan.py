@@ -24,10 +24,10 @@ import numpy as np
 
 from . import __version__
 from .aggregate import pick_labels, track_scores
-from .backends import Mapper, worker_pool
+from .backends import Mapper, TaskTimeout, worker_pool
 from .decode import decode, probe
-from .discover import discover
-from .errors import TaggerError, TagWriteError
+from .discover import discover, file_problem, show_path
+from .errors import AudioDecodeError, TaggerError, TagWriteError
 from .segments import SILENCE_DB, cut_segments, loudness_db, segment_starts
 from .tags import InstrumentTags, cleanup_leftovers, read_instruments, write_instruments
 from .weights import bundled_model_path, load_tensors, read_header
@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 MIN_SECONDS = 1.0  # shorter files are reported as too short to tag
 PROBE_BYTES = 1 << 20  # larger files are probed, and decoded in spans when long (1 MB is 17 min at 8 kb/s)
 WINDOW_FILES = 512  # files planned and dispatched at a time (bounds the driver's memory)
+FILE_TIMEOUT_S = 120.0  # default limit on decoding one file (or one span of a long file)
+FILE_MEMORY_MB = 2048  # default cap on a decoding process's address space (a worker needs ~300 MB)
+# A worker stuck where it cannot check the time limit (in a C call) is killed this much later.
+KILL_GRACE_S = 30.0
 
 
 @dataclass
@@ -52,6 +56,9 @@ class ScanOptions:
     jobs: int = 0  # decoding processes; 0 = one per core
     chunk_seconds: float = 600.0
     backend: str = "local"
+    # Per-file limits (None: none). The time limit holds for each span of a long file.
+    file_timeout: float | None = FILE_TIMEOUT_S
+    file_memory_mb: int | None = FILE_MEMORY_MB  # per local decoding process (jobs > 1)
 
 
 @dataclass
@@ -157,11 +164,21 @@ class ScorerInBackground:
         return self.result().score(segments)
 
 
-def load_span(task: _Task, sample_rate: int, seg_len: int, hop: int, skip_users_tags: bool) -> _Loaded:
-    """Worker: read tags (first span), decode one span and cut it into segments."""
+def load_span(
+    task: _Task, sample_rate: int, seg_len: int, hop: int, skip_users_tags: bool,
+    time_limit_s: float | None = None, memory_mb: int | None = None,
+) -> _Loaded:
+    """Worker: read tags (first span), decode one span and cut it into segments.
+
+    ``time_limit_s`` bounds the decode; ``memory_mb`` is only named in the reason when
+    memory runs out (the cap itself is set on the worker process, see backends).
+    """
     out = _Loaded(task.file_id, task.chunk, task.last)
     path = Path(task.path)
     try:
+        problem = file_problem(path)  # before anything opens it: a FIFO blocks, a device never ends
+        if problem:
+            raise AudioDecodeError(problem, path)
         if task.chunk == 0:
             try:
                 existing = read_instruments(path)
@@ -172,7 +189,7 @@ def load_span(task: _Task, sample_rate: int, seg_len: int, hop: int, skip_users_
                 return out
         overlap = (seg_len - hop) / sample_rate if seg_len > hop else 0.0
         span = None if task.last else task.span_s + overlap
-        audio = decode(path, sample_rate, task.start_s, span)
+        audio = decode(path, sample_rate, task.start_s, span, time_limit_s=time_limit_s)
         if task.last:
             if task.chunk == 0 and len(audio) < MIN_SECONDS * sample_rate:
                 raise TaggerError(f"too short to tag ({len(audio) / sample_rate:.2f} s; at least {MIN_SECONDS:g} s needed)")
@@ -188,6 +205,10 @@ def load_span(task: _Task, sample_rate: int, seg_len: int, hop: int, skip_users_
             out.loudness = loudness_db(out.segments)
     except TaggerError as exc:
         out.error = str(exc)
+    except MemoryError:
+        out = _Loaded(task.file_id, task.chunk, task.last)  # let go of what was decoded
+        limit = f"the per-file memory limit ({memory_mb} MB)" if memory_mb else "the memory available"
+        out.error = f"decoding needed more than {limit}"
     except Exception as exc:  # a decoder bug must cost one file, not the run
         log.debug("unexpected error on %s", path, exc_info=True)
         out.error = f"unexpected {type(exc).__name__}: {exc}"
@@ -195,8 +216,18 @@ def load_span(task: _Task, sample_rate: int, seg_len: int, hop: int, skip_users_
 
 
 def _worker_failed(task: _Task, exc: BaseException) -> _Loaded:
-    """The result of a span whose worker process died twice (e.g. a decoder crash)."""
-    return _Loaded(task.file_id, task.chunk, task.last, error=f"decoder process crashed ({type(exc).__name__})")
+    """The result of a span whose worker process died twice (e.g. a decoder crash), or was stuck."""
+    if isinstance(exc, TaskTimeout):
+        error = f"took longer than the per-file time limit; its decoder process was stopped after {exc.seconds:g} s"
+    else:
+        error = f"decoder process crashed ({type(exc).__name__})"
+    return _Loaded(task.file_id, task.chunk, task.last, error=error)
+
+
+def _failed(states: dict[int, _FileState], file_id: int) -> bool:
+    """True when the file is done with (its row is out) or has failed."""
+    st = states.get(file_id)
+    return st is None or bool(st.error)
 
 
 def _batched(iterable: Iterable, n: int) -> Iterator[list]:
@@ -240,8 +271,9 @@ class Scanner:
         chunk_s = self.options.chunk_seconds
         chunk_s = max(self.hop / self.sample_rate, round(chunk_s * self.sample_rate / self.hop) * self.hop / self.sample_rate)
         try:
-            duration = probe(path).duration_s if os.stat(path).st_size > PROBE_BYTES else None
-        except (TaggerError, OSError):
+            big = os.stat(path).st_size > PROBE_BYTES
+            duration = probe(path, self.options.file_timeout).duration_s if big else None
+        except (TaggerError, OSError, MemoryError):
             duration = None  # the decode will say what is wrong
         if not duration or duration <= 1.5 * chunk_s:
             return [_Task(file_id, str(path), 0, 0.0, None, True)]
@@ -259,14 +291,16 @@ class Scanner:
         if self.options.write_tags:
             for folder in sorted({f.parent for f in files}):
                 for leftover in cleanup_leftovers(folder):
-                    log.warning("removed %s, left by an interrupted run", leftover)
+                    log.warning("removed %s, left by an interrupted run", show_path(leftover))
         cpus = os.cpu_count() or 1
         jobs = self.options.jobs or cpus
         # Local decoding processes take cores from the model: give it what is left.
         local_workers = jobs if self.options.backend == "local" and jobs > 1 else 0
         previous = self.scorer.set_threads(cpus - local_workers)
+        o = self.options
+        timeout = None if o.file_timeout is None else o.file_timeout + KILL_GRACE_S
         try:
-            with worker_pool(self.options.backend, jobs) as pool:
+            with worker_pool(o.backend, jobs, memory_mb=o.file_memory_mb, task_timeout_s=timeout) as pool:
                 for i, window in enumerate(_batched(files, WINDOW_FILES)):
                     yield from self._scan_window(pool, i * WINDOW_FILES, window)
         finally:
@@ -275,11 +309,17 @@ class Scanner:
 
     def _scan_window(self, pool: Mapper, offset: int, files: list[Path]) -> Iterator[TrackResult]:
         states = {offset + i: _FileState(path) for i, path in enumerate(files)}
+        for st in states.values():
+            # Checked here too, not only in the worker: a path like /dev/fd/63 (bash's
+            # <(...)) names another file, or none, in a worker process.
+            st.error = file_problem(st.path) or ""
         if self.cache is not None and not self.options.force:
             for st in states.values():
-                st.cached = self.cache.get(st.path, self.options.write_tags)
-        todo = [(i, st.path) for i, st in states.items() if st.cached is None]
-        tasks = (task for i, path in todo for task in self._plan(i, path))  # planned (probed) as workers free up
+                if not st.error:
+                    st.cached = self.cache.get(st.path, self.options.write_tags)
+        todo = [(i, st.path) for i, st in states.items() if st.cached is None and not st.error]
+        # Planned (probed) as workers free up; the spans of a file that already failed are dropped.
+        tasks = (task for i, path in todo for task in self._plan(i, path) if not _failed(states, i))
         order = deque(states)
         buffer: list[tuple[int, np.ndarray]] = []
         buffered = 0
@@ -311,7 +351,8 @@ class Scanner:
 
         results = pool(
             partial(load_span, sample_rate=self.sample_rate, seg_len=self.seg_len, hop=self.hop,
-                    skip_users_tags=self.keeps_users_tags),
+                    skip_users_tags=self.keeps_users_tags, time_limit_s=self.options.file_timeout,
+                    memory_mb=self.options.file_memory_mb),
             tasks,
             _worker_failed,
         )
@@ -372,4 +413,7 @@ class Scanner:
             result.tags = "written"
         except TagWriteError as exc:
             result.status, result.error = "error", f"could not write tags: {exc}"
+        except Exception as exc:  # a bug in a tag writer must cost one file, not the run
+            log.debug("unexpected error writing tags to %s", st.path, exc_info=True)
+            result.status, result.error = "error", f"could not write tags: unexpected {type(exc).__name__}: {exc}"
         return result

@@ -20,6 +20,7 @@ moment leaves either the old file or the new one.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -27,6 +28,7 @@ import re
 import secrets
 import shutil
 import stat
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,13 +48,17 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 from mutagen.wavpack import WavPack
 
+from tagger.discover import file_problem
+from tagger.discover import show_path as _show
 from tagger.errors import TagWriteError
 
 log = logging.getLogger(__name__)
 
 TEMP_MARKER = ".tagger-tmp"
-# A temp file is f".{name}{TEMP_MARKER}-{8 hex digits}", next to the file it replaces.
-_TEMP_NAME = re.compile(r"^\..+" + re.escape(TEMP_MARKER) + r"-[0-9a-f]{8}$")
+# A temp file is f".{name}{TEMP_MARKER}-{8 hex digits}", next to the file it replaces; a
+# name too long for that is cut and ends in "~" and 8 hex digits of its hash (see _temp_path).
+_TEMP_NAME = re.compile(r"^\..+" + re.escape(TEMP_MARKER) + r"-[0-9a-f]{8}\Z", re.DOTALL)
+NAME_MAX = 255  # bytes in a file name, when the file system does not say
 # ID3v2.3 has no multi-value text frames: values are joined with this, as DESIGN.md says.
 ID3V23_SEPARATOR = "; "
 ID3V1_SIZE = 128  # bytes of an ID3v1 tag at the very end of an MP3
@@ -229,31 +235,95 @@ _TAG_KIND: dict[type, str] = {
 # --- opening files --------------------------------------------------------------------
 
 
+# What mutagen says, and what we say instead (mutagen's messages name inner details).
+_PLAIN_REASONS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"can't sync to (an )?MPEG frame"), "no MPEG audio frame found"),
+    (re.compile(r"is not a valid (\w+) file"), r"not a valid \1 file"),
+    (re.compile(r"not an? (\w+) file"), r"not a valid \1 file"),
+    (re.compile(r"file said (\d+) bytes, read (\d+) bytes"), r"truncated (a size field says \1 bytes, \2 are there)"),
+    (re.compile(r"[Ii]nvalid chunk ID"), "damaged chunk header"),
+    (re.compile(r"Vorbis comment"), "damaged Vorbis comment"),
+    (re.compile(r"expected b'OggS'"), "damaged Ogg page"),
+    (re.compile(r"format requires|argument out of range|read length must be non-negative|negative seek"),
+     "a size field of the file is out of range"),
+]
+
+
+def _plain(exc: BaseException) -> str:
+    """A plain one-line reason for what mutagen (or the OS) raised about a file's tags."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = " ".join(str(exc).split())
+    for pattern, reason in _PLAIN_REASONS:
+        match = pattern.search(text)
+        if match:
+            return match.expand(reason)
+    if isinstance(exc, struct.error):
+        return "a size field of the file is out of range"
+    if not text or not text.isprintable() or len(text) > 120:  # empty, raw bytes, or a dump
+        return f"damaged data ({type(exc).__name__})"
+    return text
+
+
+# Magic numbers of containers found behind an ID3v2 tag (which only MP3 and FLAC may have).
+_MAGIC_BEHIND_ID3 = [
+    (b"fLaC", "FLAC"), (b"RIFF", "WAV"), (b"FORM", "AIFF"), (b"OggS", "Ogg"), (b"wvpk", "WavPack"),
+    (b"MAC ", "Monkey's Audio"), (b"MPCK", "Musepack"), (b"0&\xb2u", "WMA"),
+]
+
+
+def _behind_id3v2(path: Path) -> str | None:
+    """The container behind a leading ID3v2 tag, if it is one we know by its magic number."""
+    with open(path, "rb") as fh:
+        header = fh.read(10)
+        if len(header) < 10 or not header.startswith(b"ID3"):
+            return None
+        size = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(header[6:10]))
+        if header[5] & 0x10:  # a footer follows the tag
+            size += 10
+        fh.seek(size)
+        magic = fh.read(8)
+    if magic[4:8] == b"ftyp":
+        return "MP4"
+    return next((name for prefix, name in _MAGIC_BEHIND_ID3 if magic.startswith(prefix)), None)
+
+
 def _detect(path: Path) -> tuple[type, str]:
     """The mutagen class and tag system of `path`, judged by its content."""
+    problem = file_problem(path)  # never let mutagen open a FIFO (blocks) or a device (endless)
+    if problem:
+        raise TagWriteError(problem, path)
     try:
+        behind = _behind_id3v2(path)
+        if behind == "FLAC":  # mutagen reads FLAC behind an ID3v2 tag, if it knows it is FLAC
+            return FLAC, "vorbis"
+        if behind is not None:  # mutagen would take it for an MP3 and fail to find a frame
+            raise TagWriteError(f"unsupported container ({behind} data behind an ID3v2 tag)", path)
         audio = mutagen.File(path)
-    except (mutagen.MutagenError, OSError) as exc:
-        raise TagWriteError(f"unreadable tags: {exc}", path) from exc
+    except TagWriteError:
+        raise
+    except Exception as exc:  # mutagen raises more than MutagenError on damaged files
+        raise TagWriteError(f"unreadable tags: {_plain(exc)}", path) from exc
     if audio is None or type(audio) not in _TAG_KIND:
         found = "unknown format" if audio is None else type(audio).__name__
         raise TagWriteError(f"unsupported container ({found})", path)
     return type(audio), _TAG_KIND[type(audio)]
 
 
-def _open(path: Path) -> tuple[Any, str]:
+def _open(path: Path, detected: tuple[type, str] | None = None) -> tuple[Any, str]:
     """Open `path` with mutagen for reading or editing its tags; return (file, tag system).
 
-    ID3 is loaded as it is on disk: not translated to v2.4 (so a v2.3 tag saves back as
-    the same frames) and without ID3v1 values merged into it (so they are not copied into
-    the ID3v2 tag on save).
+    ``detected``: the class and tag system to use, as :func:`_detect` found them (for a
+    temp copy, whose name does not end like the original's). ID3 is loaded as it is on
+    disk: not translated to v2.4 (so a v2.3 tag saves back as the same frames) and
+    without ID3v1 values merged into it (so they are not copied into the ID3v2 tag on save).
     """
-    cls, kind = _detect(path)
+    cls, kind = detected or _detect(path)
     options = {"translate": False, "load_v1": False} if kind == "id3" else {}
     try:
         audio = cls(path, **options)
-    except (mutagen.MutagenError, OSError) as exc:
-        raise TagWriteError(f"unreadable tags: {exc}", path) from exc
+    except Exception as exc:  # mutagen raises more than MutagenError on damaged files
+        raise TagWriteError(f"unreadable tags: {_plain(exc)}", path) from exc
     return audio, kind
 
 
@@ -272,8 +342,11 @@ def read_instruments(path: Path) -> ExistingTags:
     audio, kind = _open(path)
     if audio.tags is None:
         return ExistingTags(instruments=[], source=None)
-    instruments = INSTRUMENTS.get(kind, audio.tags)
-    sources = SOURCE.get(kind, audio.tags)
+    try:
+        instruments = INSTRUMENTS.get(kind, audio.tags)
+        sources = SOURCE.get(kind, audio.tags)
+    except Exception as exc:  # a value of an unexpected type in a damaged tag
+        raise TagWriteError(f"unreadable tags: {_plain(exc)}", path) from exc
     source = sources[0] if sources and sources[0] else None  # an empty source is no source
     return ExistingTags(instruments=instruments, source=source)
 
@@ -356,7 +429,29 @@ def _check_writable(path: Path, st: os.stat_result) -> None:
 
 
 def _temp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}{TEMP_MARKER}-{secrets.token_hex(4)}")
+    """``.<name>.tagger-tmp-<8 hex>`` next to ``path``, cut to fit the file system's NAME_MAX.
+
+    A name too long for that keeps its first bytes and gets ``~`` and 8 hex digits of
+    its hash instead of the rest (so temps of two long names that share a start differ).
+    """
+    suffix = f"{TEMP_MARKER}-{secrets.token_hex(4)}"
+    try:
+        name_max = os.pathconf(path.parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = NAME_MAX
+    name = os.fsencode(path.name)
+    room = max(name_max - 1 - len(suffix), 10)  # bytes left for the name, after the dot
+    if len(name) > room:
+        name = name[: room - 9] + b"~" + hashlib.sha1(name).hexdigest()[:8].encode()
+    return path.with_name("." + os.fsdecode(name) + suffix)  # a cut UTF-8 sequence survives as surrogates
+
+
+def _remove_quietly(path: Path) -> None:
+    """Delete ``path`` if it is there; a failure is logged, never raised (clean-up must not fail)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not remove temporary file %s: %s", _show(path), exc.strerror or exc)
 
 
 def _copy_to_temp(path: Path, temp: Path) -> None:
@@ -392,9 +487,11 @@ def _copy_owner_and_mode(temp: Path, st: os.stat_result) -> None:
     os.chmod(temp, stat.S_IMODE(st.st_mode))  # after chown, which may clear set-id bits
 
 
-def _verify(temp: Path, tags: InstrumentTags, confidences: list[str]) -> None:
+def _verify(temp: Path, tags: InstrumentTags, confidences: list[str], detected: tuple[type, str]) -> None:
     """Read the temp copy back: it must parse and hold exactly what we wrote."""
-    audio, kind = _open(temp)
+    audio, kind = _open(temp, detected)
+    if audio.tags is None:  # e.g. a truncated WAV or AIFF: the new chunk is past what a reader sees
+        raise TagWriteError("damaged container: the tags written could not be read back", temp)
     written = (
         INSTRUMENTS.get(kind, audio.tags),
         CONFIDENCE.get(kind, audio.tags),
@@ -431,29 +528,29 @@ def write_instruments(path: Path, tags: InstrumentTags) -> None:
     except OSError as exc:
         raise TagWriteError(f"cannot stat file: {exc.strerror or exc}", path) from exc
     _check_writable(target, st)
-    _detect(target)  # fail on unsupported files before copying anything
+    detected = _detect(target)  # fail on unsupported files before copying anything
 
     temp = _temp_path(target)
     try:
         _copy_to_temp(target, temp)
-        audio, kind = _open(temp)
+        audio, kind = _open(temp, detected)  # the temp's name does not end in .flac, .mp3...
         original_tail = _tail(temp, ID3V1_SIZE) if isinstance(audio, MP3) else b""
         _set_fields(audio, kind, tags, confidences)
         _save(audio, kind)
         _restore_id3v1(temp, original_tail)
-        _verify(temp, tags, confidences)
+        _verify(temp, tags, confidences, detected)
         _fsync_file(temp)
         _copy_owner_and_mode(temp, st)
         if not _unchanged(target, st):
             raise TagWriteError("file changed while its tags were written", path)
         os.replace(temp, target)  # atomic on one filesystem: old file or new, never half
     except BaseException as exc:  # also on KeyboardInterrupt: never leave a temp behind
-        temp.unlink(missing_ok=True)
+        _remove_quietly(temp)
         if isinstance(exc, TagWriteError):
             raise TagWriteError(exc.message, path) from exc
         if not isinstance(exc, Exception):
             raise
-        raise TagWriteError(f"tag write failed: {_reason(exc)}", path) from exc
+        raise TagWriteError(f"tag write failed: {_plain(exc)}", path) from exc
     try:
         _fsync_folder(target.parent)  # make the rename itself durable
     except OSError as exc:  # the file is already replaced; only durability is at stake
@@ -461,23 +558,29 @@ def write_instruments(path: Path, tags: InstrumentTags) -> None:
     log.debug("wrote instruments %s to %s", tags.instruments, path)
 
 
-def _reason(exc: BaseException) -> str:
-    """A one-line reason for an exception."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
 def cleanup_leftovers(folder: Path) -> list[Path]:
-    """Delete the temp files a killed run left in `folder` (not its subfolders); return them."""
+    """Delete the temp files a killed run left in `folder` (not its subfolders); return them.
+
+    Never raises: an unreadable or vanished folder, or a temp that cannot be removed, is
+    logged as a warning and left.
+    """
     removed = []
-    for entry in sorted(Path(folder).iterdir()):
-        if _TEMP_NAME.match(entry.name) and entry.is_file() and not entry.is_symlink():
-            try:
-                entry.unlink()
-            except FileNotFoundError:
+    try:
+        entries = sorted(Path(folder).iterdir())
+    except OSError as exc:
+        log.warning("could not look for leftover temporary files in %s: %s", _show(folder), exc.strerror or exc)
+        return removed
+    for entry in entries:
+        try:
+            if not (_TEMP_NAME.match(entry.name) and entry.is_file() and not entry.is_symlink()):
                 continue
-            log.info("removed leftover temp file %s", entry)
-            removed.append(entry)
+            entry.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            log.warning("could not remove leftover temporary file %s: %s", _show(entry), exc.strerror or exc)
+            continue
+        log.info("removed leftover temp file %s", _show(entry))
+        removed.append(entry)
     return removed
+

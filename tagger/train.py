@@ -258,7 +258,7 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
     name = cfg.name or cfg.arch
     state_path = out / "state.pt"
     history: list[dict] = []
-    best = {"mAP": -1.0, "epoch": 0, "weights": None}
+    best = {"mAP": -1.0, "epoch": 0, "weights": None}  # weights: a file name in ``out``
     start_epoch = 0
     if state_path.exists():
         state = torch.load(state_path, map_location=device, weights_only=True)
@@ -268,6 +268,8 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         history, best, start_epoch = state["history"], state["best"], state["epoch"]
+        if best["weights"]:  # older states hold a full path: the file is in this run folder
+            best["weights"] = Path(best["weights"]).name
         torch.set_rng_state(state["rng"])
         log.info("resuming %s at epoch %d", out, start_epoch + 1)
 
@@ -317,8 +319,8 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
                 card=_card(cfg, labels, train_items, val_items, summarise(y_val, val_scores, labels, thresholds), epoch + 1),
             )
             if best["weights"]:
-                Path(best["weights"]).unlink(missing_ok=True)
-            best = {"mAP": val_map, "epoch": epoch + 1, "weights": str(save_checkpoint(ckpt, out))}
+                (out / best["weights"]).unlink(missing_ok=True)
+            best = {"mAP": val_map, "epoch": epoch + 1, "weights": save_checkpoint(ckpt, out).name}
             bad_epochs = 0
         else:
             bad_epochs += 1
@@ -330,14 +332,15 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
         (out / "history.json").write_text(json.dumps(history, indent=1))
         _plot_curves(history, out / "curves.png")
 
-    best_ckpt = load_checkpoint(best["weights"])
+    best_path = out / best["weights"]
+    best_ckpt = load_checkpoint(best_path)
     test_metrics: dict = {}
     if test_ds is not None:
         test_metrics = evaluate(best_ckpt, test_ds, device, cfg.jobs, cache, progress=report).metrics
         best_ckpt.card["test"] = test_metrics
-        Path(best["weights"]).unlink()
-        best["weights"] = str(save_checkpoint(best_ckpt, out))
-    return TrainResult(Path(best["weights"]), history, best_ckpt.card.get("validation", {}), test_metrics)
+        best_path.unlink()
+        best_path = save_checkpoint(best_ckpt, out)
+    return TrainResult(best_path, history, best_ckpt.card.get("validation", {}), test_metrics)
 
 
 def _card(cfg: TrainConfig, labels, train_items, val_items, val_metrics: dict, epoch: int) -> dict:

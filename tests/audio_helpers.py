@@ -47,3 +47,4 @@ def crash_on_three(item: int) -> int:
     if item == 3:
         os._exit(1)
     return item * 10
+

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tagger.discover import AUDIO_EXTENSIONS, discover
+from tagger.discover import AUDIO_EXTENSIONS, discover, file_problem
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="needs Linux file-name semantics")
 
@@ -92,12 +92,17 @@ def test_symlinked_folder_followed_and_files_deduplicated(tmp_path):
     assert names(discover([library, tmp_path]), tmp_path) == ["library/b-link.mp3", "library/linked/a.mp3"]
 
 
-def test_broken_symlink_skipped_with_warning(tmp_path, caplog):
+def test_dangling_symlink_named_like_audio_is_found_and_says_why(tmp_path, caplog):
+    """One row per file found: a dangling link named like audio is found (file_problem says
+    why it cannot be read); one without an audio name is skipped with a warning."""
     touch(tmp_path / "ok.mp3")
     (tmp_path / "gone.mp3").symlink_to(tmp_path / "nowhere.mp3")
+    (tmp_path / "gone").symlink_to("nowhere")
     with caplog.at_level(logging.WARNING, logger="tagger.discover"):
-        assert names(discover([tmp_path]), tmp_path) == ["ok.mp3"]
-    assert "broken symlink" in caplog.text
+        assert names(discover([tmp_path]), tmp_path) == ["gone.mp3", "ok.mp3"]
+    assert file_problem(tmp_path / "gone.mp3") == f"dangling symlink -> {tmp_path / 'nowhere.mp3'}"
+    assert file_problem(tmp_path / "ok.mp3") is None
+    assert "gone: dangling symlink -> nowhere" in caplog.text
 
 
 @linux_only

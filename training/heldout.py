@@ -39,7 +39,7 @@ HELDOUT_SETS: dict[str, tuple[str, RowFilter | None]] = {
     "test_vocal": ("corpus_test_vocal", None),
     "voice_only": ("corpus_voice_test", lambda row: row["programs"] == ""),
     "voice_accomp": ("corpus_voice_test", lambda row: row["programs"] != ""),
-    "physical": ("corpus_physical_test", None),
+    "physical": ("corpus_physical_test", None),  # physical_heldout variants, classic effects
 }
 COLUMNS = ("top1_single", "mixtures_micro_f1", "mixtures_precision", "mixtures_recall",
            "mixtures_invented_per_item", "no_instrument_clean", "mAP")

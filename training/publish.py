@@ -1,6 +1,7 @@
 """Publish a trained run as the bundled weights: card fields added, model card written.
 
-    python -m training.publish RUN_DIR --corpus data/train data/val data/test [--out weights]
+    python -m training.publish RUN_DIR --corpus data/train data/val data/test [--heldout H.json]
+        [--ablation training/ABLATION.md] [--out weights]
 
 Takes the best weights of RUN_DIR, adds to their card what only the rebuild knows (the
 corpus summaries, the rebuild command, the measured speed, the hand-written description
@@ -68,8 +69,23 @@ def model_card_md(ckpt: Checkpoint) -> str:
     for name in ("validation", "test"):
         m = c.get(name)
         if m:
-            figures = ", ".join(f"{k} {m[k]:.3f}" for k in ("top1_single", "mixtures_micro_f1", "micro_f1", "macro_f1", "mAP") if isinstance(m.get(k), float))
+            figures = ", ".join(f"{k} {m[k]:.3f}" for k in ("top1_single", "mixtures_micro_f1", "mixtures_precision", "mixtures_recall", "micro_f1", "macro_f1", "mAP") if isinstance(m.get(k), float))
             lines.append(f"- **{name}** ({c.get(name + '_about', '')}; {m['items']} clips): {figures}")
+    if c.get("heldout"):
+        lines += ["", "Every held-out set (`python -m training.heldout`; sound never trained or tuned on):", "",
+                  "| set | clips | single top-1 | mixtures F1 | mixtures P / R | invented labels per mixture | no instrument on voice-only | mAP |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name, m in c["heldout"].items():
+            if "items" not in m:
+                continue
+            def f(key: str) -> str:
+                v = m.get(key)
+                return "" if v is None or v != v else f"{v:.3f}"
+            pr = f"{f('mixtures_precision')} / {f('mixtures_recall')}" if "mixtures_precision" in m else ""
+            lines.append(f"| {name} ({c.get('heldout_about', {}).get(name, '')}) | {m['items']} | {f('top1_single')} | "
+                         f"{f('mixtures_micro_f1')} | {pr} | {f('mixtures_invented_per_item')} | {f('no_instrument_clean')} | {f('mAP')} |")
+    if c.get("ablation"):
+        lines += ["", "## What moved what (ablation)", "", c["ablation"]]
     lines += ["", "## Data", ""]
     for corpus in c.get("corpus", []):
         lines.append(f"- `{corpus['folder']}`: {corpus['clips']} clips; sources {corpus['sources']}; kinds {corpus['kinds']}")
@@ -78,6 +94,14 @@ def model_card_md(ckpt: Checkpoint) -> str:
         lines += ["## Known weaknesses", ""] + [f"- {w}" for w in c["weaknesses"]] + [""]
     lines += ["## Training settings", "", "```", json.dumps(c.get("settings", {}), indent=1), "```", ""]
     return "\n".join(lines)
+
+
+def first_table(markdown: str) -> str:
+    """The first markdown table of a text (its consecutive lines starting with '|')."""
+    lines = markdown.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("|")), len(lines))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "\n".join(lines[start:end])
 
 
 def _relative(path: str) -> str:
@@ -96,6 +120,9 @@ def main() -> None:
     p.add_argument("--corpus", type=Path, nargs="*", default=[])
     p.add_argument("--out", type=Path, default=HERE.parent / "weights")
     p.add_argument("--card", type=Path, default=HERE / "card.json")
+    p.add_argument("--heldout", type=Path, help="training.heldout --json output for this run")
+    p.add_argument("--ablation", type=Path, default=HERE / "ABLATION.md",
+                   help="markdown whose first table goes into the card (default training/ABLATION.md)")
     args = p.parse_args()
     found = sorted(args.run.glob("*.safetensors"))
     if len(found) != 1:
@@ -108,6 +135,12 @@ def main() -> None:
             ckpt.card[key] = [_relative(p) for p in ckpt.card[key]]
     ckpt.card["corpus"] = [corpus_summary(c) for c in args.corpus]
     ckpt.card["speed"] = measure_speed(ckpt)
+    if args.heldout:
+        results = json.loads(args.heldout.read_text())
+        (ours,) = results.values()  # one model
+        ckpt.card["heldout"] = {k: {m: v for m, v in r.items() if m != "per_label"} for k, r in ours.items()}
+    if args.ablation and args.ablation.exists():
+        ckpt.card["ablation"] = first_table(args.ablation.read_text())
     old = sorted(args.out.glob("*.safetensors"))
     new = save_checkpoint(ckpt, args.out)
     for f in old:

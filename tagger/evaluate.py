@@ -19,6 +19,7 @@ import torch
 from .aggregate import track_scores
 from .datasets import Dataset
 from .features import FeatureSet, compute_features
+from .labels import NON_INSTRUMENT_LABELS
 from .metrics import classification_report, confusion_matrix, mean_average_precision, top1_accuracy
 from .models import Tagger
 from .segments import SILENCE_DB
@@ -51,7 +52,6 @@ def item_scores(segment_scores: np.ndarray, fs: FeatureSet, n_items: int, top_fr
     return out
 
 
-NON_INSTRUMENT_LABELS = frozenset({"voice"})  # labels that are not instruments (DESIGN.md)
 
 
 def summarise(y_true: np.ndarray, y_score: np.ndarray, labels: Sequence[str], thresholds: np.ndarray) -> dict:

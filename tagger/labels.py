@@ -11,6 +11,13 @@ BUNDLED_LABELS: tuple[str, ...] = (
     "synthesizer", "trombone", "trumpet", "violin",
 )
 
+# Singing or speech as the predominant sound (DESIGN.md: a voice label may join the bundled
+# labels once trained from the voice engines and checked on held-out voices). It is a
+# label, never an instrument: evaluation counts it apart, and a voice must never bring
+# an instrument label with it.
+VOICE_LABEL = "voice"
+NON_INSTRUMENT_LABELS: frozenset[str] = frozenset({VOICE_LABEL})
+
 # GM programs (bank 0, 0-based) used to render each label. "drums" is the percussion
 # channel (MIDI channel 10, 0-based 9), not a program. Optional programs from DESIGN.md
 # (electric pianos 4-5, viola 41, piccolo 72) are included: they are honest members of

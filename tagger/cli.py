@@ -259,6 +259,7 @@ def train(
     specaugment: bool = typer.Option(True, "--specaugment/--no-specaugment"),
     eq_db: float = typer.Option(10.0, min=0.0, help="Random spectral-envelope augmentation, dB peak to peak (0: off)."),
     max_segments: int = typer.Option(4, min=1, help="3-second segments taken per training file."),
+    thresholds: str = typer.Option("global", help="global: one threshold for all labels, tuned on validation micro-F1 (default); per-label: each label's own F1 (overfits small validation sets)."),
     init: Optional[Path] = typer.Option(None, help="Start from this checkpoint (fine-tuning; a new label set gets a new head)."),
     name: Optional[str] = typer.Option(None, help="Model name (default: the architecture)."),
     jobs: int = typer.Option(-1, help="Feature extraction processes (-1: all cores)."),
@@ -272,6 +273,8 @@ def train(
     from .train import TrainConfig, train as run_training
 
     _setup_logging(verbose, False, tagger_level=logging.INFO)
+    if thresholds not in ("global", "per-label"):
+        raise _fail(f"unknown --thresholds {thresholds!r}; choose global or per-label")
     if arch not in ARCHITECTURES:
         raise _fail(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     cfg = TrainConfig(
@@ -279,7 +282,7 @@ def train(
         val_fraction=val_fraction, arch=arch, width=width, epochs=epochs, batch_size=batch_size, lr=lr,
         patience=patience, mixup=mixup, specaugment=specaugment, eq_db=eq_db, max_segments=max_segments,
         init=str(init) if init else None, name=name, jobs=jobs, device=device.value, seed=seed,
-        cache_dir=str(cache) if cache else None,
+        cache_dir=str(cache) if cache else None, thresholds=thresholds,
     )
     progress, report = _rich_progress()
     try:

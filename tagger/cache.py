@@ -12,10 +12,11 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from .scan import TrackResult
+from .timeline import Timeline
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -64,6 +65,10 @@ class ResultCache:
         d["path"] = path
         d["instruments"] = [tuple(pair) for pair in d["instruments"]]
         d["status"] = "skipped"
+        if "timeline" not in d:
+            return None  # stored before results kept their segment scores: rescan once
+        d["timeline"] = Timeline.from_json(d["timeline"]) if d["timeline"] else None
+        d["activity"] = {label: [tuple(r) for r in ranges] for label, ranges in d["activity"].items()}
         return TrackResult(**d)
 
     def put(self, result: TrackResult) -> None:
@@ -73,7 +78,8 @@ class ResultCache:
             st = os.stat(result.path)
         except OSError:
             return
-        d = asdict(result)
+        d = asdict(replace(result, timeline=None))
+        d["timeline"] = result.timeline.to_json() if result.timeline is not None else None  # segment scores too
         d["path"] = ""
         self.db.execute(
             "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",

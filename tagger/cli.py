@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from enum import Enum
@@ -78,6 +79,8 @@ def scan(
     paths: list[Path] = typer.Argument(..., help="Music files or folders (searched recursively)."),
     write_tags: bool = typer.Option(False, "--write-tags", help="Write instruments into the files' tags (default: dry run)."),
     csv_path: Path = typer.Option(Path("instruments.csv"), "--csv", help="Where to write the CSV report."),
+    segments_path: Optional[Path] = typer.Option(None, "--segments", help="Also write every scored segment (times, loudness, scores) to this CSV, or Parquet when it ends in .parquet."),
+    html_path: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML report (library and per-track heat maps) at the end."),
     threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="One threshold for every label (default: per-label thresholds of the model)."),
     top_k: Optional[int] = typer.Option(None, "--top-k", min=1, help="Keep at most K instruments per track."),
     device: Device = typer.Option(Device.auto, help="auto: CUDA when present, else CPU."),
@@ -100,6 +103,7 @@ def scan(
     from .discover import discover
     from .report import CsvReport, as_json
     from .scan import Scanner, ScanOptions, ScorerInBackground
+    from .timeline import ParquetMissing, TimelineWriter
     from .weights import resolve_device
 
     _setup_logging(verbose, quiet)
@@ -121,6 +125,16 @@ def scan(
     except ValueError as exc:
         raise _fail(str(exc)) from None
     files = list(discover(paths))
+    timeline_tmp = None
+    if html_path and not segments_path:  # the HTML report's heat maps need the segments: keep them aside
+        timeline_tmp = tempfile.TemporaryDirectory(prefix="tagger-")
+        segments_path = Path(timeline_tmp.name) / "segments.csv"
+    try:
+        timeline = TimelineWriter(segments_path, scorer.labels) if segments_path else contextlib.nullcontext()
+    except ParquetMissing as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot write the segment timeline {segments_path}: {exc}") from None
     try:
         report = CsvReport.open(csv_path, scorer.labels)
         if resume:
@@ -136,7 +150,7 @@ def scan(
         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
         console=err, disable=quiet, transient=False,
     )
-    with progress, report, (scanner.cache or contextlib.nullcontext()):
+    with progress, report, timeline, (scanner.cache or contextlib.nullcontext()):
         task = progress.add_task("scanning", total=len(files), rate="")
         try:
             results = scanner.scan_files(files)
@@ -148,6 +162,8 @@ def scan(
         try:
             for result in itertools.chain([first] if first else [], results):
                 report.write(result)
+                if segments_path:
+                    timeline.write(result.path, result.timeline)
                 counts[result.status] += 1
                 found.update(label for label, _ in result.instruments)
                 audio_seconds += result.duration_s
@@ -168,9 +184,55 @@ def scan(
             err.print(f"interrupted after {sum(counts.values())} of {len(files)} files; their rows are in {csv_path}; "
                       "run the same command again to finish", soft_wrap=True)
             raise typer.Exit(130) from None
+    if html_path:
+        _write_html(csv_path, segments_path, html_path, scorer.checkpoint.thresholds, threshold)
+    if timeline_tmp:
+        timeline_tmp.cleanup()
     if not quiet and not json_lines:
         _summary(counts, found, csv_path, write_tags)
     raise typer.Exit(1 if counts["error"] else 0)
+
+
+def _write_html(csv_path: Path, segments_path: Optional[Path], html_path: Path, thresholds: Optional[dict], threshold: Optional[float]) -> None:
+    from .html_report import write_report
+
+    try:
+        write_report(csv_path, segments_path, html_path, thresholds, threshold)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot write the HTML report {html_path}: {exc}", 3) from None
+
+
+@app.command()
+def report(
+    csv_report: Path = typer.Argument(..., help="A CSV report written by tagger scan."),
+    segments: Optional[Path] = typer.Option(None, "--segments", help="The segment timeline of that scan (CSV or Parquet): adds heat maps."),
+    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="Where to write the HTML file."),
+    model: Optional[Path] = typer.Option(None, help="Weights whose thresholds mark where instruments play (default: the bundled model, when it made the report)."),
+    threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="One threshold for every label, as given to the scan."),
+) -> None:
+    """Write one self-contained HTML file (no server, no network) from a report and its timeline."""
+    from .html_report import report_model
+    from .weights import bundled_model_path, read_header
+
+    _setup_logging(False, False)
+    for p in (csv_report, segments):
+        if p is not None and not p.is_file():
+            raise _fail(f"{p}: no such file")
+    thresholds = None
+    if segments is not None:
+        try:
+            header = read_header(model or bundled_model_path())
+        except ModelLoadError as exc:
+            if model is not None:
+                raise _failed(exc) from None
+            header = None
+        made_by = report_model(csv_report)
+        if header is not None and (model is not None or made_by in (None, header.version)):
+            thresholds = header.thresholds
+        else:
+            err.print(f"note: the report was made by {made_by}; pass --model with its weights to mark where instruments play", highlight=False)
+    _write_html(csv_report, segments, out, thresholds, threshold)
+    err.print(f"wrote {out}", highlight=False)
 
 
 def _summary(counts: Counter, found: Counter, csv_path: Path, write_tags: bool) -> None:

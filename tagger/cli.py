@@ -252,6 +252,7 @@ def info(
     json_out: bool = typer.Option(False, "--json", help="The model card as JSON on stdout."),
 ) -> None:
     """Show the model card: labels, thresholds, training data, held-out figures, speed."""
+    from .card import card_dict, render
     from .weights import bundled_model_path, read_header
 
     try:
@@ -259,37 +260,11 @@ def info(
         ckpt = read_header(path)
     except ModelLoadError as exc:
         raise _failed(exc) from None
-    card = {
-        "model": ckpt.version, "file": str(path), "tagger": __version__, "arch": ckpt.config.arch,
-        "labels": list(ckpt.labels), "thresholds": ckpt.thresholds, "frontend": ckpt.frontend.to_dict(),
-        "aggregation": ckpt.aggregation, "card": ckpt.card,
-    }
+    info_dict = card_dict(ckpt, path, __version__)
     if json_out:
-        print(json.dumps(card, indent=2))
+        print(json.dumps(info_dict, indent=2))
         return
-    out = Console()
-    out.print(f"[bold]{ckpt.version}[/]  ({path})")
-    out.print(f"architecture: {ckpt.config.arch}; frontend: {ckpt.frontend.n_mels} mel bands, {ckpt.frontend.sample_rate} Hz, "
-              f"{ckpt.frontend.segment_seconds:g} s segments; aggregation: {ckpt.aggregation}")
-    c = ckpt.card
-    for key in ("description", "train_data", "train_files", "validation_data", "validation_files", "corpus", "command", "speed", "trained_at"):
-        if key in c:
-            out.print(f"{key.replace('_', ' ')}: {c[key]}")
-    table = Table(title="labels")
-    table.add_column("label")
-    table.add_column("threshold", justify="right")
-    sets = [k for k in ("validation", "test") if isinstance(c.get(k), dict)]
-    for k in sets:
-        table.add_column(f"{k} F1", justify="right")
-    for label in ckpt.labels:
-        cells = [f"{c[k].get('per_label', {}).get(label, {}).get('f1', float('nan')):.3f}" for k in sets]
-        table.add_row(label, f"{ckpt.thresholds[label]:.3f}", *cells)
-    out.print(table)
-    for k in sets:
-        m = c[k]
-        out.print(f"{k}: " + ", ".join(f"{name} {m[name]:.3f}" for name in ("mAP", "micro_f1", "macro_f1", "top1_single", "mixtures_micro_f1") if isinstance(m.get(name), float)) + f" ({m.get('items')} files{'; ' + m['data'] if 'data' in m else ''})")
-    for line in c.get("weaknesses", []):
-        out.print(f"weakness: {line}")
+    render(info_dict, Console())
 
 
 def _rich_progress() -> tuple[Progress, Callable[[str, int, int], None]]:

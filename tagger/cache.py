@@ -5,6 +5,8 @@ version and the settings that change results (threshold, top-k, hop) are all wha
 were. Results are stored after tags are written, with the file's new size and mtime, so
 a repeated ``--write-tags`` run skips what it finished and an interrupted one redoes
 only what it had not finished. Errors are not stored: a failed file is tried again.
+A result is stored with its segment timeline (scores to 3 decimals), so a resumed run
+writes the ``--segments`` file whole again; an entry from before timelines is a miss.
 """
 from __future__ import annotations
 

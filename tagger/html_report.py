@@ -268,7 +268,7 @@ const labelled = T.filter((t) => t[5].length).length;
 const hours = T.reduce((a, t) => a + (t[3] || 0), 0) / 3600;
 const nerr = count("error");
 $("cards").innerHTML = [["tracks", T.length], ["ok", count("ok")], ["skipped", count("skipped")], ["errors", nerr, nerr ? "err" : ""],
-  ["with instruments", labelled], ["hours of audio", hours.toFixed(1)]]
+  ["with instruments", labelled], hours >= 1 ? ["hours of audio", hours.toFixed(1)] : ["minutes of audio", (hours * 60).toFixed(1)]]
   .map(([k, v, c]) => `<div class="stat ${c || ""}"><b>${v}</b><span>${k}</span></div>`).join("");
 
 // tracks per instrument

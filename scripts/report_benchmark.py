@@ -12,6 +12,7 @@ view. Also prints the page's JavaScript heap.
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -101,8 +102,9 @@ def main() -> None:
             t0 = time.monotonic()
             write_report(csv_path, seg, out, {label: 0.3 for label in BUNDLED_LABELS})
             build = time.monotonic() - t0
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             b = browse(out)
-            print(f"{name:<14} HTML {out.stat().st_size / 1e6:6.1f} MB, built in {build:5.1f} s; Chromium: ready {b['ready_ms']:.0f} ms "
+            print(f"{name:<14} HTML {out.stat().st_size / 1e6:6.1f} MB, built in {build:5.1f} s (peak RSS so far {rss:.0f} MB); Chromium: ready {b['ready_ms']:.0f} ms "
                   f"after navigation start (get() {b['wall_s']:.2f} s), JS heap {b['heap_mb']:.0f} MB, search {b['search_s'] * 1000:.0f} ms "
                   f"({b['search']}), track view {b['track_s'] * 1000:.0f} ms; console problems: {len(b['console'])}")
 

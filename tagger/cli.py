@@ -198,7 +198,9 @@ def _write_html(csv_path: Path, segments_path: Optional[Path], html_path: Path, 
 
     try:
         write_report(csv_path, segments_path, html_path, thresholds, threshold)
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:  # not a report or not a timeline: bad usage
+        raise _fail(str(exc)) from None
+    except OSError as exc:
         raise _fail(f"cannot write the HTML report {html_path}: {exc}", 3) from None
 
 

@@ -186,7 +186,8 @@ main { padding:18px 24px; max-width:1400px; margin:0 auto; }
 .controls input, .controls select, button { font:inherit; padding:5px 8px; border:1px solid #c9ced6; border-radius:6px; background:#fff; }
 .controls input[type=search] { min-width:240px; }
 button { cursor:pointer; } button:disabled { opacity:.4; cursor:default; }
-table.tracks { width:100%; border-collapse:collapse; }
+table.tracks { width:100%; border-collapse:collapse; table-layout:fixed; }
+table.tracks td:nth-child(6) { white-space:nowrap; } table.tracks th.num { text-align:right; }
 table.tracks th { text-align:left; font-weight:600; font-size:12px; color:var(--dim); border-bottom:2px solid var(--line); padding:6px 8px; cursor:pointer; user-select:none; white-space:nowrap; }
 table.tracks th.sorted::after { content:" ▾"; } table.tracks th.sorted.asc::after { content:" ▴"; }
 table.tracks td { border-bottom:1px solid var(--line); padding:5px 8px; vertical-align:top; }
@@ -237,7 +238,7 @@ a { color:var(--acc); text-decoration:none; } a:hover { text-decoration:underlin
       <select id="status" aria-label="status"><option value="">any status</option><option>ok</option><option>skipped</option><option>error</option></select>
       <span class="muted" id="count"></span>
     </div>
-    <table class="tracks"><thead><tr>
+    <table class="tracks"><colgroup><col style="width:36%"><col style="width:14%"><col style="width:30%"><col style="width:7%"><col style="width:7%"><col style="width:6%"></colgroup><thead><tr>
       <th data-k="name">File</th><th data-k="status">Status</th><th data-k="inst">Instruments</th>
       <th data-k="score" class="num">Score</th><th data-k="dur" class="num">Duration</th><th data-k="tags">Tags</th>
     </tr></thead><tbody id="rows"></tbody></table>
@@ -313,15 +314,17 @@ $("folders").innerHTML = [...new Set(rows.map((r) => r.folder))].sort().slice(0,
 const state = {sort: "name", asc: true, page: 0};
 const score = (r, inst) => { const s = r.t[6]; if (!s) return -1; if (inst >= 0) return s[inst]; return r.t[5].length ? s[r.t[5][0]] : Math.max(...s); };
 let view = rows;
+const collator = new Intl.Collator(undefined, {numeric: true, sensitivity: "base"});
 function filter() {
   const q = $("q").value.trim().toLowerCase(), inst = $("inst").value === "" ? -1 : +$("inst").value;
   const min = Math.round(1000 * (parseFloat($("minscore").value) || 0)), folder = $("folder").value.trim(), st = $("status").value;
   view = rows.filter((r) => (!q || r.lname.includes(q)) && (!st || r.t[1] === st) && (!folder || r.folder.startsWith(folder)) &&
     (inst < 0 || r.t[5].includes(inst) || (min > 0 && r.t[6] && r.t[6][inst] >= min)) && (min <= 0 || score(r, inst) >= min));
   const k = state.sort, dir = state.asc ? 1 : -1;
-  const key = {name: (r) => r.name.toLowerCase(), status: (r) => r.t[1], inst: (r) => r.t[5].map((i) => L[i]).join(";") || "~",
+  const key = {name: (r) => r.t[0], status: (r) => r.t[1], inst: (r) => r.t[5].map((i) => L[i]).join(";") || "~",
     score: (r) => score(r, inst), dur: (r) => r.t[3] || 0, tags: (r) => r.t[7]}[k];
-  view.sort((a, b) => { const x = key(a), y = key(b); return (x < y ? -1 : x > y ? 1 : a.i - b.i) * dir; });
+  view.sort((a, b) => { const x = key(a), y = key(b);
+    const c = typeof x === "string" ? collator.compare(x, y) : x - y; return (c || a.i - b.i) * dir; });
   return inst;
 }
 function render() {

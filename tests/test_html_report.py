@@ -66,7 +66,8 @@ def test_report_command_with_parquet_segments_and_bad_input(scanned, tiny_model,
     data = _embedded(out.read_text(encoding="utf-8"))
     assert len(data["timelines"]) == 3 and data["thresholds"]["piano"] == 0.5
     assert tagger("report", str(tmp_path / "missing.csv"), "-o", str(out)).returncode == 2
-    assert tagger("report", str(scanned["seg"]), "-o", str(out)).returncode == 3  # a timeline is not a report
+    proc = tagger("report", str(scanned["seg"]), "-o", str(out))
+    assert proc.returncode == 2 and "not a tagger CSV report" in proc.stderr  # a timeline is not a report
     proc = tagger("report", str(tmp_path / "p.csv"), "-o", str(tmp_path / "plain.html"))  # no segments: library view only
     assert proc.returncode == 0 and _embedded((tmp_path / "plain.html").read_text(encoding="utf-8"))["timelines"] == {}
 

@@ -140,7 +140,8 @@ def build_report(csv_path: Path, segments_path: Path | None = None, thresholds: 
         "hasSegments": segments_path is not None,
     }
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=True).replace("</", "<\\/")
-    return PAGE.replace("{{TITLE}}", html.escape(f"Instruments — {Path(csv_path).name}")).replace("{{DATA}}", payload)
+    name = Path(csv_path).name.encode("utf-8", "backslashreplace").decode("utf-8")  # any file name, even not UTF-8
+    return PAGE.replace("{{TITLE}}", html.escape(f"Instruments — {name}")).replace("{{DATA}}", payload)
 
 
 def write_report(csv_path: Path, segments_path: Path | None, out: Path, thresholds: Mapping[str, float] | None = None,

@@ -1,13 +1,14 @@
 """Memory of a scan with and without the segment timeline, on one long file (prints figures).
 
-    python scripts/timeline_memory.py [--hours 2] [--keep DIR]
+    python scripts/timeline_memory.py [--hours 2] [--files 10000] [--keep DIR]
 
 Makes a long Opus file with ffmpeg (a tone that changes every 20 s over noise), then runs
 ``tagger scan`` on it three times in a child process each: without ``--segments``, with a
 CSV timeline, with a Parquet timeline (when pyarrow is installed), and prints each run's
 peak resident memory (ru_maxrss of the children: the driver and its decoding workers'
 largest), wall time and the timeline's size. A 10-minute file gives the baseline: flat
-memory means the 2-hour figures are about the same.
+memory means the 2-hour figures are about the same. ``--files N`` does the same for a
+library of N four-second files (hard links to one file) next to one of N/10.
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=2.0)
     ap.add_argument("--keep", type=Path, help="folder for the audio and outputs (default: a temporary one)")
     ap.add_argument("--model", type=Path, help="weights file (default: the bundled model)")
+    ap.add_argument("--files", type=int, default=0, help="also a library of this many short files")
     opts = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = opts.keep or Path(tmp)
@@ -59,7 +61,22 @@ def main() -> None:
         has_pyarrow = subprocess.run([sys.executable, "-c", "import pyarrow"], capture_output=True).returncode == 0
         model = ["--model", str(opts.model)] if opts.model else []
         print(f"{'file':<22}{'timeline':<12}{'peak RSS MB':>12}{'seconds':>10}{'rows':>8}{'timeline MB':>13}")
-        for path in (short_file, long_file):
+        targets = [short_file, long_file]
+        if opts.files:
+            import numpy as np
+            import soundfile as sf
+
+            one = folder / "one.wav"
+            t = np.arange(4 * 22050) / 22050
+            sf.write(one, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), 22050)
+            for n in (opts.files // 10, opts.files):
+                lib = folder / f"library_{n}"
+                lib.mkdir(exist_ok=True)
+                for i in range(n):
+                    if not (lib / f"{i:06d}.wav").exists():
+                        os.link(one, lib / f"{i:06d}.wav")
+                targets.append(lib)
+        for path in targets:
             for kind in ("none", "csv", *(["parquet"] if has_pyarrow else [])):
                 out = folder / f"{path.stem}.{kind}"
                 extra = [] if kind == "none" else ["--segments", str(out)]

@@ -220,19 +220,21 @@ def report(
     for p in (csv_report, segments):
         if p is not None and not p.is_file():
             raise _fail(f"{p}: no such file")
-    thresholds = None
-    if segments is not None:
-        try:
-            header = read_header(model or bundled_model_path())
-        except ModelLoadError as exc:
-            if model is not None:
-                raise _failed(exc) from None
-            header = None
+    thresholds = None  # the model's: ticks on the track scores, and where labels play on the heat maps
+    try:
+        header = read_header(model or bundled_model_path())
+    except ModelLoadError as exc:
+        if model is not None:
+            raise _failed(exc) from None
+        header = None
+    try:
         made_by = report_model(csv_report)
-        if header is not None and (model is not None or made_by in (None, header.version)):
-            thresholds = header.thresholds
-        else:
-            err.print(f"note: the report was made by {made_by}; pass --model with its weights to mark where instruments play", highlight=False)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if header is not None and (model is not None or made_by in (None, header.version)):
+        thresholds = header.thresholds
+    elif segments is not None:
+        err.print(f"note: the report was made by {made_by}; pass --model with its weights to mark where instruments play", highlight=False)
     _write_html(csv_report, segments, out, thresholds, threshold)
     err.print(f"wrote {out}", highlight=False)
 

@@ -165,3 +165,25 @@ def test_killed_run_leaves_whole_tracks_in_the_timeline(tiny_model, tmp_path):
     assert 2 <= len(by_path) < 10
     for path, rows in by_path.items():
         assert len(rows) == 3 and path in done  # 8 s: two segments and the tail, never part of a track
+
+
+def test_ctrl_c_finishes_the_parquet_file(tiny_model, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    lib = tmp_path / "lib"
+    for i in range(12):
+        write_audio(lib / f"{i:02d}.flac", tone(5.0, 100 + 50 * i))
+    report, seg = tmp_path / "r.csv", tmp_path / "seg.parquet"
+    args = ["scan", str(lib), "--model", str(tiny_model), "--csv", str(report), "--segments", str(seg),
+            "--write-tags", "--jobs", "1", "--quiet"]
+    proc = subprocess.Popen([*slow_writes_cli(0.25), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and (not report.exists() or len(read_csv(report)) < 3):
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    done = [r["path"] for r in read_csv(report)]
+    paths = pq.read_table(seg).column("path").to_pylist()  # a whole Parquet file: footer written, renamed
+    assert 3 <= len(done) < 12 and sorted(set(paths), key=paths.index) == done and len(paths) == 2 * len(done)
+    assert not seg.with_name("seg.parquet.partial").exists()

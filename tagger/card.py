@@ -23,9 +23,13 @@ from .weights import Checkpoint
 
 # Figures of a held-out set, in reading order, with their names for people.
 FIGURES = {
-    "items": "files", "mAP": "mAP", "micro_f1": "micro-F1", "macro_f1": "macro-F1",
-    "top1_single": "top-1 (single)", "mixtures_micro_f1": "mixtures micro-F1", "mixtures_items": "mixtures",
+    "items": "files", "mAP": "mAP", "micro_f1": "micro-F1", "micro_precision": "micro precision",
+    "micro_recall": "micro recall", "macro_f1": "macro-F1", "top1_single": "top-1, single instrument",
+    "mixtures_items": "mixtures (files)", "mixtures_micro_f1": "mixtures micro-F1", "mixtures_precision": "mixtures precision",
+    "mixtures_recall": "mixtures recall", "mixtures_invented_per_item": "mixtures: labels invented per file",
+    "no_instrument_items": "no instrument (files)", "no_instrument_clean": "no instrument: share left unlabelled",
 }
+METRIC_HINTS = ("mAP", "micro_f1", "macro_f1", "top1_single", "no_instrument_clean")
 TRAINING_KEYS = ("train_data", "train_files", "validation_data", "validation_files", "command", "trained_at", "epoch",
                  "tagger_version", "settings")
 SHOWN_ELSEWHERE = {"description", "corpus", "speed", "weaknesses", "labels", "arch"}
@@ -40,12 +44,24 @@ def card_dict(ckpt: Checkpoint, path: Path, tagger_version: str) -> dict:
     }
 
 
-def heldout_sets(card: Mapping[str, Any]) -> list[str]:
-    """Card keys that hold held-out figures (``validation``, ``test``, any new set), in card order."""
-    found = [k for k, v in card.items() if isinstance(v, Mapping) and ("per_label" in v or any(
-        isinstance(v.get(f), float) for f in ("mAP", "micro_f1", "macro_f1", "top1_single")))]
-    first = [k for k in ("validation", "test") if k in found]
-    return first + [k for k in found if k not in first]
+def _is_metrics(v: Any) -> bool:
+    return isinstance(v, Mapping) and ("per_label" in v or any(isinstance(v.get(f), float) for f in METRIC_HINTS))
+
+
+def heldout_sets(card: Mapping[str, Any]) -> list[tuple[str, str, Mapping]]:
+    """(card key, name, figures) of every held-out set, validation and test first.
+
+    A set is a card entry that is a dict of figures (``validation``, ``test``, ``test_vocal``),
+    or such a dict one level down (``heldout: {voice_only: {...}}`` gives ``heldout voice_only``).
+    """
+    found: list[tuple[str, str, Mapping]] = []
+    for k, v in card.items():
+        if _is_metrics(v):
+            found.append((k, k, v))
+        elif isinstance(v, Mapping) and any(_is_metrics(x) for x in v.values()):
+            found += [(k, f"{k} {name}", x) for name, x in v.items() if _is_metrics(x)]
+    first = [f for key in ("validation", "test") for f in found if f[1] == key]
+    return first + [f for f in found if f not in first]
 
 
 def _title(key: str) -> str:
@@ -128,29 +144,31 @@ def render(info: Mapping[str, Any], console: Console) -> None:
     table = Table(title="labels", title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("label")
     table.add_column("threshold", justify="right")
-    for s in sets:
-        table.add_column(f"{_title(s)} F1", justify="right")
+    with_labels = [(name, m) for _, name, m in sets if isinstance(m.get("per_label"), Mapping)]
+    for name, _ in with_labels:
+        table.add_column(f"{_title(name)} F1", justify="right")
     for label in labels:
         cells = []
-        for s in sets:
-            f1 = (card[s].get("per_label") or {}).get(label, {}).get("f1") if isinstance(card[s].get("per_label"), Mapping) else None
+        for _, m in with_labels:
+            f1 = (m["per_label"].get(label) or {}).get("f1") if isinstance(m["per_label"].get(label), Mapping) else None
             cells.append(f"{f1:.3f}" if isinstance(f1, (int, float)) else "–")
         table.add_row(label, f"{thresholds[label]:.3f}" if label in thresholds else "–", *cells)
     console.print(table)
 
-    if sets:
-        figures = [f for f in FIGURES if any(f in card[s] for s in sets)]
-        extra = sorted({k for s in sets for k, v in card[s].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-                        and k not in FIGURES})
+    if sets:  # one column per set, one row per figure: a new set or figure needs no code
+        number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+        figures = [f for f in FIGURES if any(f in m for _, _, m in sets)]
+        figures += sorted({k for _, _, m in sets for k, v in m.items() if number(v) and k not in FIGURES})
         held = Table(title="held-out figures", title_justify="left", show_edge=False, pad_edge=False)
-        held.add_column("set")
-        for f in [*figures, *extra]:
-            held.add_column(FIGURES.get(f, _title(f)), justify="right")
-        for s in sets:
-            held.add_row(_title(s), *[_num(card[s][f]) if f in card[s] else "–" for f in [*figures, *extra]])
+        held.add_column("")
+        for _, name, _ in sets:
+            held.add_column(_title(name), justify="right")
+        for f in figures:
+            held.add_row(FIGURES.get(f, _title(f)), *[_num(m[f]) if number(m.get(f)) else "–" for _, _, m in sets])
         console.print(held)
-        abouts = [(s, card.get(f"{s}_about") or card[s].get("data") or card[s].get("about")) for s in sets]
-        _bullets(console, [f"[dim]{escape(_title(s))}:[/] {escape(str(a))}" for s, a in abouts if a])
+        abouts = [(name, card.get(f"{key}_about") if key == name else None) for key, name, _ in sets]
+        abouts = [(name, a or m.get("about") or m.get("data")) for (name, a), (_, _, m) in zip(abouts, sets)]
+        _bullets(console, [f"[dim]{escape(_title(n))}:[/] {escape(plain(a))}" for n, a in abouts if a])
 
     corpus = card.get("corpus")
     if corpus:
@@ -166,7 +184,7 @@ def render(info: Mapping[str, Any], console: Console) -> None:
     if weaknesses:
         console.print("[bold]known weaknesses[/]")
         _bullets(console, [escape(plain(w)) for w in (weaknesses if isinstance(weaknesses, list) else [weaknesses])])
-    shown = SHOWN_ELSEWHERE | set(TRAINING_KEYS) | set(sets) | {f"{s}_about" for s in sets}
+    shown = SHOWN_ELSEWHERE | set(TRAINING_KEYS) | {k for k, _, _ in sets} | {f"{k}_about" for k, _, _ in sets}
     others = [(k, v) for k, v in card.items() if k not in shown]
     if others:
         console.print("[bold]also in the card[/]")

@@ -20,6 +20,7 @@ CARD = {
     "validation": {"items": 90, "mAP": 0.812, "micro_f1": 0.7, "per_label": {"piano": {"f1": 0.91}, "saxophone": {"f1": 0.55}}},
     "voice_heldout": {"items": 40, "micro_f1": 0.66, "speaker_f1": 0.71, "per_label": {"voice": {"f1": 0.8}}},  # a new set
     "voice_heldout_about": "espeak-ng voices never heard in training",
+    "heldout": {"voice_only": {"items": 30, "no_instrument_items": 30, "no_instrument_clean": 0.933, "about": "voices alone"}},
     "speed": {"segments_per_s": 800, "threads": 2},
     "weaknesses": ["Confuses saxophone with voice."],
     "augmentations": {"reverb": {"rooms": 12}, "eq_db": 10.0},  # keys this tagger has never seen
@@ -44,6 +45,7 @@ def test_info_reads_like_a_model_card(tmp_path):
     assert "{" not in out and "'" not in out  # no raw Python dicts
     for text in ("A test model that knows three sounds.", "threshold", "validation F1", "voice heldout F1",
                  "0.910", "0.800", "mAP", "speaker f1", "espeak-ng voices never heard in training",
+                 "heldout voice only", "no instrument: share left unlabelled", "0.933", "heldout voice only: voices alone",
                  "corpus_train · 1,200 clips · 390–410 per label", "sources: festival 400, fluidr3 800",
                  "800 segments/s", "Confuses saxophone with voice.", "augmentations: eq db 10, reverb (rooms 12)",
                  "voices: engine festival, voices 3", "voices: engine espeak-ng, voices 5"):

@@ -187,14 +187,36 @@ def render(info: Mapping[str, Any], console: Console) -> None:
     shown = SHOWN_ELSEWHERE | set(TRAINING_KEYS) | {k for k, _, _ in sets} | {f"{k}_about" for k, _, _ in sets}
     others = [(k, v) for k, v in card.items() if k not in shown]
     if others:
-        console.print("[bold]also in the card[/]")
+        tables = [(k, t) for k, v in others if (t := markdown_table(v, _title(k))) is not None]
         lines = []
         for k, v in others:
+            if k in {k for k, _ in tables}:
+                continue
             if isinstance(v, list) and v and all(isinstance(x, Mapping) for x in v):
                 lines += [f"[dim]{escape(_title(k))}:[/] {escape(plain(x))}" for x in v]  # one line per entry
             else:
                 lines.append(f"[dim]{escape(_title(k))}:[/] {escape(plain(v))}")
-        _bullets(console, lines)
+        if lines:
+            console.print("[bold]also in the card[/]")
+            _bullets(console, lines)
+        for _, table in tables:  # e.g. an ablation table kept as markdown
+            console.print(table)
+
+
+def markdown_table(value: Any, title: str) -> Table | None:
+    """A card string that is a markdown table (``| a | b |`` lines) as a rich table, else None."""
+    if not isinstance(value, str):
+        return None
+    rows = [line.strip().strip("|").split("|") for line in value.strip().splitlines()]
+    if len(rows) < 2 or not all(line.strip().startswith("|") for line in value.strip().splitlines()):
+        return None
+    rows = [[cell.strip() for cell in r] for r in rows if not all(set(c.strip()) <= set("-: ") for c in r)]
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for cell in rows[0]:
+        table.add_column(cell.replace("**", ""), overflow="fold")
+    for r in rows[1:]:
+        table.add_row(*[escape(c.replace("**", "").replace("`", "")) for c in r])
+    return table
 
 
 def _bullets(console: Console, lines: list[str]) -> None:

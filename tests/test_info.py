@@ -25,6 +25,7 @@ CARD = {
     "weaknesses": ["Confuses saxophone with voice."],
     "augmentations": {"reverb": {"rooms": 12}, "eq_db": 10.0},  # keys this tagger has never seen
     "voices": [{"engine": "festival", "voices": 3}, {"engine": "espeak-ng", "voices": 5}],
+    "ablation": "| run | change | test micro-F1 |\n| --- | --- | ---: |\n| base | **none** | 0.745 |\n| voices | `+voice` | 0.741 |",
 }
 
 
@@ -42,13 +43,13 @@ def test_info_reads_like_a_model_card(tmp_path):
                           timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", **_pythonpath()})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "{" not in out and "'" not in out  # no raw Python dicts
+    assert "{" not in out and "'" not in out and "| base |" not in out  # no raw dicts, no raw markdown
     for text in ("A test model that knows three sounds.", "threshold", "validation F1", "voice heldout F1",
                  "0.910", "0.800", "mAP", "speaker f1", "espeak-ng voices never heard in training",
                  "heldout voice only", "no instrument: share left unlabelled", "0.933", "heldout voice only: voices alone",
                  "corpus_train · 1,200 clips · 390–410 per label", "sources: festival 400, fluidr3 800",
                  "800 segments/s", "Confuses saxophone with voice.", "augmentations: eq db 10, reverb (rooms 12)",
-                 "voices: engine festival, voices 3", "voices: engine espeak-ng, voices 5"):
+                 "voices: engine festival, voices 3", "voices: engine espeak-ng, voices 5", "ablation", "test micro-F1", "+voice"):
         assert text in out, text
 
 

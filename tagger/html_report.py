@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .labels import NON_INSTRUMENT_LABELS
 from .timeline import Timeline, activity, read_timelines
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ def build_report(csv_path: Path, segments_path: Path | None = None, thresholds: 
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "tagger": __version__,
         "labels": labels,
+        "notInstruments": sorted(set(labels) & NON_INSTRUMENT_LABELS),  # shown apart: a voice is no instrument
         "thresholds": None if thresholds is None else {l: (threshold if threshold is not None else round(thresholds[l], 3)) for l in labels},
         "tracks": tracks,
         "timelines": timelines,
@@ -181,7 +183,7 @@ main { padding:18px 24px; max-width:1400px; margin:0 auto; }
 .panel h2 { font-size:14px; margin:0 0 10px; font-weight:600; }
 .bars .row { display:grid; grid-template-columns: 130px 1fr 48px; align-items:center; gap:8px; cursor:pointer; padding:1px 0; }
 .bars .row:hover .lab { color:var(--acc); }
-.bars .bar { height:12px; background:var(--acc); border-radius:3px; min-width:1px; }
+.bars .bar { height:12px; background:var(--acc); border-radius:3px; min-width:1px; } .bars .bar.other { background:#9b59b6; }
 .bars .n { text-align:right; color:var(--dim); font-variant-numeric: tabular-nums; }
 .controls { display:flex; gap:10px; flex-wrap:wrap; align-items:center; margin-bottom:10px; }
 .controls input, .controls select, button { font:inherit; padding:5px 8px; border:1px solid #c9ced6; border-radius:6px; background:#fff; }
@@ -197,6 +199,7 @@ td.num { text-align:right; font-variant-numeric: tabular-nums; }
 .file { font-weight:500; word-break:break-all; } .folder { color:var(--dim); font-size:12px; word-break:break-all; }
 .chip { display:inline-block; background:#e6eefc; color:#1c4fa8; border-radius:10px; padding:0 8px; margin:1px 3px 1px 0; font-size:12px; white-space:nowrap; }
 .chip.prev { background:#f0f0f0; color:#555; }
+.chip.other { background:#f3e8fb; color:#6a2c91; }
 .st-ok { color:var(--ok); } .st-error { color:var(--err); font-weight:600; } .st-skipped { color:var(--skip); }
 .errtext { color:var(--err); font-size:12px; }
 .pager { display:flex; gap:10px; align-items:center; margin-top:10px; color:var(--dim); }
@@ -225,7 +228,7 @@ a { color:var(--acc); text-decoration:none; } a:hover { text-decoration:underlin
 <section id="library">
   <div class="cards" id="cards"></div>
   <div class="grid">
-    <div class="panel"><h2>Tracks per instrument <span class="muted" style="font-weight:400">(click to filter)</span></h2><div class="bars" id="bars"></div></div>
+    <div class="panel"><h2><span id="barstitle">Tracks per instrument</span> <span class="muted" style="font-weight:400">(click to filter)</span></h2><div class="bars" id="bars"></div></div>
     <div class="panel"><h2>Co-occurrence <span class="muted" style="font-weight:400">(tracks with both instruments)</span></h2><div id="cooc"></div></div>
   </div>
   <div class="panel" id="errpanel" style="margin-bottom:16px"><h2>Tracks with errors</h2><ul class="errors" id="errors"></ul></div>
@@ -257,6 +260,8 @@ const L = D.labels, T = D.tracks, PAGE = 50;
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;","'":"&#39;"}[c]));
 const nice = (l) => l.replace(/_/g, " ");
+const other = new Set((D.notInstruments || []).map((l) => L.indexOf(l)));  // labels that are not instruments (voice)
+const chip = (i) => `<span class="chip${other.has(i) ? " other" : ""}"${other.has(i) ? ' title="not an instrument"' : ""}>${esc(nice(L[i]))}</span>`;
 const fmtDur = (s) => s == null ? "" : (s >= 3600 ? Math.floor(s / 3600) + ":" + String(Math.floor(s % 3600 / 60)).padStart(2, "0") : Math.floor(s / 60)) + ":" + String(Math.floor(s % 60)).padStart(2, "0");
 const split = (p) => { const i = Math.max(p.lastIndexOf("/"), p.lastIndexOf("\\")); return [i >= 0 ? p.slice(0, i) : "", p.slice(i + 1)]; };
 // track fields: 0 path, 1 status, 2 error, 3 duration, 4 segments, 5 instrument indices, 6 scores (per mille) or null, 7 tags, 8 previous, 9 model
@@ -279,7 +284,8 @@ const co = L.map(() => L.map(() => 0));
 for (const t of T) { for (const a of t[5]) { per[a]++; for (const b of t[5]) co[a][b]++; } }
 const maxPer = Math.max(1, ...per);
 const byCount = L.map((l, i) => i).sort((a, b) => per[b] - per[a] || L[a].localeCompare(L[b]));
-$("bars").innerHTML = byCount.map((i) => `<div class="row" data-l="${i}"><span class="lab">${esc(nice(L[i]))}</span><div><div class="bar" style="width:${(100 * per[i] / maxPer).toFixed(1)}%"></div></div><span class="n">${per[i]}</span></div>`).join("");
+$("bars").innerHTML = byCount.map((i) => `<div class="row" data-l="${i}"><span class="lab"${other.has(i) ? ' title="not an instrument"' : ""}>${esc(nice(L[i]))}</span><div><div class="bar${other.has(i) ? " other" : ""}" style="width:${(100 * per[i] / maxPer).toFixed(1)}%"></div></div><span class="n">${per[i]}</span></div>`).join("");
+if (other.size) $("barstitle").textContent = "Tracks per label (purple: not an instrument)";
 $("bars").addEventListener("click", (e) => { const r = e.target.closest(".row"); if (r) { $("inst").value = r.dataset.l; state.page = 0; render(); $("q").scrollIntoView({behavior: "smooth"}); } });
 
 // co-occurrence matrix (SVG)
@@ -337,7 +343,7 @@ function render() {
     const t = r.t, sc = score(r, inst);
     return `<tr data-i="${r.i}"><td><div class="file">${esc(r.name)}</div><div class="folder">${esc(r.folder)}</div></td>` +
       `<td class="st-${esc(t[1])}">${esc(t[1])}${t[2] ? `<div class="errtext">${esc(t[2])}</div>` : ""}</td>` +
-      `<td>${t[5].map((i) => `<span class="chip">${esc(nice(L[i]))}</span>`).join("")}</td>` +
+      `<td>${t[5].map(chip).join("")}</td>` +
       `<td class="num">${sc >= 0 ? (sc / 1000).toFixed(3) : ""}</td><td class="num">${fmtDur(t[3])}</td><td>${esc(t[7])}</td></tr>`;
   }).join("") || `<tr><td colspan="6" class="muted">No track matches.</td></tr>`;
   $("count").textContent = view.length + " of " + T.length + " tracks";
@@ -398,7 +404,7 @@ function trackView(i) {
   let h = `<p><a href="#" id="back">‹ All tracks</a></p><div class="panel"><h2>${esc(name)}</h2><div class="folder">${esc(folder)}</div><div class="kv">` +
     `<div>status</div><div class="st-${esc(t[1])}">${esc(t[1])}${t[2] ? ` — <span class="errtext">${esc(t[2])}</span>` : ""}</div>` +
     `<div>duration</div><div>${fmtDur(t[3]) || "–"}${t[4] != null ? ` (${t[4]} segments)` : ""}</div>` +
-    `<div>instruments</div><div>${t[5].map((j) => `<span class="chip">${esc(nice(L[j]))}</span>`).join("") || '<span class="muted">none</span>'}</div>` +
+    `<div>instruments</div><div>${t[5].map(chip).join("") || '<span class="muted">none</span>'}</div>` +
     `<div>tags</div><div>${esc({written: "written into the file", "dry-run": "dry run (not written)", kept: "kept the user's own tag"}[t[7]] || t[7] || "–")}</div>` +
     `<div>previous tags</div><div>${t[8] ? t[8].split(";").map((p) => `<span class="chip prev">${esc(p)}</span>`).join("") : '<span class="muted">none</span>'}</div>` +
     `<div>model</div><div>${esc(t[9] || "–")}</div></div></div>`;

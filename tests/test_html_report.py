@@ -81,21 +81,22 @@ def test_library_without_segments_file_still_gets_heat_maps(tiny_model, tmp_path
     assert list(_embedded(html.read_text(encoding="utf-8"))["timelines"]) == ["0"]
 
 
-def test_build_report_pools_long_tracks(tmp_path):
+def test_build_report_pools_long_tracks_and_marks_voice(tmp_path):
     from tagger.html_report import MAX_COLUMNS
     from tagger.report import CsvReport
     from tagger.scan import TrackResult
     from tagger.timeline import TimelineWriter, make_timeline
 
-    labels = ("sax", "piano")
+    labels = ("sax", "voice")
     n = 2400  # two hours of 3 s segments
     t = make_timeline(np.arange(n) * 3.0, 3.0, n * 3.0, np.full(n, -20.0), np.random.default_rng(0).random((n, 2)), labels)
-    r = TrackResult(Path("long.flac"), "ok", duration_s=n * 3.0, segments=n, scores={"sax": 0.9, "piano": 0.1},
+    r = TrackResult(Path("long.flac"), "ok", duration_s=n * 3.0, segments=n, scores={"sax": 0.9, "voice": 0.1},
                     instruments=[("sax", 0.9)], model="m", tags="dry-run", timeline=t)
     with CsvReport.open(tmp_path / "r.csv", labels) as rep, TimelineWriter(tmp_path / "s.csv", labels) as tw:
         rep.write(r)
         tw.write(r.path, r.timeline)
-    data = _embedded(build_report(tmp_path / "r.csv", tmp_path / "s.csv", {"sax": 0.5, "piano": 0.5}))
+    data = _embedded(build_report(tmp_path / "r.csv", tmp_path / "s.csv", {"sax": 0.5, "voice": 0.5}))
+    assert data["notInstruments"] == ["voice"]  # drawn apart: a voice is never an instrument
     tl = data["timelines"]["0"]
     assert tl["n"] == n and len(tl["q"]) == MAX_COLUMNS * 2 and tl["s"]["n"] == MAX_COLUMNS
 

@@ -159,14 +159,38 @@ def _cosine(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
+def _output_layer(model: Tagger) -> set[str]:
+    """State-dict names of the classifier's last linear layer (one row per label)."""
+    name = [n for n, m in model.classifier.named_modules() if isinstance(m, torch.nn.Linear)][-1]
+    return {f"{name}.weight", f"{name}.bias"}
+
+
 def _init_from(model: Tagger, path: str) -> None:
-    """Fine-tune: copy every tensor whose name and shape match; a new label set gets a new head."""
+    """Fine-tune: copy every tensor whose name and shape match, and the output layer by label.
+
+    The output layer's rows are copied for the labels both models have, whatever their
+    order (a label added to the bundled ones keeps what the others had learned); only the
+    new labels' rows start from scratch.
+    """
     src = load_checkpoint(path)
     own = model.classifier.state_dict()
-    copied = {k: v for k, v in src.state_dict.items() if k in own and own[k].shape == v.shape}
+    output = _output_layer(model)
+    copied = {k: v for k, v in src.state_dict.items() if k in own and k not in output and own[k].shape == v.shape}
+    src_index = {label: i for i, label in enumerate(src.labels)}
+    shared = [(j, src_index[label]) for j, label in enumerate(model.labels) if label in src_index]
+    for k in sorted(output):
+        v = src.state_dict.get(k)
+        if v is None or not shared or own[k].shape[1:] != v.shape[1:] or v.shape[0] != len(src.labels):
+            continue
+        rows = own[k].clone()
+        for j, i in shared:
+            rows[j] = v[i]
+        copied[k] = rows
     skipped = sorted(set(own) - set(copied))
     model.classifier.load_state_dict({**own, **copied})
-    log.info("initialised %d tensors from %s; trained from scratch: %s", len(copied), path, ", ".join(skipped) or "none")
+    new = [label for label in model.labels if label not in src_index]
+    log.info("initialised %d tensors from %s (output layer: %d labels kept, new: %s); trained from scratch: %s",
+             len(copied), path, len(shared), ", ".join(new) or "none", ", ".join(skipped) or "none")
 
 
 def _plot_curves(history: list[dict], path: Path) -> None:

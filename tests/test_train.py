@@ -181,3 +181,30 @@ def test_mix_batch_labels_are_the_union_and_only_chosen_examples_change():
     assert torch.equal(my[~changed], y[~changed])
     assert (my[changed].sum(1) == 2).all()  # its own label and its partner's
     assert torch.allclose(mx.mean(dim=(2, 3)), torch.zeros(16, 1), atol=1e-5)
+
+
+def test_fine_tune_onto_more_labels_keeps_the_shared_labels_output_rows(tmp_path):
+    """A label added to a model's set starts from scratch; the others keep their output rows,
+    also when both sets have as many labels (the rows were copied by shape, mislabelled)."""
+    from audio_helpers import make_tiny_model
+
+    from tagger.frontend import FrontendConfig
+    from tagger.models import ModelConfig, Tagger
+    from tagger.train import _init_from
+    from tagger.weights import load_checkpoint
+
+    src_path = make_tiny_model(tmp_path / "src", labels=("bass", "drums", "piano"))
+    src = load_checkpoint(src_path)
+    model = Tagger(FrontendConfig(), ModelConfig(src.config.arch, ("piano", "bass", "voice"), width=src.config.width))
+    fresh = {k: v.clone() for k, v in model.classifier.state_dict().items()}
+    _init_from(model, str(src_path))
+    weight = model.classifier.state_dict()["head.weight"]
+    assert torch_equal(weight[0], src.state_dict["head.weight"][2])  # piano
+    assert torch_equal(weight[1], src.state_dict["head.weight"][0])  # bass
+    assert torch_equal(weight[2], fresh["head.weight"][2])  # voice: new
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))

@@ -1,23 +1,30 @@
 """The command line: a thin layer over :mod:`tagger.scan`, :mod:`tagger.train`, :mod:`tagger.evaluate`.
 
 Progress and tables go to stderr; machine output (CSV file, ``--json`` lines) never
-mixes with them. Exit codes: 0 every file handled, 1 some files failed, 2 bad usage.
+mixes with them. Exit codes (DESIGN.md): 0 every file handled, 1 some files failed, 2 bad
+usage (missing path, bad model, report locked by another run), 3 the run could not go on
+(report or cache not writable, internal error), 130 Ctrl-C, 143 SIGTERM.
 """
 from __future__ import annotations
 
 import contextlib
-import itertools
+import errno
+import functools
 import json
 import logging
 import os
+import signal
 import sqlite3
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
@@ -28,8 +35,65 @@ from . import __version__
 from .discover import show_path
 from .errors import DatasetError, ModelLoadError
 
+if TYPE_CHECKING:
+    from .scan import Scanner, ScorerInBackground
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Find the instruments in every track of a music library.")
 err = Console(stderr=True)
+log = logging.getLogger(__name__)
+
+EXIT_FAILED_FILES, EXIT_USAGE, EXIT_CANNOT_GO_ON = 1, 2, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt, so both stop the same way:
+    workers stopped, a tag write in progress rolled back, one line, exit 143."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _command(fn: Callable) -> Callable:
+    """Every command: SIGTERM stops it like Ctrl-C, and nothing ends in a traceback.
+
+    Ctrl-C exits 130 and SIGTERM 143 (commands with more to say catch them first); any
+    other unexpected exception is a bug: one line on stderr and exit 3 (the traceback is
+    logged at debug level, shown with --verbose).
+    """
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise  # typer.Exit (a RuntimeError) and usage errors: already handled
+        except KeyboardInterrupt as exc:
+            terminated = isinstance(exc, Terminated)
+            err.print("terminated" if terminated else "interrupted", highlight=False)
+            raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            log.debug("internal error", exc_info=True)
+            raise _fail(f"internal error (a bug, please report it): {type(exc).__name__}: {_one_line(exc)}",
+                        EXIT_CANNOT_GO_ON) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    return run
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _show(path: str | Path) -> str:
+    """A path for a one-line message (newlines and odd bytes escaped)."""
+    text = os.fspath(path)
+    return text if text.isprintable() else ascii(text)[1:-1]
 
 
 class Device(str, Enum):
@@ -54,7 +118,7 @@ def _setup_logging(verbose: bool, quiet: bool, tagger_level: int | None = None) 
     logging.getLogger("tagger").setLevel(ours)
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
@@ -74,6 +138,7 @@ def _failed(exc: ModelLoadError | DatasetError) -> typer.Exit:
 
 
 @app.command()
+@_command
 def scan(
     paths: list[Path] = typer.Argument(..., help="Music files or folders (searched recursively)."),
     write_tags: bool = typer.Option(False, "--write-tags", help="Write instruments into the files' tags (default: dry run)."),
@@ -96,16 +161,15 @@ def scan(
 ) -> None:
     """Tag every audio file under PATHS; write a CSV report (and tags with --write-tags)."""
     from .backends import BackendError
-    from .cache import ResultCache, cache_path_for
+    from .cache import cache_path_for, open_cache
     from .discover import discover
-    from .report import CsvReport, as_json
+    from .report import ReportError, ReportLockedError, report_lock
     from .scan import Scanner, ScanOptions, ScorerInBackground
     from .weights import resolve_device
 
     _setup_logging(verbose, quiet)
-    for p in paths:
-        if not os.path.lexists(p):
-            raise _fail(f"{p}: no such file or folder")
+    _check_paths(paths)
+    _check_report_path(csv_path)
     try:
         if device == Device.cuda:
             resolve_device(device.value)  # asked for CUDA: say now if there is none
@@ -120,37 +184,107 @@ def scan(
         scanner = Scanner(scorer, options)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    files = list(discover(paths))
+    cache_path = cache_path_for(csv_path)
+    tally = _Tally()
+    files: list[Path] = []
     try:
-        report = CsvReport.open(csv_path, scorer.labels)
-        if resume:
-            scanner.cache = ResultCache(cache_path_for(csv_path), scanner.result_key)
-    except (OSError, sqlite3.Error) as exc:
-        raise _fail(f"cannot write the report {csv_path}: {exc}") from None
+        # Nothing touches the report or its cache before the lock is ours, and the old
+        # report is replaced only once the cache and the model are known good.
+        with report_lock(csv_path), contextlib.ExitStack() as stack:
+            files = list(discover(paths))
+            if resume:
+                scanner.cache = stack.enter_context(open_cache(cache_path, scanner.result_key))
+            _scan_into_report(scanner, scorer, files, csv_path, tally, json_lines, quiet)
+    except ReportLockedError as exc:
+        raise _fail(f"{_show(csv_path)}: {exc}") from None
+    except (ModelLoadError, BackendError) as exc:
+        raise _failed(exc) from None
+    except FileNotFoundError as exc:  # a path named on the command line vanished since it was checked
+        raise _fail(f"{_show(exc.filename or '')}: no such file or folder") from None
+    except ReportError as exc:
+        kept = f" (it holds the first {tally.rows} rows, each whole; run the same command again to finish)" if tally.rows else ""
+        raise _fail(f"cannot write the report {_show(csv_path)}: {exc}{kept}", EXIT_CANNOT_GO_ON) from None
+    except sqlite3.Error as exc:
+        raise _fail(f"cannot use the cache {_show(cache_path)}: {_one_line(exc)} (--no-resume runs without it)",
+                    EXIT_CANNOT_GO_ON) from None
+    except KeyboardInterrupt as exc:  # the workers are stopped; a tag write in progress was rolled back
+        stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        err.print(f"{stopped} after {tally.rows} of {len(files)} files; their rows are in {_show(csv_path)}; "
+                  "run the same command again to finish", soft_wrap=True, highlight=False)
+        raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
+    if not quiet and not json_lines:
+        _summary(tally.counts, tally.found, csv_path, write_tags)
+    raise typer.Exit(EXIT_FAILED_FILES if tally.counts["error"] else 0)
 
-    counts: Counter[str] = Counter()
-    found: Counter[str] = Counter()
-    audio_seconds = 0.0
+
+@dataclass
+class _Tally:
+    """What a scan has done so far."""
+
+    counts: Counter = field(default_factory=Counter)  # status -> files
+    found: Counter = field(default_factory=Counter)  # label -> files
+    audio_seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+
+def _check_paths(paths: list[Path]) -> None:
+    """Exit 2 (bad usage) for a path named on the command line that leads nowhere."""
+    for path in paths:
+        try:
+            os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                why = "symlink loop"
+            elif exc.errno == errno.ENOENT and os.path.islink(path):
+                why = f"broken symlink (to {_show(os.readlink(path))}, which does not exist)"
+            elif exc.errno == errno.ENOENT:
+                why = "no such file or folder"
+            else:
+                why = exc.strerror or str(exc)
+            raise _fail(f"{_show(path)}: {why}") from None
+
+
+def _check_report_path(csv_path: Path) -> None:
+    """Exit 2 (bad usage) when --csv names a folder, or a file in a folder that does not exist."""
+    if csv_path.is_dir():
+        raise _fail(f"--csv {_show(csv_path)} is a folder; give a file name")
+    if not csv_path.parent.is_dir():
+        raise _fail(f"--csv {_show(csv_path)}: no such folder {_show(csv_path.parent)}")
+
+
+def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[Path], csv_path: Path, tally: _Tally,
+                      json_lines: bool, quiet: bool) -> None:
+    """Scan ``files``, a row per file into the report (and stdout with ``--json``), progress on stderr.
+
+    The report is opened (the previous one truncated) only once the model has loaded.
+    However this ends, the decoder workers are stopped before it returns or raises.
+    """
+    from .report import CsvReport, as_json
+
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
         console=err, disable=quiet, transient=False,
     )
-    with progress, report, (scanner.cache or contextlib.nullcontext()):
-        task = progress.add_task("scanning", total=len(files), rate="")
-        try:
-            results = scanner.scan_files(files)
-            first = next(results, None)
-        except BackendError as exc:
-            raise _fail(str(exc)) from None
-        except ModelLoadError as exc:
-            raise _failed(exc) from None
-        try:
-            for result in itertools.chain([first] if first else [], results):
+    report: CsvReport | None = None
+
+    def open_report() -> CsvReport:
+        scorer.result()  # the model loads while the first files decode: raises ModelLoadError
+        return CsvReport.open(csv_path, scorer.labels)
+
+    results = scanner.scan_files(files)
+    try:
+        with progress:
+            task = progress.add_task("scanning", total=len(files), rate="")
+            for result in results:
+                report = report or open_report()
                 report.write(result)
-                counts[result.status] += 1
-                found.update(label for label, _ in result.instruments)
-                audio_seconds += result.duration_s
+                tally.counts[result.status] += 1
+                tally.found.update(label for label, _ in result.instruments)
+                tally.audio_seconds += result.duration_s
                 if result.status == "error":
                     # one line whatever the name: control characters in the path are escaped
                     progress.console.print(f"error: {show_path(result.path)}: {result.error}", style="red", markup=False, highlight=False, soft_wrap=True)
@@ -158,19 +292,12 @@ def scan(
                     sys.stdout.write(as_json(result) + "\n")
                     sys.stdout.flush()
                 elapsed = max(progress.tasks[0].elapsed or 1e-9, 1e-9)
-                progress.update(task, advance=1, rate=f"{sum(counts.values()) / elapsed:.1f} files/s, {audio_seconds / 60 / elapsed:.1f} audio-min/s")
-        except ModelLoadError as exc:  # the model loads while the first files decode
-            results.close()
-            raise _failed(exc) from None
-        except KeyboardInterrupt:
-            results.close()  # stops the workers; a tag write in progress was rolled back
-            progress.stop()
-            err.print(f"interrupted after {sum(counts.values())} of {len(files)} files; their rows are in {csv_path}; "
-                      "run the same command again to finish", soft_wrap=True)
-            raise typer.Exit(130) from None
-    if not quiet and not json_lines:
-        _summary(counts, found, csv_path, write_tags)
-    raise typer.Exit(1 if counts["error"] else 0)
+                progress.update(task, advance=1, rate=f"{tally.rows / elapsed:.1f} files/s, {tally.audio_seconds / 60 / elapsed:.1f} audio-min/s")
+            report = report or open_report()  # no file found: a report with its header only
+    finally:
+        results.close()  # stops the workers (a tag write in progress was rolled back)
+        if report is not None:
+            report.close()
 
 
 def _summary(counts: Counter, found: Counter, csv_path: Path, write_tags: bool) -> None:
@@ -185,6 +312,7 @@ def _summary(counts: Counter, found: Counter, csv_path: Path, write_tags: bool) 
 
 
 @app.command()
+@_command
 def info(
     model: Optional[Path] = typer.Option(None, help="Weights file (default: the bundled model)."),
     json_out: bool = typer.Option(False, "--json", help="The model card as JSON on stdout."),
@@ -243,6 +371,7 @@ def _rich_progress() -> tuple[Progress, Callable[[str, int, int], None]]:
 
 
 @app.command()
+@_command
 def train(
     data: list[Path] = typer.Argument(..., help="Datasets: class folders, IRMAS test layout, or manifest CSVs."),
     out: Path = typer.Option(..., help="Run folder: weights, state for resuming, curves, history."),
@@ -297,6 +426,7 @@ def train(
 
 
 @app.command("eval")
+@_command
 def eval_(
     data: Path = typer.Argument(..., help="A labelled dataset (class folders, IRMAS test layout, manifest CSV)."),
     model: Optional[Path] = typer.Option(None, help="Weights file (default: the bundled model)."),

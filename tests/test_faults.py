@@ -113,7 +113,10 @@ def test_a_second_run_on_the_same_report_exits_2_and_leaves_the_first_alone(tiny
 
 @pytest.fixture
 def tiny_filesystem(tmp_path):
-    """A tmpfs with one page (4 KB) left free; skipped where mounting is not allowed."""
+    """A tmpfs with two pages (4 KB each) left free: one for the lock file, one for the report.
+
+    Skipped where mounting is not allowed.
+    """
     mnt = tmp_path / "full"
     mnt.mkdir()
     if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
@@ -127,7 +130,7 @@ def tiny_filesystem(tmp_path):
                     f.write(b"x" * 4096)
             except OSError as exc:
                 assert exc.errno == errno.ENOSPC
-        os.truncate(filler, (filler.stat().st_size // 4096 - 1) * 4096)
+        os.truncate(filler, (filler.stat().st_size // 4096 - 2) * 4096)
         yield mnt
     finally:
         subprocess.run(["umount", str(mnt)], check=False)

@@ -128,13 +128,17 @@ class ResultCache:
         ).fetchone()
         if row is None:
             return None
-        d = json.loads(row[0])
-        if write_tags and d["tags"] not in ("written", "kept"):
-            return None  # scanned in a dry run: tags still to write
-        d["path"] = path
-        d["instruments"] = [tuple(pair) for pair in d["instruments"]]
-        d["status"] = "skipped"
-        return TrackResult(**d)
+        try:
+            d = json.loads(row[0])
+            if write_tags and d["tags"] not in ("written", "kept"):
+                return None  # scanned in a dry run: tags still to write
+            d["path"] = path
+            d["instruments"] = [(str(label), float(score)) for label, score in d["instruments"]]
+            d["status"] = "skipped"
+            return TrackResult(**d)
+        except (ValueError, TypeError, KeyError) as exc:  # SQLite has no checksums: bytes may rot unseen
+            log.warning("the cache's entry for %s is damaged (%s): scanning the file again", path, type(exc).__name__)
+            return None
 
     def put(self, result: TrackResult) -> None:
         if result.status == "error":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import re
 import signal
@@ -305,3 +306,80 @@ def test_an_internal_error_is_one_line_and_exit_3(tiny_model, tmp_path):
                            "--csv", str(tmp_path / "r.csv"), "--jobs", "1", "--quiet"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 3, proc.stderr
     assert "internal error" in one_error_line(proc.stderr) and "boom" in proc.stderr
+
+
+# -- the same, in process: a report on a disk that fills, a cache that cannot be opened
+
+
+class FillingFile(io.FileIO):
+    """A file on a disk with ``room`` bytes left, that takes at most ``piece`` bytes a write."""
+
+    def __init__(self, path: Path, room: int, piece: int = 1 << 20) -> None:
+        super().__init__(path, "wb")
+        self.room, self.piece = room, piece
+
+    def write(self, data) -> int:
+        if self.room == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        n = super().write(bytes(data[: min(self.room, self.piece)]))  # short writes, like the OS
+        self.room -= n
+        return n
+
+
+def _result(i: int):
+    from tagger.labels import BUNDLED_LABELS
+    from tagger.scan import TrackResult
+
+    return TrackResult(Path(f"/music/{i:03d} ünïcode, \"quoted\".flac"), "ok", duration_s=12.5, segments=4,
+                       scores={label: 0.5 for label in BUNDLED_LABELS}, instruments=[("piano", 0.5)], model="m", tags="dry-run")
+
+
+@pytest.mark.parametrize("piece", [1 << 20, 7])
+def test_a_full_disk_never_leaves_half_a_row(tmp_path, piece):
+    from tagger.labels import BUNDLED_LABELS
+    from tagger.report import CsvReport, ReportError
+
+    path = tmp_path / "r.csv"
+    report = CsvReport(FillingFile(path, room=1500, piece=piece), BUNDLED_LABELS, path)
+    with pytest.raises(ReportError, match="No space left on device") as failed:
+        for i in range(100):
+            report.write(_result(i))
+    report.close()
+    assert failed.value.path == path
+    rows = read_csv(path)
+    assert 0 < report.rows == len(rows) < 100
+    assert [r["path"] for r in rows] == [str(_result(i).path) for i in range(len(rows))]
+    assert path.read_bytes().endswith(b"\n") and len(path.read_bytes()) <= 1500
+
+
+def test_rows_are_whole_when_the_os_takes_each_write_in_pieces(tmp_path):
+    from tagger.labels import BUNDLED_LABELS
+    from tagger.report import CsvReport
+
+    path = tmp_path / "r.csv"
+    with CsvReport(FillingFile(path, room=1 << 30, piece=5), BUNDLED_LABELS, path) as report:
+        for i in range(3):
+            report.write(_result(i))
+    assert [r["path"] for r in read_csv(path)] == [str(_result(i).path) for i in range(3)]
+
+
+def test_a_cache_that_cannot_be_opened_is_not_mistaken_for_a_damaged_one(tmp_path):
+    from tagger.cache import open_cache
+
+    (tmp_path / "c.sqlite").mkdir()  # e.g. not a file, or a folder we cannot write
+    with pytest.raises(sqlite3.OperationalError):
+        open_cache(tmp_path / "c.sqlite", "key")
+    assert [p.name for p in tmp_path.iterdir()] == ["c.sqlite"]  # nothing set aside
+
+
+def test_a_damaged_cache_entry_is_scanned_again(tmp_path):
+    from tagger.cache import open_cache
+
+    audio = write_audio(tmp_path / "a.wav", tone(1.0))
+    result = _result(0)
+    result.path = audio
+    with open_cache(tmp_path / "c.sqlite", "key") as cache:
+        cache.put(result)
+        assert cache.get(audio, False).status == "skipped"
+        cache.db.execute("UPDATE results SET result = '{\"tags\": \"dry-run\", \"instr'")
+        assert cache.get(audio, False) is None

@@ -191,7 +191,10 @@ def scan(
         # Nothing touches the report or its cache before the lock is ours, and the old
         # report is replaced only once the cache and the model are known good.
         with report_lock(csv_path), contextlib.ExitStack() as stack:
-            files = list(discover(paths))
+            try:
+                files = list(discover(paths))
+            except OSError as exc:  # a path named on the command line vanished since it was checked
+                raise _fail(f"{_show(exc.filename or '')}: {exc.strerror or exc}") from None
             if resume:
                 scanner.cache = stack.enter_context(open_cache(cache_path, scanner.result_key))
             _scan_into_report(scanner, scorer, files, csv_path, tally, json_lines, quiet)
@@ -199,8 +202,6 @@ def scan(
         raise _fail(f"{_show(csv_path)}: {exc}") from None
     except (ModelLoadError, BackendError) as exc:
         raise _failed(exc) from None
-    except FileNotFoundError as exc:  # a path named on the command line vanished since it was checked
-        raise _fail(f"{_show(exc.filename or '')}: no such file or folder") from None
     except ReportError as exc:
         kept = f" (it holds the first {tally.rows} rows, each whole; run the same command again to finish)" if tally.rows else ""
         raise _fail(f"cannot write the report {_show(csv_path)}: {exc}{kept}", EXIT_CANNOT_GO_ON) from None
@@ -209,8 +210,11 @@ def scan(
                     EXIT_CANNOT_GO_ON) from None
     except KeyboardInterrupt as exc:  # the workers are stopped; a tag write in progress was rolled back
         stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        err.print(f"{stopped} after {tally.rows} of {len(files)} files; their rows are in {_show(csv_path)}; "
-                  "run the same command again to finish", soft_wrap=True, highlight=False)
+        if tally.rows:
+            err.print(f"{stopped} after {tally.rows} of {len(files)} files; their rows are in {_show(csv_path)}; "
+                      "run the same command again to finish", soft_wrap=True, highlight=False)
+        else:  # the report is opened with the first row
+            err.print(f"{stopped} before the first file was done; {_show(csv_path)} is unchanged", soft_wrap=True, highlight=False)
         raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
     if not quiet and not json_lines:
         _summary(tally.counts, tally.found, csv_path, write_tags)

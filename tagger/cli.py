@@ -170,27 +170,25 @@ def scan(
     _setup_logging(verbose, quiet)
     _check_paths(paths)
     _check_report_path(csv_path)
-    try:
-        if device == Device.cuda:
-            resolve_device(device.value)  # asked for CUDA: say now if there is none
-        scorer = ScorerInBackground(model, device.value, batch_size)  # decoding starts while torch loads
-    except ModelLoadError as exc:
-        raise _failed(exc) from None
-    options = ScanOptions(
-        write_tags=write_tags, force=force, threshold=threshold, top_k=top_k, hop_seconds=hop, jobs=jobs,
-        backend=backend.value, file_timeout=file_timeout or None, file_memory_mb=file_memory or None,
-    )
-    try:
-        scanner = Scanner(scorer, options)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
     cache_path = cache_path_for(csv_path)
     tally = _Tally()
     files: list[Path] = []
     try:
-        # Nothing touches the report or its cache before the lock is ours, and the old
-        # report is replaced only once the cache and the model are known good.
+        # Nothing touches the report or its cache before the lock is ours (a second run
+        # on the same report stops here, before loading anything), and the old report is
+        # replaced only once the cache and the model are known good.
         with report_lock(csv_path), contextlib.ExitStack() as stack:
+            if device == Device.cuda:
+                resolve_device(device.value)  # asked for CUDA: say now if there is none
+            scorer = ScorerInBackground(model, device.value, batch_size)  # decoding starts while torch loads
+            options = ScanOptions(
+                write_tags=write_tags, force=force, threshold=threshold, top_k=top_k, hop_seconds=hop, jobs=jobs,
+                backend=backend.value, file_timeout=file_timeout or None, file_memory_mb=file_memory or None,
+            )
+            try:
+                scanner = Scanner(scorer, options)
+            except ValueError as exc:
+                raise _fail(str(exc)) from None
             try:
                 files = list(discover(paths))
             except OSError as exc:  # a path named on the command line vanished since it was checked

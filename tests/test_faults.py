@@ -92,7 +92,7 @@ def test_a_second_run_on_the_same_report_exits_2_and_leaves_the_first_alone(tiny
     lib = flac_library(tmp_path / "lib", 10, 4.0)
     report = tmp_path / "r.csv"
     args = ["scan", str(lib), "--model", str(tiny_model), "--csv", str(report), "--write-tags", "--jobs", "1", "--quiet"]
-    first = subprocess.Popen([*slow_writes_cli(0.3), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen([*slow_writes_cli(0.5), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_rows(report, 2, first)
         second = tagger(*args)

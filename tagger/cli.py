@@ -165,22 +165,28 @@ def scan(
     from .discover import discover
     from .report import ReportError, ReportLockedError, report_lock
     from .scan import Scanner, ScanOptions, ScorerInBackground
-    from .weights import resolve_device
+    from .weights import bundled_model_path, read_header, resolve_device
 
     _setup_logging(verbose, quiet)
     _check_paths(paths)
     _check_report_path(csv_path)
+    try:
+        if device == Device.cuda:
+            resolve_device(device.value)  # asked for CUDA: say now if there is none
+        model_path = model or bundled_model_path()
+        header = read_header(model_path)  # checked before anything is written
+    except ModelLoadError as exc:
+        raise _failed(exc) from None
     cache_path = cache_path_for(csv_path)
     tally = _Tally()
     files: list[Path] = []
     try:
         # Nothing touches the report or its cache before the lock is ours (a second run
-        # on the same report stops here, before loading anything), and the old report is
+        # on the same report stops here, before loading torch), and the old report is
         # replaced only once the cache and the model are known good.
         with report_lock(csv_path), contextlib.ExitStack() as stack:
-            if device == Device.cuda:
-                resolve_device(device.value)  # asked for CUDA: say now if there is none
-            scorer = ScorerInBackground(model, device.value, batch_size)  # decoding starts while torch loads
+            # decoding starts while torch and the network load
+            scorer = ScorerInBackground(model_path, device.value, batch_size, header=header)
             options = ScanOptions(
                 write_tags=write_tags, force=force, threshold=threshold, top_k=top_k, hop_seconds=hop, jobs=jobs,
                 backend=backend.value, file_timeout=file_timeout or None, file_memory_mb=file_memory or None,

@@ -296,7 +296,9 @@ def test_paths_that_cannot_be_resolved_are_usage_errors(tiny_model, tmp_path):
         assert why in one_error_line(proc.stderr) and bad in proc.stderr
     proc = tagger("scan", str(tmp_path / "lib"), "--model", str(tiny_model), "--csv", str(tmp_path / "nowhere" / "r.csv"))
     assert proc.returncode == 2 and "nowhere" in one_error_line(proc.stderr)
-    assert not (tmp_path / "r.csv").exists()
+    proc = tagger("scan", str(tmp_path / "lib"), "--model", str(tmp_path / "nope.safetensors"), "--csv", str(tmp_path / "r.csv"))
+    assert proc.returncode == 2 and "weights file not found" in one_error_line(proc.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling.flac", "lib", "loop"]  # no report, no lock
 
 
 def test_an_internal_error_is_one_line_and_exit_3(tiny_model, tmp_path):

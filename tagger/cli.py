@@ -90,12 +90,6 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def _show(path: str | Path) -> str:
-    """A path for a one-line message (newlines and odd bytes escaped)."""
-    text = os.fspath(path)
-    return text if text.isprintable() else ascii(text)[1:-1]
-
-
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -198,27 +192,27 @@ def scan(
             try:
                 files = list(discover(paths))
             except OSError as exc:  # a path named on the command line vanished since it was checked
-                raise _fail(f"{_show(exc.filename or '')}: {exc.strerror or exc}") from None
+                raise _fail(f"{show_path(exc.filename or '')}: {exc.strerror or exc}") from None
             if resume:
                 scanner.cache = stack.enter_context(open_cache(cache_path, scanner.result_key))
             _scan_into_report(scanner, scorer, files, csv_path, tally, json_lines, quiet)
     except ReportLockedError as exc:
-        raise _fail(f"{_show(csv_path)}: {exc}") from None
+        raise _fail(f"{show_path(csv_path)}: {exc}") from None
     except (ModelLoadError, BackendError) as exc:
         raise _failed(exc) from None
     except ReportError as exc:
         kept = f" (it holds the first {tally.rows} rows, each whole; run the same command again to finish)" if tally.rows else ""
-        raise _fail(f"cannot write the report {_show(csv_path)}: {exc}{kept}", EXIT_CANNOT_GO_ON) from None
+        raise _fail(f"cannot write the report {show_path(csv_path)}: {exc}{kept}", EXIT_CANNOT_GO_ON) from None
     except sqlite3.Error as exc:
-        raise _fail(f"cannot use the cache {_show(cache_path)}: {_one_line(exc)} (--no-resume runs without it)",
+        raise _fail(f"cannot use the cache {show_path(cache_path)}: {_one_line(exc)} (--no-resume runs without it)",
                     EXIT_CANNOT_GO_ON) from None
     except KeyboardInterrupt as exc:  # the workers are stopped; a tag write in progress was rolled back
         stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
         if tally.rows:
-            err.print(f"{stopped} after {tally.rows} of {len(files)} files; their rows are in {_show(csv_path)}; "
+            err.print(f"{stopped} after {tally.rows} of {len(files)} files; their rows are in {show_path(csv_path)}; "
                       "run the same command again to finish", soft_wrap=True, highlight=False)
         else:  # the report is opened with the first row
-            err.print(f"{stopped} before the first file was done; {_show(csv_path)} is unchanged", soft_wrap=True, highlight=False)
+            err.print(f"{stopped} before the first file was done; {show_path(csv_path)} is unchanged", soft_wrap=True, highlight=False)
         raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
     if not quiet and not json_lines:
         _summary(tally.counts, tally.found, csv_path, write_tags)
@@ -247,20 +241,20 @@ def _check_paths(paths: list[Path]) -> None:
             if exc.errno == errno.ELOOP:
                 why = "symlink loop"
             elif exc.errno == errno.ENOENT and os.path.islink(path):
-                why = f"broken symlink (to {_show(os.readlink(path))}, which does not exist)"
+                why = f"broken symlink (to {show_path(os.readlink(path))}, which does not exist)"
             elif exc.errno == errno.ENOENT:
                 why = "no such file or folder"
             else:
                 why = exc.strerror or str(exc)
-            raise _fail(f"{_show(path)}: {why}") from None
+            raise _fail(f"{show_path(path)}: {why}") from None
 
 
 def _check_report_path(csv_path: Path) -> None:
     """Exit 2 (bad usage) when --csv names a folder, or a file in a folder that does not exist."""
     if csv_path.is_dir():
-        raise _fail(f"--csv {_show(csv_path)} is a folder; give a file name")
+        raise _fail(f"--csv {show_path(csv_path)} is a folder; give a file name")
     if not csv_path.parent.is_dir():
-        raise _fail(f"--csv {_show(csv_path)}: no such folder {_show(csv_path.parent)}")
+        raise _fail(f"--csv {show_path(csv_path)}: no such folder {show_path(csv_path.parent)}")
 
 
 def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[Path], csv_path: Path, tally: _Tally,

@@ -3,9 +3,10 @@
 A file's result is reused (status ``skipped``) when its path, size and mtime, the model
 version and the settings that change results (threshold, top-k, hop) are all what they
 were. The path is the resolved one (absolute, symlinks followed), so ``tagger scan src``
-and ``tagger scan /abs/src`` share their results. Results are stored after tags are written, with the file's new size and mtime, so
-a repeated ``--write-tags`` run skips what it finished and an interrupted one redoes
-only what it had not finished. Errors are not stored: a failed file is tried again.
+and ``tagger scan /abs/src`` share their results. Results are stored after tags are
+written, with the file's new size and mtime, so a repeated ``--write-tags`` run skips
+what it finished and an interrupted one redoes only what it had not finished. Errors
+are not stored: a failed file is tried again.
 
 A damaged cache (garbage, a bad page) is found when it is opened (``PRAGMA quick_check``)
 and set aside by :func:`open_cache`, which starts a new one: a cache only saves time.

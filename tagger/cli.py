@@ -194,7 +194,11 @@ def scan(
             except OSError as exc:  # a path named on the command line vanished since it was checked
                 raise _fail(f"{show_path(exc.filename or '')}: {exc.strerror or exc}") from None
             if resume:
-                scanner.cache = stack.enter_context(open_cache(cache_path, scanner.result_key))
+                try:
+                    scanner.cache = stack.enter_context(open_cache(cache_path, scanner.result_key))
+                except OSError as exc:  # e.g. a damaged cache that cannot be moved aside
+                    raise _fail(f"cannot use the cache {show_path(cache_path)}: {exc.strerror or exc}",
+                                EXIT_CANNOT_GO_ON) from None
             _scan_into_report(scanner, scorer, files, csv_path, tally, json_lines, quiet)
     except ReportLockedError as exc:
         raise _fail(f"{show_path(csv_path)}: {exc}") from None

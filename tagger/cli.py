@@ -208,7 +208,8 @@ def scan(
         kept = f" (it holds the first {tally.rows} rows, each whole; run the same command again to finish)" if tally.rows else ""
         raise _fail(f"cannot write the report {show_path(csv_path)}: {exc}{kept}", EXIT_CANNOT_GO_ON) from None
     except sqlite3.Error as exc:
-        raise _fail(f"cannot use the cache {show_path(cache_path)}: {_one_line(exc)} (--no-resume runs without it)",
+        done = "the report is complete, only the cache was not saved; " if files and tally.rows == len(files) else ""
+        raise _fail(f"cannot use the cache {show_path(cache_path)}: {_one_line(exc)} ({done}--no-resume runs without it)",
                     EXIT_CANNOT_GO_ON) from None
     except KeyboardInterrupt as exc:  # the workers are stopped; a tag write in progress was rolled back
         stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"

@@ -269,6 +269,10 @@ def killable_run(tiny_model, tmp_path) -> Iterator[tuple[subprocess.Popen, Path,
         wait_for_group_to_end(proc.pid, timeout=0)
 
 
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds processes through /proc (Linux)")
+
+
+@needs_proc
 def test_kill_9_leaves_no_worker_behind(tiny_model, tmp_path):
     with killable_run(tiny_model, tmp_path) as (proc, report, args, reference, _):
         proc.kill()
@@ -281,6 +285,7 @@ def test_kill_9_leaves_no_worker_behind(tiny_model, tmp_path):
     assert len(read_csv(report)) == 16
 
 
+@needs_proc
 def test_sigterm_stops_like_ctrl_c_with_exit_143(tiny_model, tmp_path):
     with killable_run(tiny_model, tmp_path) as (proc, report, args, reference, stderr):
         proc.send_signal(signal.SIGTERM)

@@ -9,11 +9,12 @@
 # System packages (Debian/Ubuntu, installed when running as root and missing): libfluidsynth
 # and the TimGM6mb soundfont for the corpus test, festival with its voices and espeak-ng
 # for the voice test, ffmpeg (ffprobe) and flac (metaflac) as second tag readers in the
-# tests. `make weights` needs more (all the soundfonts): scripts/setup_corpus.sh.
+# tests, chromium and chromium-driver for the HTML report test. `make weights` needs more
+# (all the soundfonts): scripts/setup_corpus.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
-EXTRAS=${EXTRAS-test,train,dask,ray}  # `EXTRAS= scripts/setup.sh` for tagger alone
+EXTRAS=${EXTRAS-test,train,dask,ray,parquet,beets}  # `EXTRAS= scripts/setup.sh` for tagger alone
 
 need=()
 [ -e /usr/share/sounds/sf2/TimGM6mb.sf2 ] || need+=(timgm6mb-soundfont)
@@ -26,6 +27,10 @@ command -v espeak-ng >/dev/null || need+=(espeak-ng)
 for v in kallpc16k kdlpc16k italp16k itapc16k us-slt-hts ru; do
   dpkg-query -W -f='${Status}' "festvox-$v" 2>/dev/null | grep -q "install ok installed" || need+=("festvox-$v")
 done
+if [[ ",$EXTRAS," == *",test,"* ]]; then  # the HTML report is tested in headless Chromium
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v chromedriver >/dev/null || need+=(chromium-driver)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing ${need[*]}"

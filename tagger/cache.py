@@ -6,10 +6,13 @@ were. The path is the resolved one (absolute, symlinks followed), so ``tagger sc
 and ``tagger scan /abs/src`` share their results. Results are stored after tags are
 written, with the file's new size and mtime, so a repeated ``--write-tags`` run skips
 what it finished and an interrupted one redoes only what it had not finished. Errors
-are not stored: a failed file is tried again.
+are not stored: a failed file is tried again. A result is stored with its segment
+timeline (scores to 3 decimals), so a resumed run writes the ``--segments`` file whole
+again; an entry from before timelines is a miss.
 
 A damaged cache (garbage, a bad page) is found when it is opened (``PRAGMA quick_check``)
-and set aside by :func:`open_cache`, which starts a new one: a cache only saves time.
+and set aside by :func:`open_cache`, which starts a new one: a cache only saves time. A
+damaged entry (undecodable JSON or timeline) is a miss too: its file is scanned again.
 """
 from __future__ import annotations
 
@@ -18,10 +21,11 @@ import logging
 import os
 import sqlite3
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from .scan import TrackResult
+from .timeline import Timeline
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +137,16 @@ class ResultCache:
             d = json.loads(row[0])
             if write_tags and d["tags"] not in ("written", "kept"):
                 return None  # scanned in a dry run: tags still to write
+            if "timeline" not in d:
+                return None  # stored before results kept their segment scores: rescan once
             d["path"] = path
             d["instruments"] = [(str(label), float(score)) for label, score in d["instruments"]]
             d["status"] = "skipped"
+            d["timeline"] = Timeline.from_json(d["timeline"]) if d["timeline"] else None
+            d["activity"] = {str(label): [(float(s), float(e)) for s, e in ranges]
+                             for label, ranges in d["activity"].items()}
             return TrackResult(**d)
-        except (ValueError, TypeError, KeyError) as exc:  # SQLite has no checksums: bytes may rot unseen
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # SQLite has no checksums: bytes may rot unseen
             log.warning("the cache's entry for %s is damaged (%s): scanning the file again", path, type(exc).__name__)
             return None
 
@@ -148,7 +157,8 @@ class ResultCache:
             st = os.stat(result.path)
         except OSError:
             return
-        d = asdict(result)
+        d = asdict(replace(result, timeline=None))
+        d["timeline"] = result.timeline.to_json() if result.timeline is not None else None  # segment scores too
         d["path"] = ""
         self.db.execute(
             "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",

@@ -16,6 +16,7 @@ import os
 import signal
 import sqlite3
 import sys
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -137,6 +138,8 @@ def scan(
     paths: list[Path] = typer.Argument(..., help="Music files or folders (searched recursively)."),
     write_tags: bool = typer.Option(False, "--write-tags", help="Write instruments into the files' tags (default: dry run)."),
     csv_path: Path = typer.Option(Path("instruments.csv"), "--csv", help="Where to write the CSV report."),
+    segments_path: Optional[Path] = typer.Option(None, "--segments", help="Also write every scored segment (times, loudness, scores) to this CSV, or Parquet when it ends in .parquet."),
+    html_path: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML report (library and per-track heat maps) at the end."),
     threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="One threshold for every label (default: per-label thresholds of the model)."),
     top_k: Optional[int] = typer.Option(None, "--top-k", min=1, help="Keep at most K instruments per track."),
     device: Device = typer.Option(Device.auto, help="auto: CUDA when present, else CPU."),
@@ -159,11 +162,12 @@ def scan(
     from .discover import discover
     from .report import ReportError, ReportLockedError, report_lock
     from .scan import Scanner, ScanOptions, ScorerInBackground
+    from .timeline import TimelineError
     from .weights import bundled_model_path, read_header, resolve_device
 
     _setup_logging(verbose, quiet)
     _check_paths(paths)
-    _check_report_path(csv_path)
+    _check_outputs(csv_path, segments_path, html_path)
     try:
         if device == Device.cuda:
             resolve_device(device.value)  # asked for CUDA: say now if there is none
@@ -175,9 +179,9 @@ def scan(
     tally = _Tally()
     files: list[Path] = []
     try:
-        # Nothing touches the report or its cache before the lock is ours (a second run
-        # on the same report stops here, before loading torch), and the old report is
-        # replaced only once the cache and the model are known good.
+        # Nothing touches the report, its timeline or its cache before the lock is ours (a
+        # second run on the same report stops here, before loading torch), and the old
+        # report and timeline are replaced only once the cache and the model are known good.
         with report_lock(csv_path), contextlib.ExitStack() as stack:
             # decoding starts while torch and the network load
             scorer = ScorerInBackground(model_path, device.value, batch_size, header=header)
@@ -199,7 +203,11 @@ def scan(
                 except OSError as exc:  # e.g. a damaged cache that cannot be moved aside
                     raise _fail(f"cannot use the cache {show_path(cache_path)}: {exc.strerror or exc}",
                                 EXIT_CANNOT_GO_ON) from None
-            _scan_into_report(scanner, scorer, files, csv_path, tally, json_lines, quiet)
+            if html_path is not None and segments_path is None:  # the HTML report's heat maps need the segments
+                segments_path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tagger-"))) / "segments.csv"
+            _scan_into_report(scanner, scorer, files, csv_path, segments_path, tally, json_lines, quiet)
+            if html_path is not None:
+                _write_html(csv_path, segments_path, html_path, header.thresholds, threshold)
     except ReportLockedError as exc:
         raise _fail(f"{show_path(csv_path)}: {exc}") from None
     except (ModelLoadError, BackendError) as exc:
@@ -207,6 +215,8 @@ def scan(
     except ReportError as exc:
         kept = f" (it holds the first {tally.rows} rows, each whole; run the same command again to finish)" if tally.rows else ""
         raise _fail(f"cannot write the report {show_path(csv_path)}: {exc}{kept}", EXIT_CANNOT_GO_ON) from None
+    except TimelineError as exc:
+        raise _fail(f"cannot write the segment timeline {show_path(exc.path or '')}: {exc}", EXIT_CANNOT_GO_ON) from None
     except sqlite3.Error as exc:
         done = "the report is complete, only the cache was not saved; " if files and tally.rows == len(files) else ""
         raise _fail(f"cannot use the cache {show_path(cache_path)}: {_one_line(exc)} ({done}--no-resume runs without it)",
@@ -254,22 +264,36 @@ def _check_paths(paths: list[Path]) -> None:
             raise _fail(f"{show_path(path)}: {why}") from None
 
 
-def _check_report_path(csv_path: Path) -> None:
-    """Exit 2 (bad usage) when --csv names a folder, or a file in a folder that does not exist."""
-    if csv_path.is_dir():
-        raise _fail(f"--csv {show_path(csv_path)} is a folder; give a file name")
-    if not csv_path.parent.is_dir():
-        raise _fail(f"--csv {show_path(csv_path)}: no such folder {show_path(csv_path.parent)}")
+def _check_outputs(csv_path: Path, segments_path: Optional[Path], html_path: Optional[Path]) -> None:
+    """Exit 2 (bad usage) when an output names a folder, or a file in a folder that does not
+    exist, or a Parquet timeline without pyarrow: before anything is loaded or written."""
+    from .timeline import ParquetMissing, is_parquet, require_pyarrow
+
+    for option, path in (("--csv", csv_path), ("--segments", segments_path), ("--html", html_path)):
+        if path is None:
+            continue
+        if path.is_dir():
+            raise _fail(f"{option} {show_path(path)} is a folder; give a file name")
+        if not path.parent.is_dir():
+            raise _fail(f"{option} {show_path(path)}: no such folder {show_path(path.parent)}")
+    if segments_path is not None and is_parquet(segments_path):
+        try:
+            require_pyarrow()
+        except ParquetMissing as exc:
+            raise _fail(str(exc)) from None
 
 
-def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[Path], csv_path: Path, tally: _Tally,
-                      json_lines: bool, quiet: bool) -> None:
-    """Scan ``files``, a row per file into the report (and stdout with ``--json``), progress on stderr.
+def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[Path], csv_path: Path,
+                      segments_path: Optional[Path], tally: _Tally, json_lines: bool, quiet: bool) -> None:
+    """Scan ``files``: a row per file into the report, its segments into the timeline (with
+    ``segments_path``), a JSON line on stdout (with ``--json``); progress on stderr.
 
-    The report is opened (the previous one truncated) only once the model has loaded.
-    However this ends, the decoder workers are stopped before it returns or raises.
+    The report and the timeline are opened (previous ones truncated) only once the model has
+    loaded. However this ends, the decoder workers are stopped before it returns or raises,
+    and then the files are closed: a Parquet timeline is finished, whole, even on Ctrl-C.
     """
     from .report import CsvReport, as_json
+    from .timeline import TimelineWriter
 
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -277,34 +301,89 @@ def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[
         console=err, disable=quiet, transient=False,
     )
     report: CsvReport | None = None
+    timeline: TimelineWriter | None = None
 
-    def open_report() -> CsvReport:
-        scorer.result()  # the model loads while the first files decode: raises ModelLoadError
-        return CsvReport.open(csv_path, scorer.labels)
+    with contextlib.ExitStack() as outputs:  # closed after the workers have stopped
 
-    results = scanner.scan_files(files)
+        def open_outputs() -> tuple[CsvReport, TimelineWriter | None]:
+            scorer.result()  # the model loads while the first files decode: raises ModelLoadError
+            opened = outputs.enter_context(CsvReport.open(csv_path, scorer.labels))
+            if segments_path is None:
+                return opened, None
+            return opened, outputs.enter_context(TimelineWriter(segments_path, scorer.labels))
+
+        results = scanner.scan_files(files)
+        try:
+            with progress:
+                task = progress.add_task("scanning", total=len(files), rate="")
+                for result in results:
+                    if report is None:
+                        report, timeline = open_outputs()
+                    report.write(result)
+                    if timeline is not None:
+                        timeline.write(result.path, result.timeline)
+                    tally.counts[result.status] += 1
+                    tally.found.update(label for label, _ in result.instruments)
+                    tally.audio_seconds += result.duration_s
+                    if result.status == "error":
+                        # one line whatever the name: control characters in the path are escaped
+                        progress.console.print(f"error: {show_path(result.path)}: {result.error}", style="red", markup=False, highlight=False, soft_wrap=True)
+                    if json_lines:
+                        sys.stdout.write(as_json(result) + "\n")
+                        sys.stdout.flush()
+                    elapsed = max(progress.tasks[0].elapsed or 1e-9, 1e-9)
+                    progress.update(task, advance=1, rate=f"{tally.rows / elapsed:.1f} files/s, {tally.audio_seconds / 60 / elapsed:.1f} audio-min/s")
+                if report is None:  # no file found: a report (and a timeline) with its header only
+                    report, timeline = open_outputs()
+        finally:
+            results.close()  # stops the workers (a tag write in progress was rolled back)
+
+
+def _write_html(csv_path: Path, segments_path: Optional[Path], html_path: Path, thresholds: Optional[dict], threshold: Optional[float]) -> None:
+    from .html_report import write_report
+
     try:
-        with progress:
-            task = progress.add_task("scanning", total=len(files), rate="")
-            for result in results:
-                report = report or open_report()
-                report.write(result)
-                tally.counts[result.status] += 1
-                tally.found.update(label for label, _ in result.instruments)
-                tally.audio_seconds += result.duration_s
-                if result.status == "error":
-                    # one line whatever the name: control characters in the path are escaped
-                    progress.console.print(f"error: {show_path(result.path)}: {result.error}", style="red", markup=False, highlight=False, soft_wrap=True)
-                if json_lines:
-                    sys.stdout.write(as_json(result) + "\n")
-                    sys.stdout.flush()
-                elapsed = max(progress.tasks[0].elapsed or 1e-9, 1e-9)
-                progress.update(task, advance=1, rate=f"{tally.rows / elapsed:.1f} files/s, {tally.audio_seconds / 60 / elapsed:.1f} audio-min/s")
-            report = report or open_report()  # no file found: a report with its header only
-    finally:
-        results.close()  # stops the workers (a tag write in progress was rolled back)
-        if report is not None:
-            report.close()
+        write_report(csv_path, segments_path, html_path, thresholds, threshold)
+    except ValueError as exc:  # not a report or not a timeline: bad usage
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot write the HTML report {show_path(html_path)}: {exc}", EXIT_CANNOT_GO_ON) from None
+
+
+@app.command()
+@_command
+def report(
+    csv_report: Path = typer.Argument(..., help="A CSV report written by tagger scan."),
+    segments: Optional[Path] = typer.Option(None, "--segments", help="The segment timeline of that scan (CSV or Parquet): adds heat maps."),
+    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="Where to write the HTML file."),
+    model: Optional[Path] = typer.Option(None, help="Weights whose thresholds mark where instruments play (default: the bundled model, when it made the report)."),
+    threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="One threshold for every label, as given to the scan."),
+) -> None:
+    """Write one self-contained HTML file (no server, no network) from a report and its timeline."""
+    from .html_report import report_model
+    from .weights import bundled_model_path, read_header
+
+    _setup_logging(False, False)
+    for p in (csv_report, segments):
+        if p is not None and not p.is_file():
+            raise _fail(f"{p}: no such file")
+    thresholds = None  # the model's: ticks on the track scores, and where labels play on the heat maps
+    try:
+        header = read_header(model or bundled_model_path())
+    except ModelLoadError as exc:
+        if model is not None:
+            raise _failed(exc) from None
+        header = None
+    try:
+        made_by = report_model(csv_report)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if header is not None and (model is not None or made_by in (None, header.version)):
+        thresholds = header.thresholds
+    elif segments is not None:
+        err.print(f"note: the report was made by {made_by}; pass --model with its weights to mark where instruments play", highlight=False)
+    _write_html(csv_report, segments, out, thresholds, threshold)
+    err.print(f"wrote {out}", highlight=False)
 
 
 def _summary(counts: Counter, found: Counter, csv_path: Path, write_tags: bool) -> None:
@@ -325,6 +404,7 @@ def info(
     json_out: bool = typer.Option(False, "--json", help="The model card as JSON on stdout."),
 ) -> None:
     """Show the model card: labels, thresholds, training data, held-out figures, speed."""
+    from .card import card_dict, render
     from .weights import bundled_model_path, read_header
 
     try:
@@ -332,37 +412,11 @@ def info(
         ckpt = read_header(path)
     except ModelLoadError as exc:
         raise _failed(exc) from None
-    card = {
-        "model": ckpt.version, "file": str(path), "tagger": __version__, "arch": ckpt.config.arch,
-        "labels": list(ckpt.labels), "thresholds": ckpt.thresholds, "frontend": ckpt.frontend.to_dict(),
-        "aggregation": ckpt.aggregation, "card": ckpt.card,
-    }
+    info_dict = card_dict(ckpt, path, __version__)
     if json_out:
-        print(json.dumps(card, indent=2))
+        print(json.dumps(info_dict, indent=2))
         return
-    out = Console()
-    out.print(f"[bold]{ckpt.version}[/]  ({path})")
-    out.print(f"architecture: {ckpt.config.arch}; frontend: {ckpt.frontend.n_mels} mel bands, {ckpt.frontend.sample_rate} Hz, "
-              f"{ckpt.frontend.segment_seconds:g} s segments; aggregation: {ckpt.aggregation}")
-    c = ckpt.card
-    for key in ("description", "train_data", "train_files", "validation_data", "validation_files", "corpus", "command", "speed", "trained_at"):
-        if key in c:
-            out.print(f"{key.replace('_', ' ')}: {c[key]}")
-    table = Table(title="labels")
-    table.add_column("label")
-    table.add_column("threshold", justify="right")
-    sets = [k for k in ("validation", "test") if isinstance(c.get(k), dict)]
-    for k in sets:
-        table.add_column(f"{k} F1", justify="right")
-    for label in ckpt.labels:
-        cells = [f"{c[k].get('per_label', {}).get(label, {}).get('f1', float('nan')):.3f}" for k in sets]
-        table.add_row(label, f"{ckpt.thresholds[label]:.3f}", *cells)
-    out.print(table)
-    for k in sets:
-        m = c[k]
-        out.print(f"{k}: " + ", ".join(f"{name} {m[name]:.3f}" for name in ("mAP", "micro_f1", "macro_f1", "top1_single", "mixtures_micro_f1") if isinstance(m.get(name), float)) + f" ({m.get('items')} files{'; ' + m['data'] if 'data' in m else ''})")
-    for line in c.get("weaknesses", []):
-        out.print(f"weakness: {line}")
+    render(info_dict, Console())
 
 
 def _rich_progress() -> tuple[Progress, Callable[[str, int, int], None]]:

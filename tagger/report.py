@@ -68,6 +68,7 @@ def as_json(result: TrackResult) -> str:
         "model": result.model,
         "tags": result.tags,
         "previous_instruments": result.previous_instruments,
+        "activity": {label: [list(r) for r in ranges] for label, ranges in result.activity.items()},
     })  # ASCII escapes: valid JSON even for a file name that is not UTF-8
 
 

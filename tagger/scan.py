@@ -30,6 +30,7 @@ from .discover import discover, file_problem, show_path
 from .errors import AudioDecodeError, TaggerError, TagWriteError
 from .segments import SILENCE_DB, cut_segments, loudness_db, segment_starts
 from .tags import InstrumentTags, cleanup_leftovers, read_instruments, write_instruments
+from .timeline import Timeline, activity, make_timeline
 from .weights import Checkpoint, bundled_model_path, load_tensors, read_header
 
 if TYPE_CHECKING:  # workers import this module: keep torch out of them
@@ -75,6 +76,15 @@ class TrackResult:
     model: str = ""
     tags: str = ""  # written | dry-run | kept | ""
     previous_instruments: list[str] = field(default_factory=list)
+    # Where the instruments play (None for an error or a kept file): every scored segment
+    # with its start, end, loudness and scores, and per label the time ranges it is active.
+    timeline: Timeline | None = None
+    activity: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+    @property
+    def segment_scores(self) -> np.ndarray | None:
+        """(segments, labels) scores in [0, 1], or None; times are in :attr:`timeline`."""
+        return None if self.timeline is None else self.timeline.scores
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,7 @@ class _Loaded:
     last: bool
     segments: np.ndarray | None = None  # (n, samples) float32
     loudness: np.ndarray | None = None  # (n,) dBFS
+    starts_s: np.ndarray | None = None  # (n,) segment starts, seconds from the start of the file
     n_samples: int = 0  # samples this span owns (for the duration)
     previous: list[str] = field(default_factory=list)
     users_tag: bool = False
@@ -107,6 +118,7 @@ class _FileState:
     n_samples: int = 0
     scores: list[np.ndarray] = field(default_factory=list)
     loudness: list[np.ndarray] = field(default_factory=list)
+    starts_s: list[np.ndarray] = field(default_factory=list)
     unscored: int = 0  # segments waiting in the batch buffer
     previous: list[str] = field(default_factory=list)
     users_tag: bool = False
@@ -205,6 +217,7 @@ def load_span(
         if len(starts):
             out.segments = cut_segments(audio, starts, seg_len)
             out.loudness = loudness_db(out.segments)
+            out.starts_s = task.start_s + starts / sample_rate
     except TaggerError as exc:
         out.error = str(exc)
     except MemoryError:
@@ -369,6 +382,7 @@ class Scanner:
             st.n_samples += loaded.n_samples
             if loaded.segments is not None and not st.error:
                 st.loudness.append(loaded.loudness)
+                st.starts_s.append(loaded.starts_s)
                 st.unscored += len(loaded.segments)
                 buffer.append((loaded.file_id, loaded.segments))
                 buffered += len(loaded.segments)
@@ -402,6 +416,9 @@ class Scanner:
         result.segments = int(len(seg_scores))
         result.scores = {label: float(s) for label, s in zip(labels, scores)}
         result.instruments = pick_labels(scores, labels, ckpt.thresholds, self.options.threshold, self.options.top_k)
+        starts = np.concatenate(st.starts_s) if st.starts_s else np.zeros(0)
+        result.timeline = make_timeline(starts, ckpt.frontend.segment_seconds, result.duration_s, loudness, seg_scores, labels)
+        result.activity = activity(result.timeline, ckpt.thresholds, self.options.threshold)
         if not self.options.write_tags:
             result.tags = "dry-run"
             return result

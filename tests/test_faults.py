@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import json
 import os
 import re
 import signal
@@ -212,15 +213,15 @@ def test_weights_that_fail_to_load_leave_the_previous_report_untouched(tiny_mode
     lib = tmp_path / "lib"
     for i in range(3):
         write_audio(lib / f"{i}.wav", tone(3.0, 200 + 100 * i))
-    report = tmp_path / "r.csv"
-    args = ["scan", str(lib), "--csv", str(report), "--jobs", "1", "--quiet"]
+    report, segments = tmp_path / "r.csv", tmp_path / "s.csv"
+    args = ["scan", str(lib), "--csv", str(report), "--segments", str(segments), "--jobs", "1", "--quiet"]
     assert tagger(*args, "--model", str(tiny_model)).returncode == 0
-    before = report.read_bytes()
+    before = report.read_bytes(), segments.read_bytes()
     for resume in ("--resume", "--no-resume"):
         proc = tagger(*args, "--model", str(misfit), resume)
         assert proc.returncode == 2, proc.stderr
         assert "weights do not match their config" in one_error_line(proc.stderr)
-        assert report.read_bytes() == before
+        assert (report.read_bytes(), segments.read_bytes()) == before  # the timeline too
 
 
 # -- 9: the cache is keyed on the file, not on how its path was typed
@@ -402,3 +403,8 @@ def test_a_damaged_cache_entry_is_scanned_again(tmp_path):
         assert cache.get(audio, False).status == "skipped"
         cache.db.execute("UPDATE results SET result = '{\"tags\": \"dry-run\", \"instr'")
         assert cache.get(audio, False) is None
+        cache.put(result)
+        stored = json.loads(cache.db.execute("SELECT result FROM results").fetchone()[0])
+        stored["timeline"] = {"labels": ["piano"], "start_s": "not base64!", "end_s": "", "loudness_db": "", "scores_permille": ""}
+        cache.db.execute("UPDATE results SET result = ?", (json.dumps(stored),))
+        assert cache.get(audio, False) is None  # a stored timeline that does not decode: a miss too

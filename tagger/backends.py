@@ -19,9 +19,14 @@ engines retry a task whose worker dies, and the driver still takes each result o
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from collections import deque
@@ -97,11 +102,41 @@ def worker_pool(name: str, jobs: int, memory_mb: int | None = None, task_timeout
         )
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_POLL_S = 1.0  # how often a worker checks that its driver is still there
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the driver ends, however it ends (kill -9 too).
+
+    Left alone, a worker whose driver was killed waits on its task queue forever, and the
+    multiprocessing resource tracker with it. On Linux the kernel kills the worker when its
+    parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``); everywhere, a daemon thread also
+    checks every second that the parent is still the driver.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError) as exc:  # pragma: no cover - the thread below still works
+            log.debug("prctl(PR_SET_PDEATHSIG) failed: %s", exc)
+    if os.getppid() != parent:  # the driver died before we could ask
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), name="tagger-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(PARENT_POLL_S)
+        if os.getppid() != parent:  # re-parented: the driver is gone
+            os._exit(1)
+
+
 class _LocalPool:
     """Worker processes (spawned: the driver's threads and torch state stay out of them).
 
     A worker that dies breaks a ProcessPoolExecutor for good; the next submit then starts
-    a fresh one, so the tasks after a crash still run.
+    a fresh one, so the tasks after a crash still run. Workers end with the driver (see
+    :func:`_die_with_parent`).
     """
 
     def __init__(self, jobs: int, memory_mb: int | None = None) -> None:
@@ -111,7 +146,8 @@ class _LocalPool:
 
     def _new(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            self.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_limit_memory, initargs=(self.memory_mb,)
+            self.jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+            initargs=(os.getpid(), self.memory_mb),
         )
 
     def kill(self) -> None:
@@ -139,6 +175,12 @@ class _LocalPool:
 
     def __exit__(self, *exc: object) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _init_worker(parent: int, memory_mb: int | None) -> None:
+    """Worker initializer: end with the driver, and keep to ``memory_mb``."""
+    _die_with_parent(parent)
+    _limit_memory(memory_mb)
 
 
 def _limit_memory(memory_mb: int | None) -> None:

@@ -2,15 +2,22 @@
 
 A file's result is reused (status ``skipped``) when its path, size and mtime, the model
 version and the settings that change results (threshold, top-k, hop) are all what they
-were. Results are stored after tags are written, with the file's new size and mtime, so
-a repeated ``--write-tags`` run skips what it finished and an interrupted one redoes
-only what it had not finished. Errors are not stored: a failed file is tried again.
-A result is stored with its segment timeline (scores to 3 decimals), so a resumed run
-writes the ``--segments`` file whole again; an entry from before timelines is a miss.
+were. The path is the resolved one (absolute, symlinks followed), so ``tagger scan src``
+and ``tagger scan /abs/src`` share their results. Results are stored after tags are
+written, with the file's new size and mtime, so a repeated ``--write-tags`` run skips
+what it finished and an interrupted one redoes only what it had not finished. Errors
+are not stored: a failed file is tried again. A result is stored with its segment
+timeline (scores to 3 decimals), so a resumed run writes the ``--segments`` file whole
+again; an entry from before timelines is a miss.
+
+A damaged cache (garbage, a bad page) is found when it is opened (``PRAGMA quick_check``)
+and set aside by :func:`open_cache`, which starts a new one: a cache only saves time. A
+damaged entry (undecodable JSON or timeline) is a miss too: its file is scanned again.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -20,9 +27,11 @@ from pathlib import Path
 from .scan import TrackResult
 from .timeline import Timeline
 
+log = logging.getLogger(__name__)
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
-    path BLOB PRIMARY KEY,   -- os.fsencode(path): any file name, UTF-8 or not
+    path BLOB PRIMARY KEY,   -- os.fsencode(realpath): any file name, UTF-8 or not
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     key TEXT NOT NULL,       -- model version + settings
@@ -30,6 +39,60 @@ CREATE TABLE IF NOT EXISTS results (
 )
 """
 COMMIT_EVERY_S = 2.0
+_DAMAGED_CODES = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
+class CacheDamagedError(sqlite3.DatabaseError):
+    """The cache file is not a sound SQLite database (garbage, a bad page...)."""
+
+
+def is_damaged(exc: sqlite3.Error) -> bool:
+    """True when ``exc`` says the database file itself is damaged (not locked, not unwritable)."""
+    if isinstance(exc, CacheDamagedError):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in _DAMAGED_CODES
+    text = str(exc)
+    return "file is not a database" in text or "malformed" in text
+
+
+def _key(path: Path) -> bytes:
+    """The cache key of a file: its resolved path, as bytes (any file name, UTF-8 or not)."""
+    return os.fsencode(os.path.realpath(path))
+
+
+def open_cache(path: Path, key: str) -> ResultCache:
+    """The cache at ``path``; a damaged one is set aside, with a warning, and a new one started.
+
+    The damaged file (with its ``-wal`` and ``-shm``, if any) is renamed
+    ``<name>.corrupt-<UTC time>``, kept for a look; its files are scanned again. Other
+    errors (a folder that cannot be written...) propagate.
+    """
+    try:
+        return ResultCache(path, key)
+    except sqlite3.DatabaseError as exc:
+        if not is_damaged(exc):
+            raise
+        reason = " ".join(str(exc).split())
+    aside = _set_aside(path)
+    log.warning("the cache %s is damaged (%s): moved it to %s and started a new one; its files are scanned again",
+                path, reason, aside.name)
+    return ResultCache(path, key)
+
+
+def _set_aside(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        n += 1
+    for suffix in ("-wal", "-shm", ""):  # the main file last: no new run finds a lone journal
+        part = Path(f"{path}{suffix}")
+        if part.exists():
+            os.replace(part, f"{aside}{suffix}")
+    return aside
 
 
 def cache_path_for(csv_path: Path) -> Path:
@@ -41,12 +104,21 @@ class ResultCache:
     """Look up and store finished results. Use as a context manager."""
 
     def __init__(self, path: Path, key: str) -> None:
+        """Open (or create) the cache; raises :class:`CacheDamagedError` (or another
+        ``sqlite3.DatabaseError`` that :func:`is_damaged` recognises) on a damaged file."""
         self.path = path
         self.key = key
         self.db = sqlite3.connect(path)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute(SCHEMA)
+        try:
+            problems = [r[0] for r in self.db.execute("PRAGMA quick_check(1)")]  # reads every page once
+            if problems != ["ok"]:
+                raise CacheDamagedError(" ".join(" ".join(problems).split()))
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute(SCHEMA)
+        except BaseException:
+            self.db.close()
+            raise
         self._last_commit = time.monotonic()
 
     def get(self, path: Path, write_tags: bool) -> TrackResult | None:
@@ -57,21 +129,26 @@ class ResultCache:
             return None
         row = self.db.execute(
             "SELECT result FROM results WHERE path=? AND size=? AND mtime_ns=? AND key=?",
-            (os.fsencode(path), st.st_size, st.st_mtime_ns, self.key),
+            (_key(path), st.st_size, st.st_mtime_ns, self.key),
         ).fetchone()
         if row is None:
             return None
-        d = json.loads(row[0])
-        if write_tags and d["tags"] not in ("written", "kept"):
-            return None  # scanned in a dry run: tags still to write
-        d["path"] = path
-        d["instruments"] = [tuple(pair) for pair in d["instruments"]]
-        d["status"] = "skipped"
-        if "timeline" not in d:
-            return None  # stored before results kept their segment scores: rescan once
-        d["timeline"] = Timeline.from_json(d["timeline"]) if d["timeline"] else None
-        d["activity"] = {label: [tuple(r) for r in ranges] for label, ranges in d["activity"].items()}
-        return TrackResult(**d)
+        try:
+            d = json.loads(row[0])
+            if write_tags and d["tags"] not in ("written", "kept"):
+                return None  # scanned in a dry run: tags still to write
+            if "timeline" not in d:
+                return None  # stored before results kept their segment scores: rescan once
+            d["path"] = path
+            d["instruments"] = [(str(label), float(score)) for label, score in d["instruments"]]
+            d["status"] = "skipped"
+            d["timeline"] = Timeline.from_json(d["timeline"]) if d["timeline"] else None
+            d["activity"] = {str(label): [(float(s), float(e)) for s, e in ranges]
+                             for label, ranges in d["activity"].items()}
+            return TrackResult(**d)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # SQLite has no checksums: bytes may rot unseen
+            log.warning("the cache's entry for %s is damaged (%s): scanning the file again", path, type(exc).__name__)
+            return None
 
     def put(self, result: TrackResult) -> None:
         if result.status == "error":
@@ -85,18 +162,30 @@ class ResultCache:
         d["path"] = ""
         self.db.execute(
             "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
-            (os.fsencode(result.path), st.st_size, st.st_mtime_ns, self.key, json.dumps(d)),
+            (_key(result.path), st.st_size, st.st_mtime_ns, self.key, json.dumps(d)),
         )
         if time.monotonic() - self._last_commit > COMMIT_EVERY_S:
             self.db.commit()
             self._last_commit = time.monotonic()
 
     def close(self) -> None:
-        self.db.commit()
-        self.db.close()
+        """Commit and close; a second call does nothing."""
+        if self.db is None:
+            return
+        db, self.db = self.db, None
+        try:
+            db.commit()
+        finally:
+            db.close()
 
     def __enter__(self) -> ResultCache:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:  # already failing (or interrupted): keep what was done, but do not hide why we stopped
+            self.close()
+        except sqlite3.Error as error:
+            log.warning("could not save the cache %s: %s", self.path, error)

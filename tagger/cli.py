@@ -1,24 +1,31 @@
 """The command line: a thin layer over :mod:`tagger.scan`, :mod:`tagger.train`, :mod:`tagger.evaluate`.
 
 Progress and tables go to stderr; machine output (CSV file, ``--json`` lines) never
-mixes with them. Exit codes: 0 every file handled, 1 some files failed, 2 bad usage.
+mixes with them. Exit codes (DESIGN.md): 0 every file handled, 1 some files failed, 2 bad
+usage (missing path, bad model, report locked by another run), 3 the run could not go on
+(report or cache not writable, internal error), 130 Ctrl-C, 143 SIGTERM.
 """
 from __future__ import annotations
 
 import contextlib
-import itertools
+import errno
+import functools
 import json
 import logging
 import os
+import signal
 import sqlite3
 import sys
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
@@ -29,8 +36,59 @@ from . import __version__
 from .discover import show_path
 from .errors import DatasetError, ModelLoadError
 
+if TYPE_CHECKING:
+    from .scan import Scanner, ScorerInBackground
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Find the instruments in every track of a music library.")
 err = Console(stderr=True)
+log = logging.getLogger(__name__)
+
+EXIT_FAILED_FILES, EXIT_USAGE, EXIT_CANNOT_GO_ON = 1, 2, 3
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt, so both stop the same way:
+    workers stopped, a tag write in progress rolled back, one line, exit 143."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _command(fn: Callable) -> Callable:
+    """Every command: SIGTERM stops it like Ctrl-C, and nothing ends in a traceback.
+
+    Ctrl-C exits 130 and SIGTERM 143 (commands with more to say catch them first); any
+    other unexpected exception is a bug: one line on stderr and exit 3 (the traceback is
+    logged at debug level, shown with --verbose).
+    """
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort):
+            raise  # typer.Exit (a RuntimeError) and usage errors: already handled
+        except KeyboardInterrupt as exc:
+            terminated = isinstance(exc, Terminated)
+            err.print("terminated" if terminated else "interrupted", highlight=False)
+            raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            log.debug("internal error", exc_info=True)
+            raise _fail(f"internal error (a bug, please report it): {type(exc).__name__}: {_one_line(exc)}",
+                        EXIT_CANNOT_GO_ON) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    return run
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 class Device(str, Enum):
@@ -55,7 +113,7 @@ def _setup_logging(verbose: bool, quiet: bool, tagger_level: int | None = None) 
     logging.getLogger("tagger").setLevel(ours)
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
@@ -75,6 +133,7 @@ def _failed(exc: ModelLoadError | DatasetError) -> typer.Exit:
 
 
 @app.command()
+@_command
 def scan(
     paths: list[Path] = typer.Argument(..., help="Music files or folders (searched recursively)."),
     write_tags: bool = typer.Option(False, "--write-tags", help="Write instruments into the files' tags (default: dry run)."),
@@ -99,98 +158,185 @@ def scan(
 ) -> None:
     """Tag every audio file under PATHS; write a CSV report (and tags with --write-tags)."""
     from .backends import BackendError
-    from .cache import ResultCache, cache_path_for
+    from .cache import cache_path_for, open_cache
     from .discover import discover
-    from .report import CsvReport, as_json
+    from .report import ReportError, ReportLockedError, report_lock
     from .scan import Scanner, ScanOptions, ScorerInBackground
-    from .timeline import ParquetMissing, TimelineWriter
-    from .weights import resolve_device
+    from .timeline import TimelineError
+    from .weights import bundled_model_path, read_header, resolve_device
 
     _setup_logging(verbose, quiet)
-    for p in paths:
-        if not os.path.lexists(p):
-            raise _fail(f"{p}: no such file or folder")
+    _check_paths(paths)
+    _check_outputs(csv_path, segments_path, html_path)
     try:
         if device == Device.cuda:
             resolve_device(device.value)  # asked for CUDA: say now if there is none
-        scorer = ScorerInBackground(model, device.value, batch_size)  # decoding starts while torch loads
+        model_path = model or bundled_model_path()
+        header = read_header(model_path)  # checked before anything is written
     except ModelLoadError as exc:
         raise _failed(exc) from None
-    options = ScanOptions(
-        write_tags=write_tags, force=force, threshold=threshold, top_k=top_k, hop_seconds=hop, jobs=jobs,
-        backend=backend.value, file_timeout=file_timeout or None, file_memory_mb=file_memory or None,
-    )
+    cache_path = cache_path_for(csv_path)
+    tally = _Tally()
+    files: list[Path] = []
     try:
-        scanner = Scanner(scorer, options)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    files = list(discover(paths))
-    timeline_tmp = None
-    if html_path and not segments_path:  # the HTML report's heat maps need the segments: keep them aside
-        timeline_tmp = tempfile.TemporaryDirectory(prefix="tagger-")
-        segments_path = Path(timeline_tmp.name) / "segments.csv"
-    try:
-        timeline = TimelineWriter(segments_path, scorer.labels) if segments_path else contextlib.nullcontext()
-    except ParquetMissing as exc:
-        raise _fail(str(exc)) from None
-    except OSError as exc:
-        raise _fail(f"cannot write the segment timeline {segments_path}: {exc}") from None
-    try:
-        report = CsvReport.open(csv_path, scorer.labels)
-        if resume:
-            scanner.cache = ResultCache(cache_path_for(csv_path), scanner.result_key)
-    except (OSError, sqlite3.Error) as exc:
-        raise _fail(f"cannot write the report {csv_path}: {exc}") from None
+        # Nothing touches the report, its timeline or its cache before the lock is ours (a
+        # second run on the same report stops here, before loading torch), and the old
+        # report and timeline are replaced only once the cache and the model are known good.
+        with report_lock(csv_path), contextlib.ExitStack() as stack:
+            # decoding starts while torch and the network load
+            scorer = ScorerInBackground(model_path, device.value, batch_size, header=header)
+            options = ScanOptions(
+                write_tags=write_tags, force=force, threshold=threshold, top_k=top_k, hop_seconds=hop, jobs=jobs,
+                backend=backend.value, file_timeout=file_timeout or None, file_memory_mb=file_memory or None,
+            )
+            try:
+                scanner = Scanner(scorer, options)
+            except ValueError as exc:
+                raise _fail(str(exc)) from None
+            try:
+                files = list(discover(paths))
+            except OSError as exc:  # a path named on the command line vanished since it was checked
+                raise _fail(f"{show_path(exc.filename or '')}: {exc.strerror or exc}") from None
+            if resume:
+                try:
+                    scanner.cache = stack.enter_context(open_cache(cache_path, scanner.result_key))
+                except OSError as exc:  # e.g. a damaged cache that cannot be moved aside
+                    raise _fail(f"cannot use the cache {show_path(cache_path)}: {exc.strerror or exc}",
+                                EXIT_CANNOT_GO_ON) from None
+            if html_path is not None and segments_path is None:  # the HTML report's heat maps need the segments
+                segments_path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tagger-"))) / "segments.csv"
+            _scan_into_report(scanner, scorer, files, csv_path, segments_path, tally, json_lines, quiet)
+            if html_path is not None:
+                _write_html(csv_path, segments_path, html_path, header.thresholds, threshold)
+    except ReportLockedError as exc:
+        raise _fail(f"{show_path(csv_path)}: {exc}") from None
+    except (ModelLoadError, BackendError) as exc:
+        raise _failed(exc) from None
+    except ReportError as exc:
+        kept = f" (it holds the first {tally.rows} rows, each whole; run the same command again to finish)" if tally.rows else ""
+        raise _fail(f"cannot write the report {show_path(csv_path)}: {exc}{kept}", EXIT_CANNOT_GO_ON) from None
+    except TimelineError as exc:
+        raise _fail(f"cannot write the segment timeline {show_path(exc.path or '')}: {exc}", EXIT_CANNOT_GO_ON) from None
+    except sqlite3.Error as exc:
+        done = "the report is complete, only the cache was not saved; " if files and tally.rows == len(files) else ""
+        raise _fail(f"cannot use the cache {show_path(cache_path)}: {_one_line(exc)} ({done}--no-resume runs without it)",
+                    EXIT_CANNOT_GO_ON) from None
+    except KeyboardInterrupt as exc:  # the workers are stopped; a tag write in progress was rolled back
+        stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        if tally.rows:
+            err.print(f"{stopped} after {tally.rows} of {len(files)} files; their rows are in {show_path(csv_path)}; "
+                      "run the same command again to finish", soft_wrap=True, highlight=False)
+        else:  # the report is opened with the first row
+            err.print(f"{stopped} before the first file was done; {show_path(csv_path)} is unchanged", soft_wrap=True, highlight=False)
+        raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
+    if not quiet and not json_lines:
+        _summary(tally.counts, tally.found, csv_path, write_tags)
+    raise typer.Exit(EXIT_FAILED_FILES if tally.counts["error"] else 0)
 
-    counts: Counter[str] = Counter()
-    found: Counter[str] = Counter()
-    audio_seconds = 0.0
+
+@dataclass
+class _Tally:
+    """What a scan has done so far."""
+
+    counts: Counter = field(default_factory=Counter)  # status -> files
+    found: Counter = field(default_factory=Counter)  # label -> files
+    audio_seconds: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+
+def _check_paths(paths: list[Path]) -> None:
+    """Exit 2 (bad usage) for a path named on the command line that leads nowhere."""
+    for path in paths:
+        try:
+            os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                why = "symlink loop"
+            elif exc.errno == errno.ENOENT and os.path.islink(path):
+                why = f"broken symlink (to {show_path(os.readlink(path))}, which does not exist)"
+            elif exc.errno == errno.ENOENT:
+                why = "no such file or folder"
+            else:
+                why = exc.strerror or str(exc)
+            raise _fail(f"{show_path(path)}: {why}") from None
+
+
+def _check_outputs(csv_path: Path, segments_path: Optional[Path], html_path: Optional[Path]) -> None:
+    """Exit 2 (bad usage) when an output names a folder, or a file in a folder that does not
+    exist, or a Parquet timeline without pyarrow: before anything is loaded or written."""
+    from .timeline import ParquetMissing, is_parquet, require_pyarrow
+
+    for option, path in (("--csv", csv_path), ("--segments", segments_path), ("--html", html_path)):
+        if path is None:
+            continue
+        if path.is_dir():
+            raise _fail(f"{option} {show_path(path)} is a folder; give a file name")
+        if not path.parent.is_dir():
+            raise _fail(f"{option} {show_path(path)}: no such folder {show_path(path.parent)}")
+    if segments_path is not None and is_parquet(segments_path):
+        try:
+            require_pyarrow()
+        except ParquetMissing as exc:
+            raise _fail(str(exc)) from None
+
+
+def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[Path], csv_path: Path,
+                      segments_path: Optional[Path], tally: _Tally, json_lines: bool, quiet: bool) -> None:
+    """Scan ``files``: a row per file into the report, its segments into the timeline (with
+    ``segments_path``), a JSON line on stdout (with ``--json``); progress on stderr.
+
+    The report and the timeline are opened (previous ones truncated) only once the model has
+    loaded. However this ends, the decoder workers are stopped before it returns or raises,
+    and then the files are closed: a Parquet timeline is finished, whole, even on Ctrl-C.
+    """
+    from .report import CsvReport, as_json
+    from .timeline import TimelineWriter
+
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(),
         console=err, disable=quiet, transient=False,
     )
-    with progress, report, timeline, (scanner.cache or contextlib.nullcontext()):
-        task = progress.add_task("scanning", total=len(files), rate="")
+    report: CsvReport | None = None
+    timeline: TimelineWriter | None = None
+
+    with contextlib.ExitStack() as outputs:  # closed after the workers have stopped
+
+        def open_outputs() -> tuple[CsvReport, TimelineWriter | None]:
+            scorer.result()  # the model loads while the first files decode: raises ModelLoadError
+            opened = outputs.enter_context(CsvReport.open(csv_path, scorer.labels))
+            if segments_path is None:
+                return opened, None
+            return opened, outputs.enter_context(TimelineWriter(segments_path, scorer.labels))
+
+        results = scanner.scan_files(files)
         try:
-            results = scanner.scan_files(files)
-            first = next(results, None)
-        except BackendError as exc:
-            raise _fail(str(exc)) from None
-        except ModelLoadError as exc:
-            raise _failed(exc) from None
-        try:
-            for result in itertools.chain([first] if first else [], results):
-                report.write(result)
-                if segments_path:
-                    timeline.write(result.path, result.timeline)
-                counts[result.status] += 1
-                found.update(label for label, _ in result.instruments)
-                audio_seconds += result.duration_s
-                if result.status == "error":
-                    # one line whatever the name: control characters in the path are escaped
-                    progress.console.print(f"error: {show_path(result.path)}: {result.error}", style="red", markup=False, highlight=False, soft_wrap=True)
-                if json_lines:
-                    sys.stdout.write(as_json(result) + "\n")
-                    sys.stdout.flush()
-                elapsed = max(progress.tasks[0].elapsed or 1e-9, 1e-9)
-                progress.update(task, advance=1, rate=f"{sum(counts.values()) / elapsed:.1f} files/s, {audio_seconds / 60 / elapsed:.1f} audio-min/s")
-        except ModelLoadError as exc:  # the model loads while the first files decode
-            results.close()
-            raise _failed(exc) from None
-        except KeyboardInterrupt:
-            results.close()  # stops the workers; a tag write in progress was rolled back
-            progress.stop()
-            err.print(f"interrupted after {sum(counts.values())} of {len(files)} files; their rows are in {csv_path}; "
-                      "run the same command again to finish", soft_wrap=True)
-            raise typer.Exit(130) from None
-    if html_path:
-        _write_html(csv_path, segments_path, html_path, scorer.checkpoint.thresholds, threshold)
-    if timeline_tmp:
-        timeline_tmp.cleanup()
-    if not quiet and not json_lines:
-        _summary(counts, found, csv_path, write_tags)
-    raise typer.Exit(1 if counts["error"] else 0)
+            with progress:
+                task = progress.add_task("scanning", total=len(files), rate="")
+                for result in results:
+                    if report is None:
+                        report, timeline = open_outputs()
+                    report.write(result)
+                    if timeline is not None:
+                        timeline.write(result.path, result.timeline)
+                    tally.counts[result.status] += 1
+                    tally.found.update(label for label, _ in result.instruments)
+                    tally.audio_seconds += result.duration_s
+                    if result.status == "error":
+                        # one line whatever the name: control characters in the path are escaped
+                        progress.console.print(f"error: {show_path(result.path)}: {result.error}", style="red", markup=False, highlight=False, soft_wrap=True)
+                    if json_lines:
+                        sys.stdout.write(as_json(result) + "\n")
+                        sys.stdout.flush()
+                    elapsed = max(progress.tasks[0].elapsed or 1e-9, 1e-9)
+                    progress.update(task, advance=1, rate=f"{tally.rows / elapsed:.1f} files/s, {tally.audio_seconds / 60 / elapsed:.1f} audio-min/s")
+                if report is None:  # no file found: a report (and a timeline) with its header only
+                    report, timeline = open_outputs()
+        finally:
+            results.close()  # stops the workers (a tag write in progress was rolled back)
 
 
 def _write_html(csv_path: Path, segments_path: Optional[Path], html_path: Path, thresholds: Optional[dict], threshold: Optional[float]) -> None:
@@ -201,10 +347,11 @@ def _write_html(csv_path: Path, segments_path: Optional[Path], html_path: Path, 
     except ValueError as exc:  # not a report or not a timeline: bad usage
         raise _fail(str(exc)) from None
     except OSError as exc:
-        raise _fail(f"cannot write the HTML report {html_path}: {exc}", 3) from None
+        raise _fail(f"cannot write the HTML report {show_path(html_path)}: {exc}", EXIT_CANNOT_GO_ON) from None
 
 
 @app.command()
+@_command
 def report(
     csv_report: Path = typer.Argument(..., help="A CSV report written by tagger scan."),
     segments: Optional[Path] = typer.Option(None, "--segments", help="The segment timeline of that scan (CSV or Parquet): adds heat maps."),
@@ -251,6 +398,7 @@ def _summary(counts: Counter, found: Counter, csv_path: Path, write_tags: bool) 
 
 
 @app.command()
+@_command
 def info(
     model: Optional[Path] = typer.Option(None, help="Weights file (default: the bundled model)."),
     json_out: bool = typer.Option(False, "--json", help="The model card as JSON on stdout."),
@@ -284,6 +432,7 @@ def _rich_progress() -> tuple[Progress, Callable[[str, int, int], None]]:
 
 
 @app.command()
+@_command
 def train(
     data: list[Path] = typer.Argument(..., help="Datasets: class folders, IRMAS test layout, or manifest CSVs."),
     out: Path = typer.Option(..., help="Run folder: weights, state for resuming, curves, history."),
@@ -338,6 +487,7 @@ def train(
 
 
 @app.command("eval")
+@_command
 def eval_(
     data: Path = typer.Argument(..., help="A labelled dataset (class folders, IRMAS test layout, manifest CSV)."),
     model: Optional[Path] = typer.Option(None, help="Weights file (default: the bundled model)."),

@@ -1,18 +1,31 @@
-"""The CSV report (DESIGN.md "CSV report"), one row per file, streamed to disk.
+"""The CSV report (DESIGN.md "CSV report"), one row per file, streamed to disk, and its lock.
 
-Each row is written and flushed as its file finishes, so a killed run leaves a valid CSV
-of everything done so far (at worst without the row being written at that instant).
+Each row goes to the file as its file finishes, so a killed run leaves a valid CSV of
+everything done so far (at worst without the row being written at that instant). A row is
+never half there: when a write fails (a full disk), the file is cut back to the last whole
+row. One run at a time writes a report: :func:`report_lock` holds ``<report>.lock``.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Sequence
+import logging
+import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import BinaryIO
 
+from .errors import TaggerError
 from .scan import TrackResult
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 
 FIXED_HEAD = ("path", "status", "error", "duration_s", "segments", "instruments")
 FIXED_TAIL = ("model", "tags", "previous_instruments")
@@ -59,12 +72,32 @@ def as_json(result: TrackResult) -> str:
     })  # ASCII escapes: valid JSON even for a file name that is not UTF-8
 
 
-class CsvReport:
-    """Writes the header at once, then one flushed row per :meth:`write`."""
+class ReportError(TaggerError):
+    """The report (or its lock file) could not be written; the reason is one line."""
 
-    def __init__(self, stream: IO[str], labels: Sequence[str]) -> None:
-        self.stream = stream
+
+class ReportLockedError(TaggerError):
+    """Another run is writing the same report."""
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+class CsvReport:
+    """Writes the header at once, then one row per :meth:`write`, each straight to the file.
+
+    ``file`` is an unbuffered binary file (``open(path, "wb", buffering=0)``), so a row is
+    on disk when :meth:`write` returns. When a write fails part way, the file is cut back
+    to the end of the last whole row and :class:`ReportError` is raised.
+    """
+
+    def __init__(self, file: BinaryIO, labels: Sequence[str], path: Path | None = None) -> None:
+        self.file = file
+        self.path = path
         self.labels = list(labels)
+        self.rows = 0  # whole rows on disk
+        self._whole = file.tell()  # bytes up to the end of the last whole row
         self._buf = io.StringIO()
         self._writer = csv.DictWriter(self._buf, fieldnames=columns(self.labels), lineterminator="\n")
         self._writer.writeheader()
@@ -72,23 +105,85 @@ class CsvReport:
 
     @classmethod
     def open(cls, path: Path, labels: Sequence[str]) -> CsvReport:
-        return cls(open(path, "w", newline="", encoding="utf-8", errors="surrogateescape"), labels)
+        """Create or truncate ``path``: call it only once the run is known to go ahead."""
+        try:
+            file = open(path, "wb", buffering=0)
+        except OSError as exc:
+            raise ReportError(_reason(exc), path) from exc
+        return cls(file, labels, path)
 
     def _emit(self) -> None:
-        self.stream.write(self._buf.getvalue())  # one write per row: a row is never half there
-        self.stream.flush()
+        # Names that are not UTF-8 arrive as surrogate escapes: written back as their bytes.
+        data = memoryview(self._buf.getvalue().encode("utf-8", "surrogateescape"))
         self._buf.seek(0)
         self._buf.truncate()
+        try:
+            done = 0
+            while done < len(data):  # the OS may take part of a write (then fail on the rest)
+                done += self.file.write(data[done:])
+        except OSError as exc:
+            self._cut_back()
+            raise ReportError(_reason(exc), self.path) from exc
+        self._whole += len(data)
+
+    def _cut_back(self) -> None:
+        """Drop the part of a row that a failed write left (truncating frees, so it works on a full disk)."""
+        try:
+            self.file.truncate(self._whole)
+            self.file.seek(self._whole)
+        except OSError as exc:
+            log.warning("could not cut %s back to its last whole row: %s", self.path, _reason(exc))
 
     def write(self, result: TrackResult) -> None:
         self._writer.writerow(row(result, self.labels))
         self._emit()
+        self.rows += 1
 
     def close(self) -> None:
-        self.stream.close()
+        self.file.close()
 
     def __enter__(self) -> CsvReport:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def lock_path_for(csv_path: Path) -> Path:
+    """``instruments.csv`` -> ``instruments.csv.lock``."""
+    return csv_path.with_name(csv_path.name + ".lock")
+
+
+@contextlib.contextmanager
+def report_lock(csv_path: Path) -> Iterator[Path]:
+    """Hold the lock of the report ``csv_path`` (and of its cache) while the block runs.
+
+    An exclusive ``flock`` on ``<report>.lock``, which holds the owner's process id. The
+    kernel drops it when the process ends, however it ends, so a killed run leaves no
+    stale lock; the (empty) file stays, since deleting it would race with the next run.
+    Raises :class:`ReportLockedError` at once when another run holds it, and
+    :class:`ReportError` when the lock file cannot be created.
+    """
+    path = lock_path_for(csv_path)
+    if fcntl is None:  # pragma: no cover
+        log.warning("cannot lock %s on this system: do not run two scans on one report at once", csv_path)
+        yield path
+        return
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by worker processes
+    except OSError as exc:
+        raise ReportError(f"cannot create the lock file {path.name}: {_reason(exc)}", csv_path) from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise ReportLockedError(f"report locked by another run{who}; wait for it to end, or use another --csv",
+                                    csv_path) from None
+        with contextlib.suppress(OSError):  # the pid is only for the message above
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock

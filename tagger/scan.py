@@ -31,7 +31,7 @@ from .errors import AudioDecodeError, TaggerError, TagWriteError
 from .segments import SILENCE_DB, cut_segments, loudness_db, segment_starts
 from .tags import InstrumentTags, cleanup_leftovers, read_instruments, write_instruments
 from .timeline import Timeline, activity, make_timeline
-from .weights import bundled_model_path, load_tensors, read_header
+from .weights import Checkpoint, bundled_model_path, load_tensors, read_header
 
 if TYPE_CHECKING:  # workers import this module: keep torch out of them
     from .inference import Scorer
@@ -135,9 +135,11 @@ class ScorerInBackground:
     load (weights that do not fit their config, say) is raised by that first call.
     """
 
-    def __init__(self, path: str | Path | None = None, device: str = "auto", batch_size: int = 256) -> None:
+    def __init__(self, path: str | Path | None = None, device: str = "auto", batch_size: int = 256,
+                 header: Checkpoint | None = None) -> None:
+        """``header``: the file's :func:`tagger.weights.read_header`, when already read (and checked)."""
         path = Path(path) if path else bundled_model_path()
-        self.checkpoint = read_header(path)  # a bad file fails here, before anything starts
+        self.checkpoint = header or read_header(path)  # a bad file fails here, before anything starts
         self.batch_size = batch_size
         self._lock = threading.Lock()
         self._threads: int | None = None  # asked for before the model was there

@@ -10,16 +10,18 @@ Importable without torch (worker processes import :mod:`tagger.scan`, which impo
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import io
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
+from .errors import TaggerError
 from .segments import SILENCE_DB
 
 MIN_ACTIVITY_SECONDS = 6.0  # shorter runs of active segments are not reported (two 3 s segments)
@@ -125,6 +127,28 @@ class ParquetMissing(RuntimeError):
         super().__init__("a .parquet timeline needs pyarrow: pip install 'tagger[parquet]' (or name the file .csv)")
 
 
+def require_pyarrow():
+    """``(pyarrow, pyarrow.parquet)``; raises :class:`ParquetMissing` when pyarrow is not installed."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ParquetMissing() from None
+    return pa, pq
+
+
+class TimelineError(TaggerError):
+    """The timeline file could not be written (a full disk...); the reason is one line."""
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:  # pyarrow's I/O errors are OSErrors too
+        raise TimelineError(exc.strerror or str(exc), path) from exc
+
+
 class TimelineWriter:
     """Streams timelines, one track's rows at a time, in the order given.
 
@@ -143,38 +167,40 @@ class TimelineWriter:
         self._pending: list[tuple[str, Timeline]] = []
         self._pending_rows = 0
         if is_parquet(self.path):
-            try:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-            except ImportError:
-                raise ParquetMissing() from None
+            pa, pq = require_pyarrow()
             self._pa = pa
             self._schema = pa.schema(
                 [("path", pa.string()), ("start_s", pa.float64()), ("end_s", pa.float64()), ("loudness_db", pa.float32())]
                 + [(label, pa.float32()) for label in self.labels]
             )
             self._partial = self.path.with_name(self.path.name + ".partial")
-            self._parquet = pq.ParquetWriter(str(self._partial), self._schema)
+            with _writing(self.path):
+                self._parquet = pq.ParquetWriter(str(self._partial), self._schema)
         else:
-            self._stream = open(self.path, "w", newline="", encoding="utf-8", errors="surrogateescape")
-            self._stream.write(",".join(columns(self.labels)) + "\n")
-            self._stream.flush()
+            with _writing(self.path):
+                self._stream = open(self.path, "w", newline="", encoding="utf-8", errors="surrogateescape")
+                self._stream.write(",".join(columns(self.labels)) + "\n")
+                self._stream.flush()
 
     def write(self, path: str | os.PathLike, timeline: Timeline | None) -> None:
-        """All rows of one track (nothing when it has no timeline: an error, a kept file)."""
+        """All rows of one track (nothing when it has no timeline: an error, a kept file).
+
+        Raises :class:`TimelineError` when the file cannot be written.
+        """
         if timeline is None or len(timeline) == 0:
             return
         if timeline.labels != self.labels:
             raise ValueError("timeline labels differ from the file's columns")
         self.rows += len(timeline)
-        if self._stream is not None:
-            self._stream.write(csv_rows(str(path), timeline))  # one write: a track's rows are never half there
-            self._stream.flush()
-            return
-        self._pending.append((str(path), timeline))
-        self._pending_rows += len(timeline)
-        if self._pending_rows >= PARQUET_ROW_GROUP_ROWS:
-            self._flush_parquet()
+        with _writing(self.path):
+            if self._stream is not None:
+                self._stream.write(csv_rows(str(path), timeline))  # one write: a track's rows are never half there
+                self._stream.flush()
+                return
+            self._pending.append((str(path), timeline))
+            self._pending_rows += len(timeline)
+            if self._pending_rows >= PARQUET_ROW_GROUP_ROWS:
+                self._flush_parquet()
 
     def _flush_parquet(self) -> None:
         if not self._pending:
@@ -194,14 +220,16 @@ class TimelineWriter:
         self._pending_rows = 0
 
     def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
-        if self._parquet is not None:
-            self._flush_parquet()
-            self._parquet.close()
-            self._parquet = None
-            os.replace(self._partial, self.path)
+        """Finish the file (a Parquet one is renamed into place); a second call does nothing."""
+        with _writing(self.path):
+            if self._stream is not None:
+                stream, self._stream = self._stream, None
+                stream.close()
+            if self._parquet is not None:
+                self._flush_parquet()
+                writer, self._parquet = self._parquet, None
+                writer.close()
+                os.replace(self._partial, self.path)
 
     def __enter__(self) -> TimelineWriter:
         return self
@@ -235,10 +263,7 @@ def read_timelines(path: Path, labels: Sequence[str] | None = None):
     """
     path = Path(path)
     if is_parquet(path):
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ParquetMissing() from None
+        _, pq = require_pyarrow()
         f = pq.ParquetFile(str(path))
         names = f.schema_arrow.names
         file_labels = tuple(n for n in names if n not in FIXED)

@@ -21,6 +21,7 @@ need=()
 ldconfig -p 2>/dev/null | grep -q libfluidsynth || need+=(libfluidsynth3)
 command -v ffprobe >/dev/null || need+=(ffmpeg)
 command -v metaflac >/dev/null || need+=(flac)
+command -v exiftool >/dev/null || need+=(libimage-exiftool-perl)
 # the corpus's voice engines, for tests/test_voices.py
 command -v text2wave >/dev/null || need+=(festival)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)

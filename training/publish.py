@@ -62,9 +62,11 @@ def model_card_md(ckpt: Checkpoint) -> str:
     lines = [f"# Model card: {ckpt.version}", "", c.get("description", ""), ""]
     lines += ["## Labels and thresholds", "", "| label | threshold | validation F1 | test F1 |", "| --- | --- | --- | --- |"]
     for label in ckpt.labels:
-        v = c.get("validation", {}).get("per_label", {}).get(label, {}).get("f1", float("nan"))
-        t = c.get("test", {}).get("per_label", {}).get(label, {}).get("f1", float("nan"))
-        lines.append(f"| {label} | {ckpt.thresholds[label]:.3f} | {v:.3f} | {t:.3f} |")
+        def f1(split: str) -> str:  # blank where the set has no example of the label
+            m = c.get(split, {}).get("per_label", {}).get(label, {})
+            return f"{m['f1']:.3f}" if m.get("support") else ""
+
+        lines.append(f"| {label} | {ckpt.thresholds[label]:.3f} | {f1('validation')} | {f1('test')} |")
     lines += ["", "## Held-out figures", ""]
     for name in ("validation", "test"):
         m = c.get(name)
@@ -139,6 +141,8 @@ def main() -> None:
         results = json.loads(args.heldout.read_text())
         (ours,) = results.values()  # one model
         ckpt.card["heldout"] = {k: {m: v for m, v in r.items() if m != "per_label"} for k, r in ours.items()}
+        if "test" in ours and "test" not in ckpt.card:  # the labels table's test column
+            ckpt.card["test"] = ours["test"]
     if args.ablation and args.ablation.exists():
         ckpt.card["ablation"] = first_table(args.ablation.read_text())
     old = sorted(args.out.glob("*.safetensors"))

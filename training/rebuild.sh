@@ -49,13 +49,24 @@ build --out "$DATA/corpus_test_vocal" --sources timgm6mb --seed 2 --clips-per-la
     --kinds single,mix --vocals 1.0 --voice-split heldout --effects classic "${SC[@]}"   # = corpus_test + voices
 build --out "$DATA/corpus_voice_test" --sources timgm6mb --seed 7 --clips-per-label 400 --kinds voice \
     --voice-split heldout --effects classic "${SC[@]}"
+build --out "$DATA/corpus_prod" --sources $TRAIN_SOURCES --seed 8 --clips-per-label 100 --mixtures 1500 \
+    --vocals 0.2 "${SC[@]}"                                  # production effects (the default)
+build --out "$DATA/corpus_physical" --sources physical --seed 10 --clips-per-label 100 --mixtures 1500 \
+    --vocals 0.2 "${SC[@]}"
+build --out "$DATA/corpus_physical_test" --sources physical_heldout --seed 9 --clips-per-label 30 \
+    --mixtures 300 --kinds single,mix --effects classic "${SC[@]}"
+build --out "$DATA/corpus_voice2" --sources $TRAIN_SOURCES,physical --seed 11 --clips-per-label 800 \
+    --kinds voice "${SC[@]}"
+build --out "$DATA/corpus_vocal2" --sources $TRAIN_SOURCES,physical --seed 12 --clips-per-label 30 \
+    --mixtures 1200 --kinds single,mix --vocals 1.0 "${SC[@]}"
 
 # 3. fine-tune on everything, score on every held-out set, publish
-"$PY" -m tagger train "$DATA/corpus_train" "$DATA/corpus_mix" "$DATA/corpus_voice" "$DATA/corpus_vocal" \
+TRAIN_SETS=(corpus_train corpus_mix corpus_voice corpus_vocal corpus_prod corpus_physical corpus_voice2 corpus_vocal2)
+"$PY" -m tagger train "${TRAIN_SETS[@]/#/$DATA/}" \
     --val "$DATA/corpus_val" --val "$DATA/corpus_val_voice" --test "$DATA/corpus_test" --out "$RUNS/bundled" \
     --init "$(ls "$RUNS"/base/*.safetensors)" --name resnet --width 32 --epochs "$FINETUNE_EPOCHS" \
     --patience 20 --lr 0.001 --jobs "$JOBS" --cache "$DATA/cache"
 "$PY" -m training.heldout "$RUNS"/bundled/*.safetensors --data "$DATA" --json "$RUNS/bundled/heldout.json"
 "$PY" -m training.publish "$RUNS/bundled" --heldout "$RUNS/bundled/heldout.json" \
-    --corpus "$DATA"/corpus_train "$DATA"/corpus_mix "$DATA"/corpus_voice "$DATA"/corpus_vocal \
-    "$DATA"/corpus_val "$DATA"/corpus_val_voice "$DATA"/corpus_test "$DATA"/corpus_test_vocal "$DATA"/corpus_voice_test
+    --corpus "${TRAIN_SETS[@]/#/$DATA/}" "$DATA"/corpus_val "$DATA"/corpus_val_voice "$DATA"/corpus_test \
+    "$DATA"/corpus_test_vocal "$DATA"/corpus_voice_test "$DATA"/corpus_physical_test

@@ -25,12 +25,20 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+
+try:  # a recent typer carries its own click, and `click` itself may not be installed
+    from typer.exceptions import TyperException
+
+    _CLICK_ERRORS: tuple[type[BaseException], ...] = (TyperException,)  # usage errors, typer's Exit/Abort
+except ImportError:  # an older typer is built on click
+    import click
+
+    _CLICK_ERRORS = (click.exceptions.Exit, click.ClickException, click.Abort)
 
 from . import __version__
 from .discover import show_path
@@ -70,7 +78,7 @@ def _command(fn: Callable) -> Callable:
         previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
         try:
             return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, click.exceptions.Exit, click.ClickException, click.Abort):
+        except (typer.Exit, typer.Abort, *_CLICK_ERRORS):
             raise  # typer.Exit (a RuntimeError) and usage errors: already handled
         except KeyboardInterrupt as exc:
             terminated = isinstance(exc, Terminated)

@@ -179,3 +179,10 @@ def test_weights_that_do_not_fit_their_config_fail_the_scan_with_exit_2(tmp_path
     proc = tagger("scan", str(tmp_path / "lib"), "--model", str(model), "--csv", str(tmp_path / "r.csv"), "--jobs", "1")
     assert proc.returncode == 2, proc.stderr
     assert "weights do not match their config" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_cli_needs_no_click_of_its_own():
+    """`make demo` installs tagger without extras, where `click` is absent (typer carries its own)."""
+    code = "import sys; sys.modules['click'] = None; import tagger.cli"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr

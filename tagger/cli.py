@@ -468,11 +468,11 @@ def train(
 ) -> None:
     """Train a model on your data; the best weights land in OUT/<name>-<sha8>.safetensors."""
     from .models import ARCHITECTURES
-    from .train import TrainConfig, train as run_training
+    from .train import THRESHOLD_TUNING, TrainConfig, train as run_training
 
     _setup_logging(verbose, False, tagger_level=logging.INFO)
-    if thresholds not in ("global", "per-label"):
-        raise _fail(f"unknown --thresholds {thresholds!r}; choose global or per-label")
+    if thresholds not in THRESHOLD_TUNING:
+        raise _fail(f"unknown --thresholds {thresholds!r}; choose {' or '.join(THRESHOLD_TUNING)}")
     if arch not in ARCHITECTURES:
         raise _fail(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     cfg = TrainConfig(

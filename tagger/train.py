@@ -36,6 +36,10 @@ from .weights import Checkpoint, load_checkpoint, save_checkpoint
 log = logging.getLogger(__name__)
 
 
+# how the stored thresholds are tuned on validation (TrainConfig.thresholds)
+THRESHOLD_TUNING = {"global": tune_global_threshold, "per-label": tune_thresholds}
+
+
 @dataclass
 class TrainConfig:
     data: list[str]
@@ -224,6 +228,8 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
     """Train a model as ``cfg`` says; resume from ``cfg.out/state.pt`` when it exists."""
     from .weights import resolve_device
 
+    if cfg.thresholds not in THRESHOLD_TUNING:
+        raise ValueError(f"unknown thresholds {cfg.thresholds!r}; choose {' or '.join(THRESHOLD_TUNING)}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -337,8 +343,7 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
         })
         log.info("epoch %d: train loss %.4f, val loss %.4f, val mAP %.4f", epoch + 1, history[-1]["train_loss"], val_loss, val_map)
         if val_map > best["mAP"]:
-            tune = tune_global_threshold if cfg.thresholds == "global" else tune_thresholds
-            thresholds = tune(y_val, val_scores)
+            thresholds = THRESHOLD_TUNING[cfg.thresholds](y_val, val_scores)
             ckpt = Checkpoint(
                 frontend, config, {k: v.detach().cpu() for k, v in model.classifier.state_dict().items()},
                 dict(zip(labels, map(float, thresholds))), name=name,

@@ -10,7 +10,7 @@ label names with ``label_map=IRMAS_CODES``.
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,13 +60,16 @@ def _make(items: list[Item], layout: str, source: Path) -> Dataset:
     return Dataset(tuple(items), labels, layout)
 
 
-def read_manifest(csv_path: Path) -> Dataset:
+def read_manifest(csv_path: Path, keep: Callable[[dict], bool] | None = None) -> Dataset:
+    """A manifest CSV's items; ``keep`` picks rows by any of their columns."""
     items = []
     with open(csv_path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"path", "labels"} <= set(reader.fieldnames):
             raise DatasetError("manifest needs the columns path,labels", csv_path)
         for row in reader:
+            if keep is not None and not keep(row):
+                continue
             labels = tuple(sorted({s.strip() for s in row["labels"].split(";") if s.strip()}))
             items.append(Item((csv_path.parent / row["path"]).resolve(), labels))
     return _make(items, "manifest", csv_path)

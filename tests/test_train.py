@@ -208,3 +208,17 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return bool(torch.equal(a, b))
+
+
+def test_heldout_sets_pick_manifest_rows_by_any_column(tmp_path):
+    """training.heldout splits one voice corpus into 'voice alone' and 'over accompaniment' by its programs column."""
+    from training.heldout import HELDOUT_SETS, read_set
+
+    (tmp_path / "manifest.csv").write_text("path,labels,source,kind,programs\n"
+                                           "a.flac,voice,timgm6mb,voice,\n"
+                                           "b.flac,voice,timgm6mb,voice,piano=0:1\n")
+    alone = read_set(tmp_path, HELDOUT_SETS["voice_only"][1])
+    accompanied = read_set(tmp_path, HELDOUT_SETS["voice_accomp"][1])
+    assert [i.path.name for i in alone.items] == ["a.flac"] and alone.items[0].labels == ("voice",)
+    assert [i.path.name for i in accompanied.items] == ["b.flac"]
+    assert read_set(tmp_path / "not-built", None) is None

@@ -17,7 +17,6 @@ Features are cached under ``DATA/cache``, so scoring another model costs only th
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from tagger.datasets import Dataset, Item
+from tagger.datasets import Dataset, read_manifest
 from tagger.evaluate import evaluate
 from tagger.weights import load_checkpoint
 
@@ -46,15 +45,9 @@ COLUMNS = ("top1_single", "mixtures_micro_f1", "mixtures_precision", "mixtures_r
 
 
 def read_set(folder: Path, keep: RowFilter | None) -> Dataset | None:
+    """The set's items (rows ``keep`` picks), or None when it has not been built."""
     manifest = folder / "manifest.csv"
-    if not manifest.exists():
-        return None
-    with open(manifest, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.DictReader(fh) if keep is None or keep(r)]
-    items = tuple(Item((folder / r["path"]).resolve(), tuple(sorted(filter(None, r["labels"].split(";")))))
-                  for r in rows)
-    labels = tuple(sorted({label for item in items for label in item.labels}))
-    return Dataset(items, labels, "manifest") if items else None
+    return read_manifest(manifest, keep) if manifest.exists() else None
 
 
 def score(model: Path, data: Path, sets: list[str], jobs: int) -> dict[str, dict]:

@@ -509,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, help="weights file (default: the bundled model)")
     ap.add_argument("--random-model", action="store_true",
                     help="use random weights of the bundled architecture (resnet, width 32, 17 labels)")
+    ap.add_argument("--compare-model", type=Path, metavar="WEIGHTS",
+                    help="also time this model's network in each round, beside --model: per-segment cost ratio")
     ap.add_argument("--files", type=int, default=20)
     ap.add_argument("--minutes-per-file", type=float, default=3.0)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="decoding processes (scan and decode-only)")
@@ -545,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
               + (f" (built in {long_build_s:.1f} s)" if long_build_s else " (cached)"), flush=True)
 
     extra = shlex.split(args.scan_args)
-    runs: dict[str, list[dict]] = {"decode": [], "decode_cold": [], "naive": [], "scan": [], "long": [], "model_t2": [], "model_t1": []}
+    runs: dict[str, list[dict]] = {"decode": [], "decode_cold": [], "naive": [], "scan": [], "long": [], "model_t2": [], "model_t1": [], "compare_t2": []}
     for r in range(args.repeats):
         runs["decode"].append(run_decode_only(paths, args.jobs))
         runs["decode_cold"].append(run_decode_cold(lib, args.jobs, lib_audio_s))
@@ -555,6 +557,8 @@ def main(argv: list[str] | None = None) -> int:
             runs["long"].append(run_scan(long_dir, model, args.jobs, long_audio_s, args.work, extra, tag="long"))
         runs["model_t2"].append(run_model_only(model, 2))
         runs["model_t1"].append(run_model_only(model, 1))
+        if args.compare_model:
+            runs["compare_t2"].append(run_model_only(args.compare_model, 2))
         s = runs["scan"][-1]
         print(f"round {r + 1}/{args.repeats}: decode {runs['decode'][-1]['xrt']:.0f}x (cold {runs['decode_cold'][-1]['xrt']:.0f}x), naive {runs['naive'][-1]['xrt']:.1f}x, "
               f"scan {s['xrt']:.0f}x ({s['wall_s']:.1f} s, {s['peak_rss_mb']:.0f} MB)"
@@ -587,6 +591,10 @@ def main(argv: list[str] | None = None) -> int:
         fig[f"model_seg_s_t{t}"] = median_of(runs[f"model_t{t}"], "seg_s")
         fig[f"model_frontend_share_t{t}"] = median_of(runs[f"model_t{t}"], "frontend_share")
         fig[f"model_pieces_seg_s_t{t}"] = median_of(runs[f"model_t{t}"], "pieces_seg_s")
+    if runs["compare_t2"]:  # per round, side by side under the same load, then the median
+        fig["compare_model_seg_s_t2"] = median_of(runs["compare_t2"], "seg_s")
+        fig["model_cost_over_compare"] = statistics.median(
+            c["seg_s"] / m["seg_s"] for m, c in zip(runs["model_t2"], runs["compare_t2"]))
     targets = {key: {"op": op, "target": v, "what": what, "value": fig.get(key),
                      "met": None if key not in fig else (fig[key] >= v if op == ">=" else fig[key] < v)}
                for key, (op, v, what) in TARGETS.items()}
@@ -601,6 +609,9 @@ def main(argv: list[str] | None = None) -> int:
         "ru_maxrss_children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
     print_table(fig, meta)
+    if "model_cost_over_compare" in fig:
+        print(f"model-only, 2 threads: {model.name} {fig['model_seg_s_t2']:.0f} seg/s, {args.compare_model.name} "
+              f"{fig['compare_model_seg_s_t2']:.0f} seg/s; per-segment cost ratio {fig['model_cost_over_compare']:.2f}")
     print(f"  scan command: {meta['scan_command']}")
     report = {"figures": fig, "targets": targets, "meta": meta, "runs": runs}
     out = args.work / "benchmark.json"

@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tagger.labels import BUNDLED_LABELS
+from tagger.labels import BUNDLED_LABELS, VOICE_LABEL
 
 from .corpus.clips import KINDS, BuildConfig, plan_clips, render_clip, write_details
 from .corpus.effects import AugmentConfig
@@ -107,7 +107,7 @@ def summary_table(rows: list[dict], kinds: list[str]) -> str:
         counts[r["kind"]].update(r["labels"].split(";"))
     head = "| label | " + " | ".join(kinds) + " | total |"
     lines = [head, "|" + " --- |" * (len(kinds) + 2)]
-    for label in (*BUNDLED_LABELS, "voice"):
+    for label in (*BUNDLED_LABELS, VOICE_LABEL):
         vals = [counts[k][label] for k in kinds]
         lines.append(f"| {label} | " + " | ".join(map(str, vals)) + f" | {sum(vals)} |")
     per_kind = Counter(r["kind"] for r in rows)

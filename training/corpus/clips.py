@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from tagger.labels import BUNDLED_LABELS
+from tagger.labels import BUNDLED_LABELS, VOICE_LABEL
 
 from .audio import (CLIP_SAMPLES, RENDER_SAMPLES, SAMPLE_RATE, SILENCE_RMS, active_fraction,
                     db_to_gain, rms)
@@ -45,7 +45,6 @@ from .voices import VoiceError, render_voice
 log = logging.getLogger(__name__)
 
 KINDS = ("single", "predominant", "mix", "voice")
-VOICE_LABEL = "voice"
 VOCALS_DB = (-6.0, 3.0)  # a voice on top of a clip, re the instruments' common level
 VOICE_ATTEMPTS = 4  # voice renders tried (own random stream) before the clip is re-drawn
 MAX_ATTEMPTS = 6  # a silent or unusable render is retried with a new seed this many times
@@ -244,6 +243,7 @@ class RenderedClip:
     gains_db: list[float]
     bpm: float
     effects: list[str]
+    labels: tuple[str, ...]  # the spec's, plus ``voice`` when one was added at the instruments' level
 
 
 def _stem_labels(rng, spec: ClipSpec, coverage: Coverage) -> list[str]:
@@ -274,8 +274,7 @@ def _voice_part(vrng: np.random.Generator, ctx, window: slice, split: str) -> tu
 
 
 def _try_render(spec: ClipSpec, cfg: BuildConfig, rng: np.random.Generator,
-                vrng: np.random.Generator) -> tuple[RenderedClip, tuple[str, ...]] | None:
-    """Render one clip; also returns its labels (the spec's, plus ``voice`` when one was added)."""
+                vrng: np.random.Generator) -> RenderedClip | None:
     coverage = cfg.coverage[spec.source]
     ctx = random_context(rng)
     labels = _stem_labels(rng, spec, coverage)
@@ -334,7 +333,7 @@ def _try_render(spec: ClipSpec, cfg: BuildConfig, rng: np.random.Generator,
     clip = np.clip(mix[window], -1.0, 1.0).astype(np.float32)
     if len(clip) != CLIP_SAMPLES or rms(clip) < SILENCE_RMS:
         return None
-    return RenderedClip(clip, stems, gains_db, ctx.bpm, effects), clip_labels
+    return RenderedClip(clip, stems, gains_db, ctx.bpm, effects, clip_labels)
 
 
 def clip_path(spec: ClipSpec, audio_format: str) -> str:
@@ -347,13 +346,12 @@ def render_clip(spec: ClipSpec, cfg: BuildConfig) -> dict | None:
         rng = np.random.default_rng([cfg.seed, spec.index, attempt])
         vrng = np.random.default_rng([cfg.seed, spec.index, attempt, 1])  # the voice's own stream
         try:
-            rendered = _try_render(spec, cfg, rng, vrng)
+            result = _try_render(spec, cfg, rng, vrng)
         except RenderError as exc:
             log.warning("clip %d attempt %d: %s", spec.index, attempt, exc)
-            rendered = None
-        if rendered is None:
+            result = None
+        if result is None:
             continue
-        result, clip_labels = rendered
         rel = clip_path(spec, cfg.audio_format)
         path = Path(cfg.out_dir) / rel
         if cfg.audio_format == "flac":
@@ -362,7 +360,7 @@ def render_clip(spec: ClipSpec, cfg: BuildConfig) -> dict | None:
             sf.write(path, result.audio, SAMPLE_RATE, format="WAV", subtype="FLOAT")
         return {
             "path": rel,
-            "labels": ";".join(clip_labels),
+            "labels": ";".join(result.labels),
             "source": spec.source,
             "kind": spec.kind,
             "programs": ";".join(f"{s.label}={s.bank}:{s.program}" for s in result.stems),

@@ -178,9 +178,17 @@ class _LocalPool:
 
 
 def _init_worker(parent: int, memory_mb: int | None) -> None:
-    """Worker initializer: end with the driver, and keep to ``memory_mb``."""
+    """Worker initializer: end with the driver, keep to ``memory_mb``, and to one BLAS thread.
+
+    Each worker is one of ``jobs`` processes sharing the cores with the model: the frontend's
+    mel projection (a matrix product) must not start a thread per core in every worker.
+    """
     _die_with_parent(parent)
     _limit_memory(memory_mb)
+    import numpy  # noqa: F401  (loads the BLAS library whose threads are limited next)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 
 def _limit_memory(memory_mb: int | None) -> None:

@@ -1,7 +1,8 @@
 """Log-Mel features of a whole dataset, computed once in worker processes and cached.
 
-Training and evaluation read features from here; they are made by the same
-:class:`tagger.frontend.LogMel` that inference runs, so train and test see one frontend.
+Training and evaluation read features from here; they are made by
+:func:`tagger.frontend.logmel`, the code the scan's workers run on the CPU, so training
+and inference share one frontend.
 The cache is keyed by the frontend config, the segmenting settings and every file's
 path, size and mtime, so a changed file or setting recomputes instead of going stale.
 """
@@ -13,17 +14,15 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 from joblib import Parallel, delayed
 
 from .datasets import Item
 from .decode import decode
 from .errors import TaggerError
-from .frontend import FrontendConfig, LogMel
+from .frontend import FrontendConfig, logmel
 from .segments import cut_segments, loudness_db, segment_starts
 
 log = logging.getLogger(__name__)
@@ -38,11 +37,6 @@ class FeatureSet:
     failed: dict[int, str]  # item -> one-line reason it has no features
 
 
-@lru_cache(maxsize=2)
-def _logmel(frontend: FrontendConfig) -> LogMel:
-    return LogMel(frontend).eval()
-
-
 def _pick(starts: np.ndarray, max_segments: int | None) -> np.ndarray:
     if max_segments is None or len(starts) <= max_segments:
         return starts
@@ -53,7 +47,6 @@ def _chunk_features(
     chunk: Sequence[tuple[int, str]], frontend: FrontendConfig, hop_seconds: float, max_segments: int | None
 ) -> list[tuple[int, np.ndarray | None, np.ndarray | None, str]]:
     """Worker: decode and featurise some items; (item, features, loudness, error)."""
-    torch.set_num_threads(1)
     seg_len = frontend.segment_samples
     hop = round(hop_seconds * frontend.sample_rate)
     out = []
@@ -63,9 +56,7 @@ def _chunk_features(
             if len(audio) == 0:
                 raise TaggerError("no audio in the file")
             segments = cut_segments(audio, _pick(segment_starts(len(audio), seg_len, hop, seg_len // 3), max_segments), seg_len)
-            with torch.inference_mode():
-                feats = _logmel(frontend)(torch.from_numpy(np.ascontiguousarray(segments)))[:, 0]
-            out.append((index, feats.numpy().astype(np.float16), loudness_db(segments), ""))
+            out.append((index, logmel(segments, frontend).astype(np.float16), loudness_db(segments), ""))
         except (TaggerError, OSError) as exc:
             out.append((index, None, None, str(exc)))
     return out

@@ -14,9 +14,13 @@ CPU_PIECE = 32  # segments per network call on the CPU
 
 
 class Scorer:
-    """A model on a device: waveform segments (n, samples) -> sigmoid scores (n, labels).
+    """A model on a device: segments -> sigmoid scores (n, labels).
 
-    The segments stay on the CPU; only the current batch moves to the device. On CUDA
+    :meth:`score` takes waveform segments (n, samples) and runs the frontend on the
+    device (:class:`tagger.frontend_torch.LogMel`); :meth:`score_features` takes log-Mel
+    features (n, n_mels, frames) made by :func:`tagger.frontend.logmel`, as the scan's
+    workers do on the CPU (:attr:`frontend_in_workers`), and runs only the network.
+    The inputs stay on the CPU; only the current batch moves to the device. On CUDA
     the network runs under float16 autocast (the frontend's mel projection stays float32).
     On the CPU the network runs on pieces of :data:`CPU_PIECE` segments: its activations
     then fit in cache and reuse the same memory (twice the speed of whole batches of 256,
@@ -47,16 +51,29 @@ class Scorer:
     def labels(self) -> tuple[str, ...]:
         return self.checkpoint.labels
 
-    @torch.inference_mode()
+    @property
+    def frontend_in_workers(self) -> bool:
+        """True on the CPU: the scan's workers then compute features and call :meth:`score_features`."""
+        return self.device.type == "cpu"
+
     def score(self, segments: np.ndarray) -> np.ndarray:
-        """(n, samples) float32 -> (n, labels) float32 in [0, 1], in batches of ``batch_size``."""
+        """Waveforms (n, samples) float32 -> (n, labels) float32 in [0, 1], in batches of ``batch_size``."""
+        return self._run(segments, self.model)
+
+    def score_features(self, features: np.ndarray) -> np.ndarray:
+        """Log-Mel (n, n_mels, frames) of :func:`tagger.frontend.logmel` -> (n, labels), as :meth:`score`."""
+        return self._run(features, lambda x: self.model.classifier(x.unsqueeze(1)))
+
+    @torch.inference_mode()
+    def _run(self, inputs: np.ndarray, network) -> np.ndarray:
         out = []
-        for i in range(0, len(segments), self.batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(segments[i : i + self.batch_size])).to(self.device, non_blocking=True)
+        for i in range(0, len(inputs), self.batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(inputs[i : i + self.batch_size], np.float32))
+            batch = batch.to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.autocast):
                 if self.device.type == "cpu":
-                    logits = torch.cat([self.model(piece) for piece in batch.split(CPU_PIECE)])
+                    logits = torch.cat([network(piece) for piece in batch.split(CPU_PIECE)])
                 else:
-                    logits = self.model(batch)  # (batch, labels)
+                    logits = network(batch)  # (batch, labels)
             out.append(torch.sigmoid(logits.float()).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.labels)), np.float32)

@@ -1,7 +1,7 @@
 """Networks that turn a log-Mel segment into one logit per label.
 
 Every architecture takes features of shape (batch, 1, n_mels, frames) from
-:class:`tagger.frontend.LogMel` and returns logits (batch, n_labels). They are built by
+:mod:`tagger.frontend` and returns logits (batch, n_labels). They are built by
 name from a :class:`ModelConfig`, which travels in the weights file.
 
 - ``resnet`` (default): a small residual network, fast on a 2-core CPU.
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import FrontendConfig, ModelConfig
-from .frontend import LogMel
+from .frontend_torch import LogMel
 
 ARCHITECTURES = ("resnet", "cnn", "crnn", "resnet18", "mfcc-mlp")
 

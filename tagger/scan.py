@@ -1,9 +1,11 @@
 """The scan: files -> decoded segments (worker processes) -> batched scores -> track results.
 
-Worker processes (see :mod:`tagger.backends`) read each file's existing tags, decode it
-and cut it into segments;
-the driver batches segments across files for the model, aggregates them per track, and
-alone writes tags. Long files are decoded in spans of ``chunk_seconds`` so memory does not
+Worker processes (see :mod:`tagger.backends`) read each file's existing tags, decode it,
+cut it into segments and, when the model runs on the CPU, compute their log-Mel features
+(:func:`tagger.frontend.logmel`: features are eight times smaller than waveforms, and the
+frontend then runs on the decoding cores, not on the model's); on a GPU they send the
+waveforms and the frontend runs there. The driver batches segments across files for the
+model, aggregates them per track, and alone writes tags. Long files are decoded in spans of ``chunk_seconds`` so memory does not
 grow with a file's length. Results come out in discovery order.
 """
 from __future__ import annotations
@@ -27,11 +29,13 @@ from .aggregate import pick_labels, track_scores
 from .backends import Mapper, TaskTimeout, worker_pool
 from .decode import decode, probe
 from .discover import discover, file_problem, show_path
+from .config import FrontendConfig
 from .errors import AudioDecodeError, TaggerError, TagWriteError
+from .frontend import logmel
 from .segments import SILENCE_DB, cut_segments, loudness_db, segment_starts
 from .tags import InstrumentTags, cleanup_leftovers, read_instruments, write_instruments
 from .timeline import Timeline, activity, make_timeline
-from .weights import Checkpoint, bundled_model_path, load_tensors, read_header
+from .weights import Checkpoint, bundled_model_path, cpu_without_torch, load_tensors, read_header
 
 if TYPE_CHECKING:  # workers import this module: keep torch out of them
     from .inference import Scorer
@@ -102,7 +106,9 @@ class _Loaded:
     file_id: int
     chunk: int
     last: bool
-    segments: np.ndarray | None = None  # (n, samples) float32
+    # The model's inputs: log-Mel features (n, n_mels, frames) when the worker ran the
+    # frontend, else waveform segments (n, samples); float32.
+    inputs: np.ndarray | None = None
     loudness: np.ndarray | None = None  # (n,) dBFS
     starts_s: np.ndarray | None = None  # (n,) segment starts, seconds from the start of the file
     n_samples: int = 0  # samples this span owns (for the duration)
@@ -140,6 +146,7 @@ class ScorerInBackground:
         """``header``: the file's :func:`tagger.weights.read_header`, when already read (and checked)."""
         path = Path(path) if path else bundled_model_path()
         self.checkpoint = header or read_header(path)  # a bad file fails here, before anything starts
+        self.device = device
         self.batch_size = batch_size
         self._lock = threading.Lock()
         self._threads: int | None = None  # asked for before the model was there
@@ -162,6 +169,11 @@ class ScorerInBackground:
     def labels(self) -> tuple[str, ...]:
         return self.checkpoint.labels
 
+    @property
+    def frontend_in_workers(self) -> bool:
+        """As :attr:`Scorer.frontend_in_workers`; waits for the model only when a GPU may be there."""
+        return cpu_without_torch(self.device) or self.result().frontend_in_workers
+
     def result(self) -> Scorer:
         """The loaded scorer; waits for it."""
         return self._future.result()
@@ -177,13 +189,17 @@ class ScorerInBackground:
     def score(self, segments: np.ndarray) -> np.ndarray:
         return self.result().score(segments)
 
+    def score_features(self, features: np.ndarray) -> np.ndarray:
+        return self.result().score_features(features)
+
 
 def load_span(
     task: _Task, sample_rate: int, seg_len: int, hop: int, skip_users_tags: bool,
-    time_limit_s: float | None = None, memory_mb: int | None = None,
+    time_limit_s: float | None = None, memory_mb: int | None = None, frontend: FrontendConfig | None = None,
 ) -> _Loaded:
     """Worker: read tags (first span), decode one span and cut it into segments.
 
+    With ``frontend``, the segments' log-Mel features are returned instead of waveforms.
     ``time_limit_s`` bounds the decode; ``memory_mb`` is only named in the reason when
     memory runs out (the cap itself is set on the worker process, see backends).
     """
@@ -215,9 +231,10 @@ def load_span(
             starts = starts[starts + seg_len <= len(audio)]
             out.n_samples = min(owned, len(audio))
         if len(starts):
-            out.segments = cut_segments(audio, starts, seg_len)
-            out.loudness = loudness_db(out.segments)
+            segments = cut_segments(audio, starts, seg_len)
+            out.loudness = loudness_db(segments)
             out.starts_s = task.start_s + starts / sample_rate
+            out.inputs = segments if frontend is None else logmel(segments, frontend)
     except TaggerError as exc:
         out.error = str(exc)
     except MemoryError:
@@ -323,6 +340,9 @@ class Scanner:
                 self.scorer.set_threads(previous)
 
     def _scan_window(self, pool: Mapper, offset: int, files: list[Path]) -> Iterator[TrackResult]:
+        # On the CPU the workers run the frontend (asked once per window: a GPU may still be loading).
+        in_workers = self.scorer.frontend_in_workers
+        score = self.scorer.score_features if in_workers else self.scorer.score
         states = {offset + i: _FileState(path) for i, path in enumerate(files)}
         for st in states.values():
             # Checked here too, not only in the worker: a path like /dev/fd/63 (bash's
@@ -343,7 +363,7 @@ class Scanner:
             nonlocal buffered
             if not buffer:
                 return
-            scores = self.scorer.score(np.concatenate([segs for _, segs in buffer]))
+            scores = score(np.concatenate([segs for _, segs in buffer]))
             at = 0
             for file_id, segs in buffer:
                 st = states.get(file_id)  # gone when the file failed in a later span
@@ -367,7 +387,7 @@ class Scanner:
         results = pool(
             partial(load_span, sample_rate=self.sample_rate, seg_len=self.seg_len, hop=self.hop,
                     skip_users_tags=self.keeps_users_tags, time_limit_s=self.options.file_timeout,
-                    memory_mb=self.options.file_memory_mb),
+                    memory_mb=self.options.file_memory_mb, frontend=self.scorer.checkpoint.frontend if in_workers else None),
             tasks,
             _worker_failed,
         )
@@ -380,12 +400,12 @@ class Scanner:
             st.error = loaded.error
             st.loaded_last = loaded.last or (st.users_tag and self.keeps_users_tags)
             st.n_samples += loaded.n_samples
-            if loaded.segments is not None and not st.error:
+            if loaded.inputs is not None and not st.error:
                 st.loudness.append(loaded.loudness)
                 st.starts_s.append(loaded.starts_s)
-                st.unscored += len(loaded.segments)
-                buffer.append((loaded.file_id, loaded.segments))
-                buffered += len(loaded.segments)
+                st.unscored += len(loaded.inputs)
+                buffer.append((loaded.file_id, loaded.inputs))
+                buffered += len(loaded.inputs)
                 if buffered >= self.scorer.batch_size:
                     flush()
             if st.error:

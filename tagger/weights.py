@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import sys
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -195,6 +196,25 @@ def bundled_model_path() -> Path:
             f"expected exactly one bundled weights file in {BUNDLED_DIR}, found {len(found)}; pass --model PATH"
         )
     return found[0]
+
+
+# Device nodes of the kernel drivers torch's CUDA (and ROCm) builds need; Linux and WSL2.
+GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/dxg", "/dev/kfd")
+
+
+def cpu_without_torch(device: str) -> bool:
+    """True when ``device`` surely resolves to the CPU, known without importing torch.
+
+    ``cpu``, and ``auto`` on macOS or on a Linux without GPU device nodes. False means
+    "ask torch" (:func:`resolve_device`), not "it is a GPU".
+    """
+    if device == "cpu":
+        return True
+    if device != "auto":
+        return False
+    if sys.platform == "darwin":
+        return True
+    return sys.platform.startswith("linux") and not any(os.path.exists(node) for node in GPU_DEVICE_NODES)
 
 
 def resolve_device(device: str) -> torch.device:

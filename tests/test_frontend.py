@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import librosa
 import numpy as np
+import pytest
 import torch
 
-from tagger.frontend import FrontendConfig, LogMel
+from tagger.frontend import PIECE, FrontendConfig, logmel
+from tagger.frontend_torch import LogMel
 
 from audio_helpers import noise, tone
 
@@ -61,3 +65,68 @@ def test_scan_workers_do_not_import_torch_or_librosa():
 
     code = "import sys, tagger.scan; print(sorted(m for m in ('torch', 'librosa', 'numba') if m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
+
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def _example_segments(cfg: FrontendConfig) -> list[np.ndarray]:
+    from tagger.decode import decode
+    from tagger.discover import discover
+    from tagger.segments import cut_segments, segment_starts
+
+    out = []
+    for path in discover([EXAMPLES]):
+        audio = decode(path, cfg.sample_rate)
+        n = cfg.segment_samples
+        out.append(cut_segments(audio, segment_starts(len(audio), n, n, n // 3), n))
+    return out
+
+
+def test_numpy_frontend_matches_librosa():
+    cfg = FrontendConfig(normalisation="none")
+    audio = tone(3.0, 440) + noise(3.0, 0.05)
+    ours = logmel(audio[None], cfg)[0]
+    mel = librosa.feature.melspectrogram(
+        y=audio, sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length, n_mels=cfg.n_mels,
+        fmin=cfg.fmin, fmax=cfg.fmax, power=2.0, center=True, pad_mode="reflect",
+    )
+    assert ours.shape == (cfg.n_mels, cfg.n_frames) and ours.dtype == np.float32
+    assert np.max(np.abs(ours - np.log(mel + cfg.log_offset))) < 1e-3
+
+
+def test_the_numpy_and_torch_frontends_agree_on_real_audio():
+    """The workers' frontend (CPU) and the model's (CUDA) are one definition: every segment of examples/."""
+    cfg = FrontendConfig()
+    segments = _example_segments(cfg)
+    assert len(segments) == 8 and sum(len(s) for s in segments) > 25
+    for segs in segments:
+        with torch.inference_mode():
+            ref = LogMel(cfg)(torch.from_numpy(segs))[:, 0].numpy()
+        ours = logmel(segs, cfg)
+        assert ours.shape == ref.shape
+        assert np.max(np.abs(ours - ref)) <= 1e-4
+
+
+def test_numpy_frontend_in_pieces_equals_one_call_and_handles_odd_batches():
+    cfg = FrontendConfig()
+    batch = np.stack([tone(3.0, 110 * (i + 1), 0.1 * (i + 1)) + noise(3.0, 0.01, seed=i) for i in range(PIECE + 3)])
+    whole = logmel(batch, cfg)
+    assert whole.shape == (PIECE + 3, cfg.n_mels, cfg.n_frames)
+    one_by_one = np.concatenate([logmel(batch[i : i + 1], cfg) for i in range(len(batch))])
+    assert np.array_equal(whole, one_by_one)
+    assert logmel(batch[:0], cfg).shape == (0, cfg.n_mels, cfg.n_frames)
+    assert np.isfinite(logmel(np.zeros((1, cfg.segment_samples), np.float32), cfg)).all()  # silence has a floor
+    with pytest.raises(ValueError, match="normalisation"):
+        logmel(batch[:1], FrontendConfig(normalisation="loudest"))
+
+
+def test_cpu_is_known_without_torch(monkeypatch):
+    from tagger import weights
+
+    assert weights.cpu_without_torch("cpu") and not weights.cpu_without_torch("cuda:0")
+    monkeypatch.setattr(weights.sys, "platform", "linux")
+    monkeypatch.setattr(weights.os.path, "exists", lambda p: False)
+    assert weights.cpu_without_torch("auto")  # no GPU device node: torch cannot find one
+    monkeypatch.setattr(weights.os.path, "exists", lambda p: p == "/dev/nvidiactl")
+    assert not weights.cpu_without_torch("auto")  # maybe a GPU: ask torch

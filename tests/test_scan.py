@@ -178,3 +178,53 @@ def test_reading_the_weights_header_does_not_import_torch(tiny_model):
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+class _FrontendOnTheModel(Scorer):
+    """The scorer as on a GPU: workers send waveforms, the model runs the (torch) frontend."""
+
+    frontend_in_workers = False
+
+
+def test_on_the_cpu_workers_send_features_and_the_labels_equal_the_waveform_path():
+    """Bundled model on examples/: features from the workers (CPU) vs waveforms to the model (GPU path)."""
+    examples = Path(__file__).parent.parent / "examples"
+    features = Scorer.from_path(None, "cpu")
+    assert features.frontend_in_workers
+    waveforms = _FrontendOnTheModel(features.checkpoint, "cpu")
+    calls = {"score": 0, "score_features": 0}
+
+    def counting(scorer, name):
+        method = getattr(scorer, name)
+
+        def call(x):
+            calls[name] += 1
+            assert x.ndim == (3 if name == "score_features" else 2)
+            return method(x)
+        setattr(scorer, name, call)
+
+    counting(features, "score_features")
+    counting(waveforms, "score")
+    a = list(Scanner(features, ScanOptions(jobs=2)).scan([examples]))
+    b = list(Scanner(waveforms, ScanOptions(jobs=2)).scan([examples]))
+    assert calls["score"] >= 1 and calls["score_features"] >= 1
+    assert len(a) == len(b) == 8 and all(r.status == "ok" for r in a + b)
+    for x, y in zip(a, b):
+        assert [label for label, _ in x.instruments] == [label for label, _ in y.instruments]
+        assert x.scores == pytest.approx(y.scores, abs=1e-4)
+        assert np.abs(x.segment_scores - y.segment_scores).max() < 1e-4
+
+
+def test_a_worker_returns_features_when_given_the_frontend(tmp_path):
+    from tagger.config import FrontendConfig
+    from tagger.frontend import logmel
+
+    cfg = FrontendConfig()
+    path = write_audio(tmp_path / "t.wav", tone(7.5, 440.0, 0.3))
+    task = scan_mod._Task(0, str(path), 0, 0.0, None, True)
+    args = dict(sample_rate=cfg.sample_rate, seg_len=cfg.segment_samples, hop=cfg.segment_samples, skip_users_tags=False)
+    waves = scan_mod.load_span(task, **args)
+    feats = scan_mod.load_span(task, **args, frontend=cfg)
+    assert waves.inputs.shape == (3, cfg.segment_samples) and feats.inputs.shape == (3, cfg.n_mels, cfg.n_frames)
+    assert np.array_equal(feats.inputs, logmel(waves.inputs, cfg))
+    assert np.array_equal(feats.loudness, waves.loudness) and np.array_equal(feats.starts_s, waves.starts_s)

@@ -181,6 +181,39 @@ def test_weights_that_do_not_fit_their_config_fail_the_scan_with_exit_2(tmp_path
     assert "weights do not match their config" in proc.stderr and "Traceback" not in proc.stderr
 
 
+REPO = Path(__file__).resolve().parent.parent
+# Never needed before the first file decodes (in the driver) or at all (in a decoding worker).
+HEAVY = ("torch", "librosa", "numba", "scipy", "matplotlib", "pandas", "pyarrow", "selenium", "sympy")
+CLI_ONLY = ("typer", "rich", "pydantic", "tagger.cli", "tagger.html_report", "tagger.card")
+
+
+def imported(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of ``modules`` a fresh interpreter has imported after running ``code``."""
+    probe = f"{code}\nimport sys; print('\\nimported:', *(m for m in {modules!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()[-1].split()[1:]
+
+
+def test_spawned_scan_workers_import_neither_the_cli_nor_torch(tmp_path):
+    """A decoding worker is spawned: it re-runs the top of the installed `tagger` script as
+    __mp_main__ (multiprocessing's spawn), then imports tagger.scan to unpickle its task. The
+    script is the one pip writes for pyproject's entry point (re-install to refresh .venv/bin/tagger)."""
+    import re
+
+    entry = re.search(r'^tagger = "([\w.]+):(\w+)"', (REPO / "pyproject.toml").read_text(), re.M)
+    script = tmp_path / "tagger"
+    script.write_text(f"import re\nimport sys\nfrom {entry[1]} import {entry[2]}\nif __name__ == '__main__':\n"
+                      f"    sys.argv[0] = re.sub(r'(-script\\.pyw|\\.exe)?$', '', sys.argv[0])\n    sys.exit({entry[2]}())\n")
+    worker = f"import multiprocessing.spawn; multiprocessing.spawn.import_main_path({str(script)!r}); import tagger.scan"
+    assert imported(worker, HEAVY + CLI_ONLY) == []
+
+
+def test_help_loads_no_audio_or_model_stack():
+    code = "from tagger.cli import app\ntry:\n    app(prog_name='tagger', args=['--help'])\nexcept SystemExit:\n    pass"
+    assert imported(code, HEAVY + ("numpy", "av", "mutagen", "tagger.scan")) == []
+
+
 def test_the_cli_needs_no_click_of_its_own():
     """`make demo` installs tagger without extras, where `click` is absent (typer carries its own)."""
     code = "import sys; sys.modules['click'] = None; import tagger.cli"

@@ -23,9 +23,9 @@ library of 3-minute files in the same rounds):
   of its process tree (the tagger process and its decoding workers, sampled from /proc
   every 50 ms) and ru_maxrss from wait4 (the largest single process of that tree);
 - ``--coverage F``: the same scan with ``--coverage F`` beside it, and its speed-up;
-- model-only: segments/s of ``Scorer.score`` (frontend + network) on random 3 s
-  segments, batch 256, on the CPU with 2 and 1 torch threads; also the frontend's share,
-  and the same network run in pieces of 32 segments. With CUDA (``--device cuda``, or
+- model-only: segments/s of the model as the scan runs it, on random 3 s segments, batch
+  256: on the CPU the network alone (``Scorer.score_features``, 2 and 1 torch threads;
+  the decoding workers run the NumPy frontend, timed beside it on one thread). With CUDA (``--device cuda``, or
   ``auto`` on a machine that has it) also on the GPU, with its peak GPU memory
   (``torch.cuda.max_memory_allocated``: measured in this round only, the CLI does not
   report the scan's) and the decode-bound ratio: the GPU's segments/s over the segments/s
@@ -65,7 +65,6 @@ SRC_RATE = 44100  # Hz of the synthetic library files
 LIB_BITRATE = 160_000  # b/s of the library MP3s
 LONG_BITRATE = 64_000  # b/s of the 2-hour file
 LONG_SECONDS = 2 * 3600.0
-PIECE = 32  # segments per forward pass in the "pieces" variant of model-only (cache-sized tensors)
 SAMPLE_EVERY_S = 0.05  # /proc sampling period for the scan's memory
 RESCAN_EVERY_S = 0.25  # how often the whole /proc is walked for new descendants
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -464,12 +463,17 @@ def run_scan(lib: Path, model: Path, jobs: int, audio_s: float, work: Path, extr
 
 
 def run_model_only(model_path: Path, threads: int, device: str = "cpu", batch_size: int = 256, calls: int = 3) -> dict:
-    """segments/s of Scorer.score (frontend + network) on random segments, one batch per call.
+    """segments/s of the model as the scan runs it, on random 3 s segments, one batch per call.
 
-    On CUDA also the peak GPU memory of the calls (MB); the "pieces" variant is the CPU's.
+    On the CPU the driver runs only the network (``Scorer.score_features``) and the decoding
+    workers the NumPy frontend (``tagger.frontend.logmel``, one thread each): both are
+    timed, the frontend on one thread whatever ``threads``. On CUDA the waveforms go to the
+    GPU (``Scorer.score``: torch frontend + network), with the frontend's share and the
+    peak GPU memory of the calls (MB).
     """
     import torch
 
+    from tagger.frontend import logmel
     from tagger.inference import Scorer
     from tagger.weights import load_checkpoint
 
@@ -488,27 +492,30 @@ def run_model_only(model_path: Path, threads: int, device: str = "cpu", batch_si
     torch.set_num_threads(threads)
     try:
         scorer = Scorer(load_checkpoint(model_path), device, batch_size)
+        frontend = scorer.checkpoint.frontend
         rng = np.random.default_rng(0)
-        segments = (0.1 * rng.standard_normal((batch_size, scorer.checkpoint.frontend.segment_samples))).astype(np.float32)
+        segments = (0.1 * rng.standard_normal((batch_size, frontend.segment_samples))).astype(np.float32)
+        features = logmel(segments, frontend)
         on_device = torch.from_numpy(segments).to(scorer.device)
-        scorer.score(segments[: min(batch_size, 32)])  # warm-up
+        run = (lambda: scorer.score(segments)) if cuda else (lambda: scorer.score_features(features))
+        run()  # warm-up
         if cuda:
             torch.cuda.reset_peak_memory_stats()
-        walls, front, pieces = [], [], []
+        walls, front = [], []
         for _ in range(calls):
-            walls.append(timed(lambda: scorer.score(segments)))
-            with torch.inference_mode():
-                front.append(timed(lambda: scorer.model.frontend(on_device)))
-                if not cuda:
-                    pieces.append(timed(lambda: torch.sigmoid(torch.cat([scorer.model(p) for p in on_device.split(PIECE)]))))
+            walls.append(timed(run))
+            if cuda:
+                with torch.inference_mode():
+                    front.append(timed(lambda: scorer.model.frontend(on_device)))
+            else:
+                front.append(timed(lambda: logmel(segments, frontend)))  # the workers' share, one thread
     finally:
         torch.set_num_threads(before)
     wall, fwall = statistics.median(walls), statistics.median(front)
     out = {"device": device, "threads": threads, "batch_size": batch_size, "seg_s": batch_size / wall,
-           "frontend_seg_s": batch_size / fwall, "frontend_share": fwall / wall}
-    if pieces:
-        out["pieces_seg_s"] = batch_size / statistics.median(pieces)
+           "frontend_seg_s": batch_size / fwall}
     if cuda:
+        out["frontend_share"] = fwall / wall
         out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / MB
     return out
 
@@ -553,7 +560,7 @@ def run_figures(runs: dict[str, list[dict]]) -> dict:
     if runs["long"]:
         fig |= {f"long_{k}": median_of(runs["long"], k) for k in ("xrt", "peak_rss_mb", "ru_maxrss_mb")}
     for name, prefix, suffix in MODEL_ROUNDS:
-        for key in ("seg_s", "frontend_share", "pieces_seg_s", "peak_gpu_mb"):
+        for key in ("seg_s", "frontend_seg_s", "frontend_share", "peak_gpu_mb"):
             if runs[name] and key in runs[name][0]:
                 fig[f"{prefix}_{key}_{suffix}"] = median_of(runs[name], key)
     if runs["compare_t2"]:
@@ -640,9 +647,10 @@ def run_rows(fig: dict, meta: dict) -> list[tuple[str, str, str, str]]:
     for suffix, where in (("t2", "CPU, 2 threads"), ("t1", "CPU, 1 thread"), ("cuda", "cuda")):
         if f"model_seg_s_{suffix}" not in fig:
             continue
-        notes = [f"frontend {100 * fig[f'model_frontend_share_{suffix}']:.0f}%"]
-        if f"model_pieces_seg_s_{suffix}" in fig:
-            notes.append(f"in pieces of {PIECE}: {fig[f'model_pieces_seg_s_{suffix}']:.0f} seg/s")
+        if suffix == "cuda":
+            notes = [f"torch frontend on the GPU, {100 * fig['model_frontend_share_cuda']:.0f}% of it"]
+        else:
+            notes = [f"network only; the workers' NumPy frontend {fig[f'model_frontend_seg_s_{suffix}']:.0f} seg/s per core"]
         if f"model_peak_gpu_mb_{suffix}" in fig:
             notes.append(f"peak GPU memory {fig[f'model_peak_gpu_mb_{suffix}']:.0f} MB (this round; the scan's is not measured)")
         rows.append((f"model only, batch 256, {where} (seg/s)", f"{fig[f'model_seg_s_{suffix}']:.0f}",

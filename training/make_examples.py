@@ -21,6 +21,10 @@ follows the track's chord progression across windows (each window's context star
 the chord sounding there); chorale excerpts are one continuous passage cut at the window
 boundaries. Writes OUT/<track files>, OUT/labels.csv (``path,labels``, the manifest
 `tagger eval` reads) and OUT/README.md.
+
+The same machinery renders other track sets: a Track names its ``source`` (TimGM6mb for
+every example) and the render functions take the set's ``seed`` (SEED for the examples);
+training/val_tracks.py uses them for validation tracks from the training sources.
 """
 from __future__ import annotations
 
@@ -94,6 +98,7 @@ class Track:
     beats_per_chord: int = 4
     beats_per_bar: int = 4
     style: str = ""  # for the README
+    source: str = SOURCE  # the sound source every part is rendered with (training.corpus.sources)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -180,11 +185,12 @@ def _score_notes(track: Track, part: Part, rng: np.random.Generator) -> list[Not
                    for (on, dur, _), k in zip(events, keys)), key=lambda n: (n.start, n.pitch))
 
 
-def _drum_window(track: Track, part: Part, ctx: MusicContext, ti: int, pi: int, w: int) -> list[Note]:
+def _drum_window(track: Track, part: Part, ctx: MusicContext, ti: int, pi: int, w: int,
+                 seed: int = SEED) -> list[Note]:
     """A groove of the part's style without fills or crashes (the first seed that gives one)."""
     style = part.material[1]
     for s in range(500):
-        rng = np.random.default_rng([SEED, ti, pi, w, s])
+        rng = np.random.default_rng([seed, ti, pi, w, s])
         phrase = drum_phrase(rng, ctx, part.dyn)
         notes = [n for n in phrase.notes if n.start < track.window_seconds]
         if phrase.origin == f"gen:drums_{style}" and not any(
@@ -193,21 +199,21 @@ def _drum_window(track: Track, part: Part, ctx: MusicContext, ti: int, pi: int, 
     raise RuntimeError(f"no {style} groove without a fill found")
 
 
-def part_notes(track: Track, ti: int, pi: int) -> list[Note]:
-    """The part's notes over the whole track, in seconds."""
+def part_notes(track: Track, ti: int, pi: int, seed: int = SEED) -> list[Note]:
+    """The part's notes over the whole track, in seconds (track ``ti`` of a set rendered with ``seed``)."""
     part = track.parts[pi]
     kind = part.material[0]
     if kind == "score":
-        return _score_notes(track, part, np.random.default_rng([SEED, ti, pi]))
+        return _score_notes(track, part, np.random.default_rng([seed, ti, pi]))
     L = track.window_seconds
     lo, hi = playable_range(part.label, part.program) if kind == "gen" else (0, 127)
     notes: list[Note] = []
     for w in range(math.ceil(track.seconds / L)):
         ctx = _context(track, w)
         if kind == "drums":
-            window = _drum_window(track, part, ctx, ti, pi, w)
+            window = _drum_window(track, part, ctx, ti, pi, w, seed)
         else:
-            rng = np.random.default_rng([SEED, ti, pi, w] if part.vary else [SEED, ti, pi])
+            rng = np.random.default_rng([seed, ti, pi, w] if part.vary else [seed, ti, pi])
             window = [n for n in GENERATORS[part.material[1]](rng, ctx, lo, hi, part.dyn).notes if n.start < L]
         t0 = w * L
         notes += [replace(n, start=n.start + t0, end=n.end + t0) for n in window]
@@ -228,14 +234,25 @@ def _window_phrases(notes: list[Note], t0: float, length: float, origin: str) ->
     return Phrase(out, origin)
 
 
-def render_track(track: Track, ti: int, coverage) -> list[np.ndarray]:
-    """Each part's stem over the whole track: float32 mono at SAMPLE_RATE (22.05 kHz)."""
+def render_track(track: Track, ti: int, coverage, seed: int = SEED) -> list[np.ndarray]:
+    """Each part's stem over the whole track: float32 mono at SAMPLE_RATE (22.05 kHz).
+
+    ``coverage``: :func:`training.corpus.sources.coverage_for` of ``track.source``. The
+    soundfonts and freepats render the same notes the same way whatever the seed; the
+    project's own synthesiser and physical models draw their patch or model variant
+    from it, so it is one per track (the same instrument in every window).
+    """
+    if coverage.source != track.source:
+        raise ValueError(f"{track.file}: coverage of {coverage.source}, track rendered with {track.source}")
     for p in track.parts:
         bank = DRUM_BANK if p.label == "drums" else 0
         if (bank, p.program) not in coverage.programs[p.label]:
-            raise RuntimeError(f"{track.file}: {SOURCE} has no {p.label} preset {bank}:{p.program}")
-    notes = [part_notes(track, ti, pi) for pi in range(len(track.parts))]
+            raise RuntimeError(f"{track.file}: {track.source} has no {p.label} preset {bank}:{p.program}")
+    notes = [part_notes(track, ti, pi, seed) for pi in range(len(track.parts))]
     notes = [[n for n in ns if n.start < track.seconds - 0.3] for ns in notes]
+    if coverage.drum_keys is not None:  # a source with some drum keys only (freepats, synth)
+        notes = [[n for n in ns if p.label != "drums" or n.pitch in coverage.drum_keys]
+                 for p, ns in zip(track.parts, notes)]
     L = track.window_seconds
     n_windows = math.ceil(track.seconds / L)
     total = int(round(track.seconds * SAMPLE_RATE))
@@ -243,11 +260,12 @@ def render_track(track: Track, ti: int, coverage) -> list[np.ndarray]:
     fade = np.ones(RENDER_SAMPLES, np.float32)
     nf = int(FADE_SECONDS * SAMPLE_RATE)
     fade[-nf:] = np.linspace(1.0, 0.0, nf, dtype=np.float32)
+    render_seed = int(np.random.default_rng([seed, ti, 98]).integers(2**31))  # one per track
     for w in range(n_windows):
         window = [Stem(p.label, DRUM_BANK if p.label == "drums" else 0, p.program,
                        _window_phrases(ns, w * L, L, str(p.material)))
                   for p, ns in zip(track.parts, notes)]
-        audio = render_stems(SOURCE, window, coverage, SEED + w)
+        audio = render_stems(track.source, window, coverage, render_seed)
         a = int(round(w * L * SAMPLE_RATE))
         for i, x in enumerate(audio):
             stems[i, a:a + RENDER_SAMPLES] += x * fade
@@ -259,7 +277,8 @@ def _pan(pan: float) -> tuple[float, float]:
     return math.cos(angle), math.sin(angle)
 
 
-def mix_track(track: Track, ti: int, stems: list[np.ndarray]) -> tuple[np.ndarray, list[list[float]]]:
+def mix_track(track: Track, ti: int, stems: list[np.ndarray], seed: int = SEED
+              ) -> tuple[np.ndarray, list[list[float]]]:
     """(channels, samples) at SAMPLE_RATE, and each part's level (dBFS) per 3-s segment."""
     levels = [rms(s) for s in stems]
     for p, r in zip(track.parts, levels):
@@ -272,8 +291,8 @@ def mix_track(track: Track, ti: int, stems: list[np.ndarray]) -> tuple[np.ndarra
     else:
         gains = [_pan(p.pan) for p in track.parts]
         mix = np.stack([sum(g[c] * s for g, s in zip(gains, scaled)) for c in range(2)])
-    seed = np.random.default_rng([SEED, ti, 99]).integers(2**31)
-    mix = np.stack([random_reverb(ch.astype(np.float32), np.random.default_rng(seed))[0] for ch in mix])
+    reverb_seed = np.random.default_rng([seed, ti, 99]).integers(2**31)
+    mix = np.stack([random_reverb(ch.astype(np.float32), np.random.default_rng(reverb_seed))[0] for ch in mix])
     n_end = int(END_FADE_SECONDS * SAMPLE_RATE)
     mix[:, -n_end:] *= np.linspace(1.0, 0.0, n_end, dtype=np.float32)
     k = PEAK / float(np.max(np.abs(mix)))
@@ -425,12 +444,24 @@ def write_readme(out: Path, rows: list[dict]) -> None:
     (out / "README.md").write_text("\n".join(lines))
 
 
-def write_manifest(out: Path) -> None:
+def write_manifest(out: Path, tracks: tuple[Track, ...] = TRACKS) -> None:
+    """OUT/labels.csv: ``path,labels``, the manifest `tagger eval` reads."""
     with open(out / "labels.csv", "w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(["path", "labels"])
-        for t in TRACKS:
+        for t in tracks:
             w.writerow([t.file, ";".join(t.labels)])
+
+
+def render_one(track: Track, ti: int, coverage, out: Path, seed: int = SEED) -> dict:
+    """Render, mix, check and encode track ``ti`` of a set to OUT/<file>; its README row."""
+    stems = render_track(track, ti, coverage, seed)
+    mix, table = mix_track(track, ti, stems, seed)
+    check_levels(track, stems, table)
+    path = out / track.file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encode(path, mix, track)
+    return {"track": track, "size": path.stat().st_size, "levels": table}
 
 
 # ---------------------------------------------------------------------------- main
@@ -451,15 +482,10 @@ def main(argv: list[str] | None = None) -> int:
     coverage = coverage_for(SOURCE)
     rows = []
     for ti, track in enumerate(TRACKS):
-        stems = render_track(track, ti, coverage)
-        mix, table = mix_track(track, ti, stems)
-        check_levels(track, stems, table)
-        path = args.out / track.file
-        encode(path, mix, track)
-        rows.append({"track": track, "size": path.stat().st_size, "levels": table})
+        rows.append(render_one(track, ti, coverage, args.out))
         log.info("%s: %s, %.1f s, %s, %s", track.file, track.codec, track.seconds, ",".join(track.labels),
-                 _size(path.stat().st_size))
-        for p, row in zip(track.parts, table):
+                 _size(rows[-1]["size"]))
+        for p, row in zip(track.parts, rows[-1]["levels"]):
             log.info("  %-16s %s dBFS per 3 s", p.label, " ".join(f"{db:6.1f}" for db in row))
     write_manifest(args.out)
     write_readme(args.out, rows)

@@ -59,6 +59,9 @@ build --out "$DATA/corpus_voice2" --sources $TRAIN_SOURCES,physical --seed 11 --
     --kinds voice "${SC[@]}"
 build --out "$DATA/corpus_vocal2" --sources $TRAIN_SOURCES,physical --seed 12 --clips-per-label 30 \
     --mixtures 1200 --kinds single,mix --vocals 1.0 "${SC[@]}"
+# multi-segment validation tracks (9-20 s, 1-5 instruments, training sources only): the
+# track-level threshold and aggregation are tuned on these (training/tune_tracks.py)
+"$PY" -m training.val_tracks --out "$DATA/val_tracks" --tracks 100 --seed 7
 
 # 3. fine-tune on everything, score on every held-out set, publish
 TRAIN_SETS=(corpus_train corpus_mix corpus_voice corpus_vocal corpus_prod corpus_physical corpus_voice2 corpus_vocal2)
@@ -66,6 +69,8 @@ TRAIN_SETS=(corpus_train corpus_mix corpus_voice corpus_vocal corpus_prod corpus
     --val "$DATA/corpus_val" --val "$DATA/corpus_val_voice" --test "$DATA/corpus_test" --out "$RUNS/bundled" \
     --init "$(ls "$RUNS"/base/*.safetensors)" --name resnet --width 32 --epochs "$FINETUNE_EPOCHS" \
     --patience 20 --lr 0.001 --jobs "$JOBS" --cache "$DATA/cache"
+# the track decision on whole validation tracks, for the record (--write DIR saves tuned weights)
+"$PY" -m training.tune_tracks "$RUNS"/bundled/*.safetensors --tracks "$DATA/val_tracks" | tee "$RUNS/bundled/track_tuning.txt"
 "$PY" -m training.heldout "$RUNS"/bundled/*.safetensors --data "$DATA" --json "$RUNS/bundled/heldout.json"
 "$PY" -m training.publish "$RUNS/bundled" --heldout "$RUNS/bundled/heldout.json" \
     --corpus "${TRAIN_SETS[@]/#/$DATA/}" "$DATA"/corpus_val "$DATA"/corpus_val_voice "$DATA"/corpus_test \

@@ -7,9 +7,14 @@ alarm in a single segment of a long track is averaged away. Silent segments (bel
 :data:`tagger.segments.SILENCE_DB`) are left out; a track with no audible segment gets
 all-zero scores and no labels.
 
-Labels: every label whose track score reaches its threshold (per-label thresholds tuned
-on validation data and stored in the weights; ``--threshold`` replaces them all), ranked
-by score, highest first, cut to ``--top-k`` when given.
+Labels: every label whose track score reaches its threshold, ranked by score, highest
+first, cut to ``--top-k`` when given. The weights store the thresholds of one 3-s clip
+(``thresholds``, tuned on validation clips; the segment timelines use them too) and may
+store a track threshold (``aggregation["track_threshold"]``, tuned on whole validation
+tracks by ``training/tune_tracks.py``) for files of two or more audible segments: the
+top-third mean of several segments sits higher than one clip's score, so it is held to
+the threshold tuned on that same score (:func:`decision_thresholds`). ``--threshold``
+replaces them all.
 """
 from __future__ import annotations
 
@@ -34,6 +39,17 @@ def track_scores(
     k = max(1, math.ceil(top_fraction * scores.shape[0]))
     top = -np.partition(-scores, k - 1, axis=0)[:k]  # (k, labels): the k best of each label
     return top.mean(axis=0)
+
+
+def decision_thresholds(
+    thresholds: Mapping[str, float], aggregation: Mapping, audible_segments: int
+) -> Mapping[str, float]:
+    """The thresholds a file's track scores are held to: its clip thresholds when it has one
+    audible segment (or the weights have no track threshold), else the track threshold."""
+    track = aggregation.get("track_threshold")
+    if track is None or audible_segments < 2:
+        return thresholds
+    return {label: float(track) for label in thresholds}
 
 
 def pick_labels(

@@ -139,7 +139,9 @@ def render(info: Mapping[str, Any], console: Console) -> None:
         console.print(f"[dim]input:[/] {fe.get('segment_seconds', '?'):g} s segments, {fe.get('n_mels', '?')}-band log-Mel at "
                       f"{fe.get('sample_rate', 0):,} Hz · [dim]track score:[/] "
                       + (f"mean of the best {agg['top_fraction']:.0%} of segments ({agg.get('method')})"
-                         if "top_fraction" in agg else escape(plain(agg))))
+                         if "top_fraction" in agg else escape(plain(agg)))
+                      + (f" · [dim]threshold of a track of 2+ segments:[/] {agg['track_threshold']:.3f} (the table's "
+                         "thresholds hold for one 3-s clip and the timelines)" if "track_threshold" in agg else ""))
 
     table = Table(title="labels", title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("label")

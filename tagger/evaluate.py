@@ -2,7 +2,8 @@
 
 Two protocols:
 - ``track`` (default): segments every 3 s, per-file score by the checkpoint's own
-  aggregation (mean of the top third), per-label thresholds from the checkpoint;
+  aggregation (mean of the top third), the checkpoint's thresholds (its track threshold
+  for files of two or more audible segments, see :func:`tagger.aggregate.decision_thresholds`);
 - ``irmas``: IRMAS's excerpt protocol, windows every 1.5 s, scores averaged over the
   excerpt, one global threshold (``--threshold``, default 0.5).
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .aggregate import track_scores
+from .aggregate import decision_thresholds, track_scores
 from .datasets import Dataset
 from .features import FeatureSet, compute_features
 from .labels import NON_INSTRUMENT_LABELS
@@ -52,17 +53,22 @@ def item_scores(segment_scores: np.ndarray, fs: FeatureSet, n_items: int, top_fr
     return out
 
 
+def audible_segments(fs: FeatureSet, n_items: int) -> np.ndarray:
+    """(items,) how many audible segments each item has."""
+    return np.bincount(fs.item_index[fs.loudness > SILENCE_DB], minlength=n_items)
+
+
 
 
 def summarise(y_true: np.ndarray, y_score: np.ndarray, labels: Sequence[str], thresholds: np.ndarray) -> dict:
-    """The figures a model card and ``tagger eval`` report.
+    """The figures a model card and ``tagger eval`` report; ``thresholds`` (labels,) or (items, labels).
 
     Besides the usual ones: precision and recall of the mixtures (2+ instruments), and
     for items with no instrument in them (a voice alone, silence) the share where no
     instrument label was predicted (``no_instrument_clean``).
     """
     y_true = np.asarray(y_true)
-    y_pred = y_score >= thresholds[None, :]
+    y_pred = y_score >= (thresholds if thresholds.ndim == 2 else thresholds[None, :])
     report = classification_report(y_true, y_pred, list(labels))
     instrument = np.array([label not in NON_INSTRUMENT_LABELS for label in labels])
     n_instruments = y_true[:, instrument].sum(axis=1)
@@ -127,7 +133,10 @@ def evaluate(
     if threshold is not None or protocol == "irmas":
         thresholds = np.full(len(ckpt.labels), 0.5 if threshold is None else threshold, dtype=np.float32)
     else:
-        thresholds = np.array([ckpt.thresholds[label] for label in ckpt.labels], dtype=np.float32)
+        held_to = [decision_thresholds(ckpt.thresholds, ckpt.aggregation, int(n))
+                   for n in audible_segments(fs, len(ds.items))]
+        thresholds = np.array([[t[label] for label in ckpt.labels] for t in held_to], dtype=np.float32)
+        thresholds = thresholds.reshape(len(ds.items), len(ckpt.labels))
     metrics = summarise(y_true, y_score, ckpt.labels, thresholds)
     unknown = sorted({label for item in ds.items for label in item.labels} - set(ckpt.labels))
     metrics.update(protocol=protocol, failed_files=len(fs.failed), labels_not_in_model=unknown)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import __version__
-from .aggregate import pick_labels, track_scores
+from .aggregate import decision_thresholds, pick_labels, track_scores
 from .backends import Mapper, TaskTimeout, worker_pool
 from .decode import decode, probe
 from .discover import discover, file_problem, show_path
@@ -432,10 +432,12 @@ class Scanner:
         seg_scores = np.concatenate(st.scores) if st.scores else np.zeros((0, len(labels)), np.float32)
         loudness = np.concatenate(st.loudness) if st.loudness else np.zeros(0, np.float32)
         ckpt = self.scorer.checkpoint
-        scores = track_scores(seg_scores, loudness > SILENCE_DB, ckpt.aggregation["top_fraction"])
+        audible = loudness > SILENCE_DB
+        scores = track_scores(seg_scores, audible, ckpt.aggregation["top_fraction"])
         result.segments = int(len(seg_scores))
         result.scores = {label: float(s) for label, s in zip(labels, scores)}
-        result.instruments = pick_labels(scores, labels, ckpt.thresholds, self.options.threshold, self.options.top_k)
+        held_to = decision_thresholds(ckpt.thresholds, ckpt.aggregation, int(audible.sum()))
+        result.instruments = pick_labels(scores, labels, held_to, self.options.threshold, self.options.top_k)
         starts = np.concatenate(st.starts_s) if st.starts_s else np.zeros(0)
         result.timeline = make_timeline(starts, ckpt.frontend.segment_seconds, result.duration_s, loudness, seg_scores, labels)
         result.activity = activity(result.timeline, ckpt.thresholds, self.options.threshold)

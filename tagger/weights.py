@@ -170,8 +170,10 @@ def read_header(path: str | Path) -> Checkpoint:
         if meta.get("format") != FORMAT_VERSION:
             raise ModelLoadError(f"weights format {meta.get('format')} is not {FORMAT_VERSION}", path)
         agg = meta["aggregation"]
-        if agg.get("method") != "top_mean" or not 0 < float(agg["top_fraction"]) <= 1:
-            raise ModelLoadError(f"unknown aggregation {agg} (this tagger knows top_mean, 0 < top_fraction <= 1)", path)
+        if (agg.get("method") != "top_mean" or not 0 < float(agg["top_fraction"]) <= 1
+                or not 0 <= float(agg.get("track_threshold", 0)) <= 1):
+            raise ModelLoadError(f"unknown aggregation {agg} (this tagger knows top_mean, 0 < top_fraction <= 1, "
+                                 "0 <= track_threshold <= 1)", path)
         config = ModelConfig.from_dict(meta["model"])
         ckpt = Checkpoint(
             frontend=FrontendConfig.from_dict(meta["frontend"]),

@@ -53,3 +53,13 @@ def test_loudness_db():
     full = np.ones((1, 100), dtype=np.float32)
     assert abs(loudness_db(full)[0]) < 1e-5
     assert loudness_db(np.zeros((1, 100), dtype=np.float32))[0] < -150
+
+
+def test_a_track_of_several_segments_is_held_to_the_track_threshold():
+    from tagger.aggregate import decision_thresholds
+
+    clip = {"piano": 0.3, "drums": 0.25}
+    assert decision_thresholds(clip, {"method": "top_mean", "top_fraction": 0.34}, 5) is clip  # none stored
+    agg = {"method": "top_mean", "top_fraction": 0.34, "track_threshold": 0.45}
+    assert decision_thresholds(clip, agg, 1) is clip  # one clip: the clip thresholds
+    assert decision_thresholds(clip, agg, 2) == {"piano": 0.45, "drums": 0.45}

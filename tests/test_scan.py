@@ -228,3 +228,32 @@ def test_a_worker_returns_features_when_given_the_frontend(tmp_path):
     assert waves.inputs.shape == (3, cfg.segment_samples) and feats.inputs.shape == (3, cfg.n_mels, cfg.n_frames)
     assert np.array_equal(feats.inputs, logmel(waves.inputs, cfg))
     assert np.array_equal(feats.loudness, waves.loudness) and np.array_equal(feats.starts_s, waves.starts_s)
+
+
+def test_files_of_several_segments_are_held_to_the_track_threshold(tmp_path):
+    """Clip thresholds 0 (every label passes) and a track threshold of 1 (none can): the count of audible segments decides."""
+    from audio_helpers import make_tiny_model
+    from tagger.datasets import read_manifest
+    from tagger.evaluate import evaluate
+    from tagger.weights import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(make_tiny_model(tmp_path / "m", threshold=0.0))
+    ckpt.aggregation = {**ckpt.aggregation, "track_threshold": 1.0}
+    ckpt.digest = ""
+    model = save_checkpoint(ckpt, tmp_path / "tracks")
+    lib = tmp_path / "lib"
+    write_audio(lib / "clip.wav", tone(2.5, 440.0, 0.3))
+    write_audio(lib / "track.wav", tone(9.0, 440.0, 0.3))
+    clip, track = run(model, [lib])
+    assert (clip.segments, track.segments) == (1, 3)
+    assert len(clip.instruments) == len(ckpt.labels) and track.instruments == []
+    assert len(run(model, [lib], threshold=0.0)[1].instruments) == len(ckpt.labels)  # --threshold replaces both
+    (lib / "labels.csv").write_text("path,labels\nclip.wav,piano\ntrack.wav,piano\n")
+    ev = evaluate(load_checkpoint(model), read_manifest(lib / "labels.csv"), torch_cpu(), jobs=1)
+    assert ev.metrics["micro_recall"] == 0.5  # the clip finds piano, the track nothing
+
+
+def torch_cpu():
+    import torch
+
+    return torch.device("cpu")

@@ -157,17 +157,21 @@ def table(results: dict[float, list[Decision]], current: Decision | None, min_pr
 
 
 def tuned_checkpoint(model: Path, choice: Decision, tracks_dir: Path, n_tracks: int, about: dict):
-    """The model's checkpoint with ``choice`` as its thresholds and aggregation, card updated."""
+    """The model's checkpoint with ``choice`` as its track aggregation and track threshold, card updated.
+
+    The clip thresholds (``thresholds``: one 3-s clip, and the segment timelines) stay as
+    tuned on validation clips; the track threshold holds for files of 2+ audible segments
+    (:func:`tagger.aggregate.decision_thresholds`).
+    """
     ckpt = load_checkpoint(model)
     previous = {"version": ckpt.version, "aggregation": dict(ckpt.aggregation),
                 "thresholds": sorted(set(round(v, 4) for v in ckpt.thresholds.values()))}
-    ckpt.thresholds = {label: float(choice.threshold) for label in ckpt.labels}
-    ckpt.aggregation = {"method": "top_mean", "top_fraction": float(choice.top_fraction)}
+    ckpt.aggregation = {"method": "top_mean", "top_fraction": float(choice.top_fraction),
+                        "track_threshold": float(choice.threshold)}
     ckpt.card["track_decision"] = {
-        "about": (f"one threshold for every label and the track aggregation, tuned for track micro-F1 on "
-                  f"{n_tracks} multi-segment validation tracks rendered from training sound sources only "
-                  f"(training/val_tracks.py; not TimGM6mb, not examples/). The card's held-out figures, "
-                  f"if any, were measured with the previous decision until training.heldout is run again"),
+        "about": (f"the track threshold (files of 2+ audible segments) and the track aggregation, tuned for track "
+                  f"micro-F1 on {n_tracks} multi-segment validation tracks rendered from training sound sources "
+                  f"only (training/val_tracks.py; not TimGM6mb, not examples/); clip thresholds unchanged"),
         "tracks": str(tracks_dir), **about,
         "top_fraction": choice.top_fraction, "threshold": choice.threshold,
         "precision": round(choice.precision, 4), "recall": round(choice.recall, 4), "micro_f1": round(choice.f1, 4),
@@ -207,9 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     results = grid(tracks, fractions)
     header = load_checkpoint(args.model)
     agg = header.aggregation
-    thresholds = set(header.thresholds.values())
+    thresholds = {agg["track_threshold"]} if "track_threshold" in agg else set(header.thresholds.values())
     current = None
-    if len(thresholds) == 1:  # one global threshold: where the current setting stands
+    if len(thresholds) == 1:  # one threshold for tracks: where the current setting stands
         (t,) = thresholds
         current = decide(tracks.y_true, track_table(tracks, agg["top_fraction"]), agg["top_fraction"], [t])[0]
     n_pos = int(tracks.y_true.sum())

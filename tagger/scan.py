@@ -4,7 +4,9 @@ Worker processes (see :mod:`tagger.backends`) read each file's existing tags, de
 and cut it into segments;
 the driver batches segments across files for the model, aggregates them per track, and
 alone writes tags. Long files are decoded in spans of ``chunk_seconds`` so memory does not
-grow with a file's length. Results come out in discovery order.
+grow with a file's length. A quick pass (``coverage`` < 1) decodes only evenly spread
+windows of each long file, sought, not decoded to (see :mod:`tagger.coverage`). Results
+come out in discovery order.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import numpy as np
 from . import __version__
 from .aggregate import pick_labels, track_scores
 from .backends import Mapper, TaskTimeout, worker_pool
+from .coverage import WINDOW_SEGMENTS, plan_windows
 from .decode import decode, probe
 from .discover import discover, file_problem, show_path
 from .errors import AudioDecodeError, TaggerError, TagWriteError
@@ -60,6 +63,10 @@ class ScanOptions:
     # Per-file limits (None: none). The time limit holds for each span of a long file.
     file_timeout: float | None = FILE_TIMEOUT_S
     file_memory_mb: int | None = FILE_MEMORY_MB  # per local decoding process (jobs > 1)
+    # Quick pass: decode and score only evenly spread windows covering about this fraction
+    # of each long track (see tagger.coverage); 1.0 scans everything.
+    coverage: float = 1.0
+    window_segments: int = WINDOW_SEGMENTS  # segments per window when coverage < 1
 
 
 @dataclass
@@ -80,6 +87,9 @@ class TrackResult:
     # with its start, end, loudness and scores, and per label the time ranges it is active.
     timeline: Timeline | None = None
     activity: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    # Share of the track decoded and scored: 1.0 for a whole file; with ScanOptions.coverage
+    # < 1, the windows' share of a long track (at least the coverage asked for).
+    coverage: float = 1.0
 
     @property
     def segment_scores(self) -> np.ndarray | None:
@@ -124,6 +134,10 @@ class _FileState:
     users_tag: bool = False
     error: str = ""
     cached: TrackResult | None = None  # an unchanged file's stored result
+    coverage: float = 1.0  # share of the file in windows (1.0: the whole file)
+    # Windows only: the last window's first sample; it is decoded to the end of the file,
+    # so the file's duration is that plus its samples (the windows do not add up to it).
+    last_window_at: int | None = None
 
 
 class ScorerInBackground:
@@ -266,6 +280,10 @@ class Scanner:
         self.hop = round(hop_s * self.sample_rate)
         if not 0 < self.hop <= self.seg_len:
             raise ValueError(f"hop must be in (0, {ckpt.frontend.segment_seconds}] seconds")
+        if not 0 < self.options.coverage <= 1:  # NaN too
+            raise ValueError(f"coverage must be in (0, 1], a share of each track (e.g. 0.3), not {self.options.coverage:g}")
+        if self.options.window_segments < 1:
+            raise ValueError(f"window_segments must be at least 1, not {self.options.window_segments}")
         self.source = f"tagger {__version__} {ckpt.version}"
 
     @property
@@ -277,23 +295,58 @@ class Scanner:
     def result_key(self) -> str:
         """What a stored result must have been made with to be reused."""
         o = self.options
-        return f"{self.scorer.checkpoint.version}|threshold={o.threshold}|top_k={o.top_k}|hop={self.hop}"
+        key = f"{self.scorer.checkpoint.version}|threshold={o.threshold}|top_k={o.top_k}|hop={self.hop}"
+        if o.coverage < 1:  # a quick pass never stands in for a full scan (whose key is as it always was)
+            key += f"|coverage={o.coverage!r}x{o.window_segments}"
+        return key
 
     # -- planning
 
     def _plan(self, file_id: int, path: Path) -> list[_Task]:
         """One task per file, or spans of ``chunk_seconds`` for a large, long file."""
-        chunk_s = self.options.chunk_seconds
-        chunk_s = max(self.hop / self.sample_rate, round(chunk_s * self.sample_rate / self.hop) * self.hop / self.sample_rate)
         try:
             big = os.stat(path).st_size > PROBE_BYTES
-            duration = probe(path, self.options.file_timeout).duration_s if big else None
+        except OSError:
+            big = False  # the decode will say what is wrong
+        return self._spans(file_id, path, self._duration(path) if big else None)
+
+    def _duration(self, path: Path) -> float | None:
+        """The file's duration from its container (seconds), or None when unknown or unreadable."""
+        try:
+            return probe(path, self.options.file_timeout).duration_s
         except (TaggerError, OSError, MemoryError):
-            duration = None  # the decode will say what is wrong
+            return None  # the decode will say what is wrong
+
+    def _spans(self, file_id: int, path: Path, duration: float | None) -> list[_Task]:
+        """One task for the file, or spans of ``chunk_seconds`` when it is known to be long."""
+        chunk_s = self.options.chunk_seconds
+        chunk_s = max(self.hop / self.sample_rate, round(chunk_s * self.sample_rate / self.hop) * self.hop / self.sample_rate)
         if not duration or duration <= 1.5 * chunk_s:
             return [_Task(file_id, str(path), 0, 0.0, None, True)]
         n = int(duration // chunk_s)
         return [_Task(file_id, str(path), k, k * chunk_s, None if k == n else chunk_s, k == n) for k in range(n + 1)]
+
+    def _plan_file(self, st: _FileState, file_id: int, path: Path) -> list[_Task]:
+        """:meth:`_plan`, or with ``coverage`` < 1 one task per window of a long enough file.
+
+        Every file is probed then. To the worker a window is a plain span owning the starts
+        of its ``window_segments`` segments (it decodes the overlap a longer segment needs
+        past them), and the last one runs to the end of the file. The windows' share and the
+        last one's start are kept in ``st``: the file's duration is where that decode ends.
+        """
+        o = self.options
+        if o.coverage >= 1:
+            return self._plan(file_id, path)
+        duration = self._duration(path)
+        rate = self.sample_rate
+        windows = plan_windows(round(duration * rate), o.coverage, self.seg_len, self.hop, o.window_segments) if duration else None
+        if windows is None:
+            return self._spans(file_id, path, duration)
+        st.coverage, st.last_window_at = windows.share, windows.starts[-1]
+        last = len(windows.starts) - 1
+        span_s = o.window_segments * self.hop / rate
+        return [_Task(file_id, str(path), k, start / rate, None if k == last else span_s, k == last)
+                for k, start in enumerate(windows.starts)]
 
     # -- the run
 
@@ -334,7 +387,7 @@ class Scanner:
                     st.cached = self.cache.get(st.path, self.options.write_tags)
         todo = [(i, st.path) for i, st in states.items() if st.cached is None and not st.error]
         # Planned (probed) as workers free up; the spans of a file that already failed are dropped.
-        tasks = (task for i, path in todo for task in self._plan(i, path) if not _failed(states, i))
+        tasks = (task for i, path in todo for task in self._plan_file(states[i], i, path) if not _failed(states, i))
         order = deque(states)
         buffer: list[tuple[int, np.ndarray]] = []
         buffered = 0
@@ -379,7 +432,10 @@ class Scanner:
                 st.previous, st.users_tag = loaded.previous, loaded.users_tag
             st.error = loaded.error
             st.loaded_last = loaded.last or (st.users_tag and self.keeps_users_tags)
-            st.n_samples += loaded.n_samples
+            if loaded.last and st.last_window_at is not None:
+                st.n_samples = st.last_window_at + loaded.n_samples  # coverage windows: where the file ends
+            else:
+                st.n_samples += loaded.n_samples
             if loaded.segments is not None and not st.error:
                 st.loudness.append(loaded.loudness)
                 st.starts_s.append(loaded.starts_s)
@@ -400,7 +456,7 @@ class Scanner:
             return st.cached
         result = TrackResult(
             st.path, "ok", duration_s=st.n_samples / self.sample_rate, model=self.scorer.checkpoint.version,
-            previous_instruments=st.previous,
+            previous_instruments=st.previous, coverage=round(st.coverage, 3),
         )
         if st.error:
             result.status, result.error = "error", st.error

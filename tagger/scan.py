@@ -14,9 +14,9 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -28,7 +28,7 @@ from . import __version__
 from .aggregate import pick_labels, track_scores
 from .backends import Mapper, TaskTimeout, worker_pool
 from .coverage import WINDOW_SEGMENTS, plan_windows
-from .decode import decode, probe
+from .decode import AudioInfo, OpenFile, decode, probe
 from .discover import discover, file_problem, show_path
 from .errors import AudioDecodeError, TaggerError, TagWriteError
 from .segments import SILENCE_DB, cut_segments, loudness_db, segment_starts
@@ -107,6 +107,13 @@ class _Task:
     last: bool
 
 
+@dataclass(frozen=True)
+class _Windows:
+    """A quick pass's task: windows of one file (plain span tasks, ascending), decoded from one open."""
+
+    tasks: tuple[_Task, ...]
+
+
 @dataclass
 class _Loaded:
     file_id: int
@@ -135,9 +142,10 @@ class _FileState:
     error: str = ""
     cached: TrackResult | None = None  # an unchanged file's stored result
     coverage: float = 1.0  # share of the file in windows (1.0: the whole file)
-    # Windows only: the last window's first sample; it is decoded to the end of the file,
-    # so the file's duration is that plus its samples (the windows do not add up to it).
-    last_window_at: int | None = None
+    # Windows only: each window's first sample. The last is decoded to the end of the file,
+    # so the file ends where the last window that decoded anything ends (the windows'
+    # samples do not add up to the duration).
+    window_starts: tuple[int, ...] | None = None
 
 
 class ScorerInBackground:
@@ -193,14 +201,18 @@ class ScorerInBackground:
 
 
 def load_span(
-    task: _Task, sample_rate: int, seg_len: int, hop: int, skip_users_tags: bool,
-    time_limit_s: float | None = None, memory_mb: int | None = None,
-) -> _Loaded:
+    task: _Task | _Windows, sample_rate: int, seg_len: int, hop: int, skip_users_tags: bool,
+    time_limit_s: float | None = None, memory_mb: int | None = None, decoder: Callable[..., np.ndarray] | None = None,
+) -> _Loaded | list[_Loaded]:
     """Worker: read tags (first span), decode one span and cut it into segments.
 
     ``time_limit_s`` bounds the decode; ``memory_mb`` is only named in the reason when
     memory runs out (the cap itself is set on the worker process, see backends).
+    ``decoder`` decodes the span (:func:`decode`'s signature; None: ``decode``). A quick
+    pass's windows give one result per window, see :func:`load_windows`.
     """
+    if isinstance(task, _Windows):
+        return load_windows(task, sample_rate, seg_len, hop, skip_users_tags, time_limit_s, memory_mb)
     out = _Loaded(task.file_id, task.chunk, task.last)
     path = Path(task.path)
     try:
@@ -217,7 +229,7 @@ def load_span(
                 return out
         overlap = (seg_len - hop) / sample_rate if seg_len > hop else 0.0
         span = None if task.last else task.span_s + overlap
-        audio = decode(path, sample_rate, task.start_s, span, time_limit_s=time_limit_s)
+        audio = (decoder or decode)(path, sample_rate, task.start_s, span, time_limit_s=time_limit_s)
         if task.last:
             if task.chunk == 0 and len(audio) < MIN_SECONDS * sample_rate:
                 raise TaggerError(f"too short to tag ({len(audio) / sample_rate:.2f} s; at least {MIN_SECONDS:g} s needed)")
@@ -244,8 +256,40 @@ def load_span(
     return out
 
 
-def _worker_failed(task: _Task, exc: BaseException) -> _Loaded:
+def load_windows(
+    windows: _Windows, sample_rate: int, seg_len: int, hop: int, skip_users_tags: bool,
+    time_limit_s: float | None = None, memory_mb: int | None = None,
+) -> list[_Loaded]:
+    """Worker, quick pass: :func:`load_span` on each window, the file opened once for all.
+
+    Opening the file for each window would make FFmpeg read an MP3's packet headers from
+    the start up to every window (see :class:`tagger.decode.OpenFile`). ``time_limit_s``
+    holds for all the windows together. Stops after a window that failed or found a
+    user's tag to keep (the file is done with).
+    """
+    first = windows.tasks[0]
+    out = []
+    with OpenFile(Path(first.path), sample_rate, time_limit_s) as opened:
+        for task in windows.tasks:
+            loaded = load_span(task, sample_rate, seg_len, hop, skip_users_tags, time_limit_s, memory_mb,
+                               decoder=opened.decode)
+            if loaded.n_samples == 0 and not (loaded.error or loaded.users_tag):
+                loaded = _Loaded(task.file_id, task.chunk, task.last)  # past the end (a truncated file): no padded segment
+            out.append(loaded)
+            if loaded.error or (loaded.users_tag and skip_users_tags):
+                break
+    return out
+
+
+def _flat(results: Iterable[_Loaded | list[_Loaded]]) -> Iterator[_Loaded]:
+    for result in results:
+        yield from result if isinstance(result, list) else (result,)
+
+
+def _worker_failed(task: _Task | _Windows, exc: BaseException) -> _Loaded:
     """The result of a span whose worker process died twice (e.g. a decoder crash), or was stuck."""
+    if isinstance(task, _Windows):
+        task = replace(task.tasks[0], last=task.tasks[-1].last)
     if isinstance(exc, TaskTimeout):
         error = f"took longer than the per-file time limit; its decoder process was stopped after {exc.seconds:g} s"
     else:
@@ -308,12 +352,13 @@ class Scanner:
             big = os.stat(path).st_size > PROBE_BYTES
         except OSError:
             big = False  # the decode will say what is wrong
-        return self._spans(file_id, path, self._duration(path) if big else None)
+        info = self._probe(path) if big else None
+        return self._spans(file_id, path, info.duration_s if info else None)
 
-    def _duration(self, path: Path) -> float | None:
-        """The file's duration from its container (seconds), or None when unknown or unreadable."""
+    def _probe(self, path: Path) -> AudioInfo | None:
+        """What the container says about the file's audio; None when it cannot be read."""
         try:
-            return probe(path, self.options.file_timeout).duration_s
+            return probe(path, self.options.file_timeout)
         except (TaggerError, OSError, MemoryError):
             return None  # the decode will say what is wrong
 
@@ -326,27 +371,35 @@ class Scanner:
         n = int(duration // chunk_s)
         return [_Task(file_id, str(path), k, k * chunk_s, None if k == n else chunk_s, k == n) for k in range(n + 1)]
 
-    def _plan_file(self, st: _FileState, file_id: int, path: Path) -> list[_Task]:
-        """:meth:`_plan`, or with ``coverage`` < 1 one task per window of a long enough file.
+    def _plan_file(self, st: _FileState, file_id: int, path: Path) -> list[_Task | _Windows]:
+        """:meth:`_plan`, or with ``coverage`` < 1 the windows of a long enough file.
 
-        Every file is probed then. To the worker a window is a plain span owning the starts
-        of its ``window_segments`` segments (it decodes the overlap a longer segment needs
-        past them), and the last one runs to the end of the file. The windows' share and the
-        last one's start are kept in ``st``: the file's duration is where that decode ends.
+        Every file is probed then; a file whose duration is unknown, or that cannot be
+        sought to the sample (Matroska, ASF), is scanned whole. To the worker a window is a
+        plain span owning the starts of its ``window_segments`` segments (it decodes the
+        overlap a longer segment needs past them); the last one runs to the end of the
+        file. Windows go out in groups decoded from one open of the file, at most
+        ``chunk_seconds`` of audio each (bounding a task's memory and time as spans do).
+        The windows' share and starts are kept in ``st``: the file's duration is where the
+        last window that decoded anything ends.
         """
         o = self.options
         if o.coverage >= 1:
             return self._plan(file_id, path)
-        duration = self._duration(path)
+        info = self._probe(path)
+        duration = info.duration_s if info else None
         rate = self.sample_rate
-        windows = plan_windows(round(duration * rate), o.coverage, self.seg_len, self.hop, o.window_segments) if duration else None
+        windows = (plan_windows(round(duration * rate), o.coverage, self.seg_len, self.hop, o.window_segments)
+                   if duration and info.seekable else None)
         if windows is None:
             return self._spans(file_id, path, duration)
-        st.coverage, st.last_window_at = windows.share, windows.starts[-1]
+        st.coverage, st.window_starts = windows.share, windows.starts
         last = len(windows.starts) - 1
         span_s = o.window_segments * self.hop / rate
-        return [_Task(file_id, str(path), k, start / rate, None if k == last else span_s, k == last)
-                for k, start in enumerate(windows.starts)]
+        tasks = [_Task(file_id, str(path), k, start / rate, None if k == last else span_s, k == last)
+                 for k, start in enumerate(windows.starts)]
+        per_group = max(1, int(o.chunk_seconds * rate // windows.length))
+        return [_Windows(tuple(tasks[i : i + per_group])) for i in range(0, len(tasks), per_group)]
 
     # -- the run
 
@@ -424,7 +477,7 @@ class Scanner:
             tasks,
             _worker_failed,
         )
-        for loaded in results:
+        for loaded in _flat(results):
             st = states.get(loaded.file_id)
             if st is None or st.error:
                 continue  # a later span of a file that already failed
@@ -432,10 +485,10 @@ class Scanner:
                 st.previous, st.users_tag = loaded.previous, loaded.users_tag
             st.error = loaded.error
             st.loaded_last = loaded.last or (st.users_tag and self.keeps_users_tags)
-            if loaded.last and st.last_window_at is not None:
-                st.n_samples = st.last_window_at + loaded.n_samples  # coverage windows: where the file ends
-            else:
+            if st.window_starts is None:
                 st.n_samples += loaded.n_samples
+            elif loaded.n_samples:  # coverage windows: where the file ends, as far as decoded
+                st.n_samples = st.window_starts[loaded.chunk] + loaded.n_samples
             if loaded.segments is not None and not st.error:
                 st.loudness.append(loaded.loudness)
                 st.starts_s.append(loaded.starts_s)

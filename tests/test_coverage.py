@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from fractions import Fraction
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 import tagger.scan as scan_mod
 from audio_helpers import noise, tone, write_audio
 from tagger.coverage import WINDOW_SEGMENTS, plan_windows, window_samples
-from tagger.decode import decode
+from tagger import decode as decode_module
+from tagger.decode import OpenFile, decode
 from tagger.errors import AudioDecodeError
 from tagger.inference import Scorer
 from tagger.labels import BUNDLED_LABELS
@@ -67,15 +69,19 @@ def test_windows_are_even_cover_at_least_f_and_reach_both_ends(coverage, hop):
 
 
 @pytest.mark.parametrize("suffix", [".flac", ".mp3"])
-def test_windows_decode_to_the_same_samples_as_a_full_decode(tmp_path, suffix):
+def test_windows_decode_to_the_same_samples_as_a_full_decode(tmp_path, suffix, monkeypatch):
     path = write_audio(tmp_path / f"long{suffix}", sections())
     whole = decode(path, SR)
     w = plan_windows(len(whole), 0.3, SEG, SEG)
     assert len(w.starts) == 3
-    for k, start in enumerate(w.starts):
-        last = k == len(w.starts) - 1
-        window = decode(path, SR, start / SR, None if last else w.length / SR)
-        expected = whole[start:] if last else whole[start : start + w.length]
+    opens = []
+    real_open = decode_module._open
+    monkeypatch.setattr(decode_module, "_open", lambda *a: opens.append(a) or real_open(*a))
+    with OpenFile(path, SR) as opened:  # as a quick pass's worker decodes them
+        windows = [opened.decode(path, SR, start / SR, None if k == 2 else w.length / SR) for k, start in enumerate(w.starts)]
+    assert len(opens) == 1  # one open for all the windows
+    for start, window in zip(w.starts, windows):
+        expected = whole[start:] if start == w.starts[-1] else whole[start : start + w.length]
         assert len(window) == len(expected)
         np.testing.assert_allclose(window, expected, atol=1e-6)  # sought, sample-accurate
 
@@ -85,8 +91,8 @@ def test_quick_pass_scores_a_subset_of_the_full_scans_segments_at_their_true_tim
     path = write_audio(tmp_path / f"long{suffix}", sections())
     full = scan_one(tiny_model, path)
     quick_scanner = scanner(tiny_model, coverage=0.3)
-    tasks = quick_scanner._plan_file(_FileState(path), 0, path)
-    assert [(t.start_s, t.span_s, t.last) for t in tasks] == [(0.0, 12.0, False), (33.0, 12.0, False), (69.0, None, True)]
+    (group,) = quick_scanner._plan_file(_FileState(path), 0, path)  # one task: the file opened once
+    assert [(t.start_s, t.span_s, t.last) for t in group.tasks] == [(0.0, 12.0, False), (33.0, 12.0, False), (69.0, None, True)]
     quick = list(quick_scanner.scan([path]))[0]
     assert quick.status == "ok" and quick.coverage == pytest.approx(0.449, abs=1e-3)
     assert quick.duration_s == full.duration_s == pytest.approx(81.7, abs=0.01)  # the file's, not the windows'
@@ -140,6 +146,45 @@ def test_short_or_unprobed_file_is_scanned_whole(tiny_model, tmp_path, monkeypat
     monkeypatch.setattr(scan_mod, "probe", no_duration)  # a duration nobody knows: scanned whole
     q = list(quick.scan([long]))[0]
     assert q.status == "ok" and q.coverage == 1.0 and q.segments == 27
+
+
+def test_a_file_that_cannot_be_sought_to_the_sample_is_scanned_whole(tiny_model, tmp_path):
+    import av
+
+    path = tmp_path / "long.mka"  # Matroska: millisecond timestamps, never sought
+    pcm = np.round(sections(40.0) * 32767).astype(np.int16)[None, :]
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("flac", rate=SR, layout="mono")
+        for at in range(0, pcm.shape[1], 4608):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, at : at + 4608]), format="s16", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = SR, at, Fraction(1, SR)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    quick = scanner(tiny_model, coverage=0.3)
+    assert len(quick._plan_file(_FileState(path), 0, path)) == 1
+    result = list(quick.scan([path]))[0]
+    assert result.status == "ok" and result.coverage == 1.0 and result.segments == 13
+
+
+def test_a_users_tag_and_a_broken_file_in_a_quick_pass(tiny_model, tmp_path):
+    import mutagen
+
+    mine = write_audio(tmp_path / "a_mine.flac", sections())
+    f = mutagen.File(mine)
+    f["INSTRUMENTS"] = ["kazoo"]
+    f.save()
+    broken = tmp_path / "b_broken.flac"
+    data = write_audio(tmp_path / "whole.flac", sections()).read_bytes()
+    broken.write_bytes(data[: len(data) // 2])  # its windows past the half find nothing
+    (tmp_path / "whole.flac").unlink()
+    results = list(scanner(tiny_model, coverage=0.3, write_tags=True).scan([tmp_path]))
+    assert [(r.path.name, r.status, r.tags) for r in results] == [("a_mine.flac", "skipped", "kept"), ("b_broken.flac", "ok", "written")]
+    assert results[0].previous_instruments == ["kazoo"] and mutagen.File(mine)["INSTRUMENTS"] == ["kazoo"]
+    decoded = len(decode(broken, SR))
+    assert 45 * SR < decoded < 69 * SR  # it ends between the second window and the last
+    assert results[1].segments == 8  # the first two windows; the last starts past the end of what is there
+    assert results[1].duration_s == 45.0  # what was decoded: the end of the second window
+    np.testing.assert_array_equal(results[1].timeline.start_s, [0, 3, 6, 9, 33, 36, 39, 42])
 
 
 def test_a_quick_pass_never_stands_in_for_a_full_scan(tiny_model, tmp_path):

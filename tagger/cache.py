@@ -1,8 +1,8 @@
 """The resume cache: a SQLite file next to the CSV report.
 
 A file's result is reused (status ``skipped``) when its path, size and mtime, the model
-version and the settings that change results (threshold, top-k, hop) are all what they
-were. The path is the resolved one (absolute, symlinks followed), so ``tagger scan src``
+version and the settings that change results (threshold, top-k, hop, and a quick pass's
+coverage) are all what they were. The path is the resolved one (absolute, symlinks followed), so ``tagger scan src``
 and ``tagger scan /abs/src`` share their results. Results are stored after tags are
 written, with the file's new size and mtime, so a repeated ``--write-tags`` run skips
 what it finished and an interrupted one redoes only what it had not finished. Errors

@@ -150,6 +150,7 @@ def scan(
     html_path: Optional[Path] = typer.Option(None, "--html", help="Also write a self-contained HTML report (library and per-track heat maps) at the end."),
     threshold: Optional[float] = typer.Option(None, min=0.0, max=1.0, help="One threshold for every label (default: per-label thresholds of the model)."),
     top_k: Optional[int] = typer.Option(None, "--top-k", min=1, help="Keep at most K instruments per track."),
+    coverage: float = typer.Option(1.0, "--coverage", metavar="F", help="Quick pass: decode and score only evenly spread windows of 4 segments (12 s) covering about this share of each long track, 0 < F <= 1 (default 1: everything)."),
     device: Device = typer.Option(Device.auto, help="auto: CUDA when present, else CPU."),
     batch_size: int = typer.Option(256, min=1, help="Segments per model call."),
     jobs: int = typer.Option(0, min=0, help="Decoding processes (0: one per core)."),
@@ -196,6 +197,7 @@ def scan(
             options = ScanOptions(
                 write_tags=write_tags, force=force, threshold=threshold, top_k=top_k, hop_seconds=hop, jobs=jobs,
                 backend=backend.value, file_timeout=file_timeout or None, file_memory_mb=file_memory or None,
+                coverage=coverage,
             )
             try:
                 scanner = Scanner(scorer, options)

@@ -83,6 +83,7 @@ class AudioInfo:
     channels: int
     codec: str  # FFmpeg codec name, e.g. "mp3", "flac", "aac"
     container: str  # FFmpeg demuxer name, e.g. "mp3", "ogg", "mov,mp4,m4a,3gp,3g2,mj2"
+    seekable: bool = True  # spans are sought; False: timestamps coarser than a sample (decoded from the start)
 
 
 def probe(path: Path, time_limit_s: float | None = None) -> AudioInfo:
@@ -100,6 +101,7 @@ def probe(path: Path, time_limit_s: float | None = None) -> AudioInfo:
             channels=int(cc.channels),
             codec=cc.codec.canonical_name,
             container=container.format.name,
+            seekable=_sample_accurate_timestamps(stream),
         )
 
 
@@ -148,6 +150,98 @@ def iter_decode(
     end_out = None if duration_s is None else first_out + round(duration_s * sample_rate)
     pieces = _span_pieces(path, sample_rate, first_out, end_out, start_s > 0, time_limit_s)
     yield from _blocks(pieces, block_samples)
+
+
+class OpenFile:
+    """:func:`decode` for several spans of one file, in ascending order, from one open of it.
+
+    ``OpenFile(path, rate, time_limit_s).decode(path, rate, start_s, duration_s)`` gives
+    what ``decode`` gives (same samples: each span is sought the same way), but the file is
+    opened once and each seek goes on from what was read for the span before: FFmpeg
+    places an MP3 seek by reading every packet header from the start of the file (about
+    1 ms per minute of audio before the span on a fresh open; a few hundred ms for each
+    span late in a 2-hour file). The time limit holds for all the spans together, from the
+    first ``decode``; the file is opened then, so a failure to open is raised by the call,
+    as ``decode`` raises it. A span that cannot be sought (at the start, or an overshoot)
+    is decoded by ``decode`` itself. Use as a context manager (closes the file).
+    """
+
+    def __init__(self, path: Path, sample_rate: int, time_limit_s: float | None = None) -> None:
+        self.path, self.sample_rate, self.time_limit_s = Path(path), sample_rate, time_limit_s
+        self._files = contextlib.ExitStack()
+        self._opened: tuple[_Container, _LimitedReader, _AudioStream, Fraction | None] | None = None
+        self._unread: tuple[av.AudioFrame | None, Iterator[av.AudioFrame]] | None = None
+        self._counts = _Counts()
+        self._deadline: _Deadline | None = None
+
+    def __enter__(self) -> OpenFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._unread is not None:
+            self._unread[1].close()
+        self._opened = self._unread = None
+        self._files.close()
+
+    def decode(self, path: Path, sample_rate: int, start_s: float = 0.0, duration_s: float | None = None,
+               time_limit_s: float | None = None) -> np.ndarray:
+        """``decode(path, sample_rate, start_s, duration_s)``; ``time_limit_s`` is the one given when opened."""
+        if Path(path) != self.path or sample_rate != self.sample_rate:
+            raise ValueError("OpenFile.decode: another file or rate than the one opened")
+        if start_s < 0 or (duration_s is not None and duration_s < 0):
+            raise ValueError("start_s and duration_s must be >= 0")
+        if self._deadline is None:
+            self._deadline = _deadline(self.time_limit_s)
+        first_out = round(start_s * sample_rate)
+        end_out = None if duration_s is None else first_out + round(duration_s * sample_rate)
+        fresh = self._opened is None
+        container, reader, stream, origin = self._open()
+        counts, unread = self._counts, self._unread
+        self._unread = None
+        sought = start_s > 0 and origin is not None and _seek(container, stream, origin + Fraction(first_out, sample_rate))
+        if sought:
+            if unread is not None:
+                unread[1].close()
+            decoded = _frames(container, stream, self.path, counts, reader)
+            frames: Iterator[av.AudioFrame] = decoded
+        elif fresh:  # as decode without a seek: from the first frame on, counting samples
+            first, decoded = unread
+            frames = itertools.chain([first] if first is not None else [], decoded)
+        else:  # the start of the file, again: decode opens it anew
+            return decode(self.path, sample_rate, start_s, duration_s, self._remaining_s())
+        try:
+            pieces = list(_resampled_span(frames, sample_rate, first_out, end_out, origin if sought else None))
+        except _Overshoot:
+            log.debug("%s: seek overshot the start; decoding from the beginning", self.path)
+            return decode(self.path, sample_rate, start_s, duration_s, self._remaining_s())
+        finally:
+            decoded.close()
+        _check_counts(counts, self.path, sought)
+        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+
+    def _open(self) -> tuple[_Container, _LimitedReader, _AudioStream, Fraction | None]:
+        """The open container, its audio stream and the time of its first decodable sample
+        (the first frame is kept in ``_unread`` for a first span that is not sought)."""
+        if self._opened is None:
+            container, reader = self._files.enter_context(_open(self.path, self._deadline))
+            stream = _audio_stream(container, self.path, reader)
+            self._counts = _Counts()  # one count for the file: nothing decoded at all is an error
+            frames = _frames(container, stream, self.path, self._counts, reader)
+            first = next(frames, None)
+            self._unread = (first, frames)
+            self._opened = (container, reader, stream, _frame_time(first))  # as decode places its spans
+        return self._opened
+
+    def _remaining_s(self) -> float | None:
+        if self._deadline is None:
+            return None
+        left = self._deadline.at - time.monotonic()
+        if left <= 0:
+            raise AudioDecodeError(f"took longer than the per-file time limit ({self._deadline.limit_s:g} s)", self.path)
+        return left
 
 
 # --- opening -------------------------------------------------------------------------
@@ -386,7 +480,7 @@ def _seek(container: _Container, stream: _AudioStream, start: Fraction) -> bool:
     target = start - Fraction(_PREROLL_S)
     if stream.time_base is None or target <= (stream.start_time or 0) * stream.time_base:
         return False
-    if stream.time_base * stream.codec_context.sample_rate > 1:
+    if not _sample_accurate_timestamps(stream):
         log.debug("%s timestamps are coarser than a sample: not seeking", container.format.name)
         return False
     try:
@@ -395,6 +489,11 @@ def _seek(container: _Container, stream: _AudioStream, start: Fraction) -> bool:
         log.debug("seek failed (%s); decoding from the beginning", _ffmpeg_reason(exc))
         return False
     return True
+
+
+def _sample_accurate_timestamps(stream: _AudioStream) -> bool:
+    """True when the stream's timestamps can place a frame to the sample (so it can be sought)."""
+    return stream.time_base is not None and stream.time_base * stream.codec_context.sample_rate <= 1
 
 
 def _frames(

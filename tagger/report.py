@@ -69,6 +69,7 @@ def as_json(result: TrackResult) -> str:
         "tags": result.tags,
         "previous_instruments": result.previous_instruments,
         "activity": {label: [list(r) for r in ranges] for label, ranges in result.activity.items()},
+        "coverage": result.coverage,
     })  # ASCII escapes: valid JSON even for a file name that is not UTF-8
 
 

@@ -5,8 +5,10 @@ cut it into segments and, when the model runs on the CPU, compute their log-Mel 
 (:func:`tagger.frontend.logmel`: features are eight times smaller than waveforms, and the
 frontend then runs on the decoding cores, not on the model's); on a GPU they send the
 waveforms and the frontend runs there. The driver batches segments across files for the
-model, aggregates them per track, and alone writes tags. Long files are decoded in spans of ``chunk_seconds`` so memory does not
-grow with a file's length. Results come out in discovery order.
+model, aggregates them per track, and alone writes tags. Long files are decoded in spans
+of ``chunk_seconds`` so memory does not grow with a file's length. A quick pass
+(``coverage`` < 1) decodes only evenly spread windows of each long file, sought, not
+decoded to (see :mod:`tagger.coverage`). Results come out in discovery order.
 """
 from __future__ import annotations
 
@@ -14,9 +16,9 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -27,7 +29,8 @@ import numpy as np
 from . import __version__
 from .aggregate import decision_thresholds, pick_labels, track_scores
 from .backends import Mapper, TaskTimeout, worker_pool
-from .decode import decode, probe
+from .coverage import WINDOW_SEGMENTS, plan_windows
+from .decode import AudioInfo, OpenFile, decode, probe
 from .discover import discover, file_problem, show_path
 from .config import FrontendConfig
 from .errors import AudioDecodeError, TaggerError, TagWriteError
@@ -64,6 +67,10 @@ class ScanOptions:
     # Per-file limits (None: none). The time limit holds for each span of a long file.
     file_timeout: float | None = FILE_TIMEOUT_S
     file_memory_mb: int | None = FILE_MEMORY_MB  # per local decoding process (jobs > 1)
+    # Quick pass: decode and score only evenly spread windows covering about this fraction
+    # of each long track (see tagger.coverage); 1.0 scans everything.
+    coverage: float = 1.0
+    window_segments: int = WINDOW_SEGMENTS  # segments per window when coverage < 1
 
 
 @dataclass
@@ -84,6 +91,9 @@ class TrackResult:
     # with its start, end, loudness and scores, and per label the time ranges it is active.
     timeline: Timeline | None = None
     activity: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    # Share of the track decoded and scored: 1.0 for a whole file; with ScanOptions.coverage
+    # < 1, the windows' share of a long track (at least the coverage asked for).
+    coverage: float = 1.0
 
     @property
     def segment_scores(self) -> np.ndarray | None:
@@ -99,6 +109,13 @@ class _Task:
     start_s: float
     span_s: float | None  # None: to the end of the file
     last: bool
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """A quick pass's task: windows of one file (plain span tasks, ascending), decoded from one open."""
+
+    tasks: tuple[_Task, ...]
 
 
 @dataclass
@@ -130,6 +147,11 @@ class _FileState:
     users_tag: bool = False
     error: str = ""
     cached: TrackResult | None = None  # an unchanged file's stored result
+    coverage: float = 1.0  # share of the file in windows (1.0: the whole file)
+    # Windows only: each window's first sample. The last is decoded to the end of the file,
+    # so the file ends where the last window that decoded anything ends (the windows'
+    # samples do not add up to the duration).
+    window_starts: tuple[int, ...] | None = None
 
 
 class ScorerInBackground:
@@ -194,15 +216,20 @@ class ScorerInBackground:
 
 
 def load_span(
-    task: _Task, sample_rate: int, seg_len: int, hop: int, skip_users_tags: bool,
+    task: _Task | _Windows, sample_rate: int, seg_len: int, hop: int, skip_users_tags: bool,
     time_limit_s: float | None = None, memory_mb: int | None = None, frontend: FrontendConfig | None = None,
-) -> _Loaded:
+    decoder: Callable[..., np.ndarray] | None = None,
+) -> _Loaded | list[_Loaded]:
     """Worker: read tags (first span), decode one span and cut it into segments.
 
     With ``frontend``, the segments' log-Mel features are returned instead of waveforms.
     ``time_limit_s`` bounds the decode; ``memory_mb`` is only named in the reason when
     memory runs out (the cap itself is set on the worker process, see backends).
+    ``decoder`` decodes the span (:func:`decode`'s signature; None: ``decode``). A quick
+    pass's windows give one result per window, see :func:`load_windows`.
     """
+    if isinstance(task, _Windows):
+        return load_windows(task, sample_rate, seg_len, hop, skip_users_tags, time_limit_s, memory_mb, frontend)
     out = _Loaded(task.file_id, task.chunk, task.last)
     path = Path(task.path)
     try:
@@ -219,7 +246,7 @@ def load_span(
                 return out
         overlap = (seg_len - hop) / sample_rate if seg_len > hop else 0.0
         span = None if task.last else task.span_s + overlap
-        audio = decode(path, sample_rate, task.start_s, span, time_limit_s=time_limit_s)
+        audio = (decoder or decode)(path, sample_rate, task.start_s, span, time_limit_s=time_limit_s)
         if task.last:
             if task.chunk == 0 and len(audio) < MIN_SECONDS * sample_rate:
                 raise TaggerError(f"too short to tag ({len(audio) / sample_rate:.2f} s; at least {MIN_SECONDS:g} s needed)")
@@ -247,8 +274,40 @@ def load_span(
     return out
 
 
-def _worker_failed(task: _Task, exc: BaseException) -> _Loaded:
+def load_windows(
+    windows: _Windows, sample_rate: int, seg_len: int, hop: int, skip_users_tags: bool,
+    time_limit_s: float | None = None, memory_mb: int | None = None, frontend: FrontendConfig | None = None,
+) -> list[_Loaded]:
+    """Worker, quick pass: :func:`load_span` on each window, the file opened once for all.
+
+    Opening the file for each window would make FFmpeg read an MP3's packet headers from
+    the start up to every window (see :class:`tagger.decode.OpenFile`). ``time_limit_s``
+    holds for all the windows together. Stops after a window that failed or found a
+    user's tag to keep (the file is done with).
+    """
+    first = windows.tasks[0]
+    out = []
+    with OpenFile(Path(first.path), sample_rate, time_limit_s) as opened:
+        for task in windows.tasks:
+            loaded = load_span(task, sample_rate, seg_len, hop, skip_users_tags, time_limit_s, memory_mb,
+                               frontend, decoder=opened.decode)
+            if loaded.n_samples == 0 and not (loaded.error or loaded.users_tag):
+                loaded = _Loaded(task.file_id, task.chunk, task.last)  # past the end (a truncated file): no padded segment
+            out.append(loaded)
+            if loaded.error or (loaded.users_tag and skip_users_tags):
+                break
+    return out
+
+
+def _flat(results: Iterable[_Loaded | list[_Loaded]]) -> Iterator[_Loaded]:
+    for result in results:
+        yield from result if isinstance(result, list) else (result,)
+
+
+def _worker_failed(task: _Task | _Windows, exc: BaseException) -> _Loaded:
     """The result of a span whose worker process died twice (e.g. a decoder crash), or was stuck."""
+    if isinstance(task, _Windows):
+        task = replace(task.tasks[0], last=task.tasks[-1].last)
     if isinstance(exc, TaskTimeout):
         error = f"took longer than the per-file time limit; its decoder process was stopped after {exc.seconds:g} s"
     else:
@@ -283,6 +342,10 @@ class Scanner:
         self.hop = round(hop_s * self.sample_rate)
         if not 0 < self.hop <= self.seg_len:
             raise ValueError(f"hop must be in (0, {ckpt.frontend.segment_seconds}] seconds")
+        if not 0 < self.options.coverage <= 1:  # NaN too
+            raise ValueError(f"coverage must be in (0, 1], a share of each track (e.g. 0.3), not {self.options.coverage:g}")
+        if self.options.window_segments < 1:
+            raise ValueError(f"window_segments must be at least 1, not {self.options.window_segments}")
         self.source = f"tagger {__version__} {ckpt.version}"
 
     @property
@@ -294,23 +357,67 @@ class Scanner:
     def result_key(self) -> str:
         """What a stored result must have been made with to be reused."""
         o = self.options
-        return f"{self.scorer.checkpoint.version}|threshold={o.threshold}|top_k={o.top_k}|hop={self.hop}"
+        key = f"{self.scorer.checkpoint.version}|threshold={o.threshold}|top_k={o.top_k}|hop={self.hop}"
+        if o.coverage < 1:  # a quick pass never stands in for a full scan (whose key is as it always was)
+            key += f"|coverage={o.coverage!r}x{o.window_segments}"
+        return key
 
     # -- planning
 
     def _plan(self, file_id: int, path: Path) -> list[_Task]:
         """One task per file, or spans of ``chunk_seconds`` for a large, long file."""
-        chunk_s = self.options.chunk_seconds
-        chunk_s = max(self.hop / self.sample_rate, round(chunk_s * self.sample_rate / self.hop) * self.hop / self.sample_rate)
         try:
             big = os.stat(path).st_size > PROBE_BYTES
-            duration = probe(path, self.options.file_timeout).duration_s if big else None
+        except OSError:
+            big = False  # the decode will say what is wrong
+        info = self._probe(path) if big else None
+        return self._spans(file_id, path, info.duration_s if info else None)
+
+    def _probe(self, path: Path) -> AudioInfo | None:
+        """What the container says about the file's audio; None when it cannot be read."""
+        try:
+            return probe(path, self.options.file_timeout)
         except (TaggerError, OSError, MemoryError):
-            duration = None  # the decode will say what is wrong
+            return None  # the decode will say what is wrong
+
+    def _spans(self, file_id: int, path: Path, duration: float | None) -> list[_Task]:
+        """One task for the file, or spans of ``chunk_seconds`` when it is known to be long."""
+        chunk_s = self.options.chunk_seconds
+        chunk_s = max(self.hop / self.sample_rate, round(chunk_s * self.sample_rate / self.hop) * self.hop / self.sample_rate)
         if not duration or duration <= 1.5 * chunk_s:
             return [_Task(file_id, str(path), 0, 0.0, None, True)]
         n = int(duration // chunk_s)
         return [_Task(file_id, str(path), k, k * chunk_s, None if k == n else chunk_s, k == n) for k in range(n + 1)]
+
+    def _plan_file(self, st: _FileState, file_id: int, path: Path) -> list[_Task | _Windows]:
+        """:meth:`_plan`, or with ``coverage`` < 1 the windows of a long enough file.
+
+        Every file is probed then; a file whose duration is unknown, or that cannot be
+        sought to the sample (Matroska, ASF), is scanned whole. To the worker a window is a
+        plain span owning the starts of its ``window_segments`` segments (it decodes the
+        overlap a longer segment needs past them); the last one runs to the end of the
+        file. Windows go out in groups decoded from one open of the file, at most
+        ``chunk_seconds`` of audio each (bounding a task's memory and time as spans do).
+        The windows' share and starts are kept in ``st``: the file's duration is where the
+        last window that decoded anything ends.
+        """
+        o = self.options
+        if o.coverage >= 1:
+            return self._plan(file_id, path)
+        info = self._probe(path)
+        duration = info.duration_s if info else None
+        rate = self.sample_rate
+        windows = (plan_windows(round(duration * rate), o.coverage, self.seg_len, self.hop, o.window_segments)
+                   if duration and info.seekable else None)
+        if windows is None:
+            return self._spans(file_id, path, duration)
+        st.coverage, st.window_starts = windows.share, windows.starts
+        last = len(windows.starts) - 1
+        span_s = o.window_segments * self.hop / rate
+        tasks = [_Task(file_id, str(path), k, start / rate, None if k == last else span_s, k == last)
+                 for k, start in enumerate(windows.starts)]
+        per_group = max(1, int(o.chunk_seconds * rate // windows.length))
+        return [_Windows(tuple(tasks[i : i + per_group])) for i in range(0, len(tasks), per_group)]
 
     # -- the run
 
@@ -354,7 +461,7 @@ class Scanner:
                     st.cached = self.cache.get(st.path, self.options.write_tags)
         todo = [(i, st.path) for i, st in states.items() if st.cached is None and not st.error]
         # Planned (probed) as workers free up; the spans of a file that already failed are dropped.
-        tasks = (task for i, path in todo for task in self._plan(i, path) if not _failed(states, i))
+        tasks = (task for i, path in todo for task in self._plan_file(states[i], i, path) if not _failed(states, i))
         order = deque(states)
         buffer: list[tuple[int, np.ndarray]] = []
         buffered = 0
@@ -391,7 +498,7 @@ class Scanner:
             tasks,
             _worker_failed,
         )
-        for loaded in results:
+        for loaded in _flat(results):
             st = states.get(loaded.file_id)
             if st is None or st.error:
                 continue  # a later span of a file that already failed
@@ -399,7 +506,10 @@ class Scanner:
                 st.previous, st.users_tag = loaded.previous, loaded.users_tag
             st.error = loaded.error
             st.loaded_last = loaded.last or (st.users_tag and self.keeps_users_tags)
-            st.n_samples += loaded.n_samples
+            if st.window_starts is None:
+                st.n_samples += loaded.n_samples
+            elif loaded.n_samples:  # coverage windows: where the file ends, as far as decoded
+                st.n_samples = st.window_starts[loaded.chunk] + loaded.n_samples
             if loaded.inputs is not None and not st.error:
                 st.loudness.append(loaded.loudness)
                 st.starts_s.append(loaded.starts_s)
@@ -420,7 +530,7 @@ class Scanner:
             return st.cached
         result = TrackResult(
             st.path, "ok", duration_s=st.n_samples / self.sample_rate, model=self.scorer.checkpoint.version,
-            previous_instruments=st.previous,
+            previous_instruments=st.previous, coverage=round(st.coverage, 3),
         )
         if st.error:
             result.status, result.error = "error", st.error

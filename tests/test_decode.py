@@ -30,7 +30,7 @@ import pytest
 import soundfile as sf
 
 from tagger import decode as decode_module
-from tagger.decode import AudioInfo, decode, iter_decode, probe
+from tagger.decode import AudioInfo, OpenFile, decode, iter_decode, probe
 from tagger.errors import AudioDecodeError
 
 RATE = 22050  # the pipeline's rate (DESIGN.md)
@@ -196,6 +196,21 @@ def test_span_is_sample_accurate(fixtures, name):
     assert len(part) == round(length * RATE)
     assert best_lag(part, whole[first : first + len(part)], max_lag=5) == 0
     np.testing.assert_allclose(part, whole[first : first + len(part)], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_open_file_gives_each_span_as_decode_does(fixtures, name):
+    """OpenFile (a quick pass's windows of one file, from one open) gives a whole decode's samples."""
+    path, case, _ = get_case(fixtures, name)
+    whole = decode(path, RATE)
+    spans = [(0.0, 0.6), (0.9, 0.5), (1.234567, 0.4), (2.2, None)]
+    with OpenFile(path, RATE) as opened:
+        parts = [opened.decode(path, RATE, start, length) for start, length in spans]
+    for (start, length), part in zip(spans, parts):
+        first = round(start * RATE)
+        expected = whole[first:] if length is None else whole[first : first + round(length * RATE)]
+        assert len(part) == len(expected)
+        assert np.abs(part - expected).max() <= case.span_atol
 
 
 def test_span_past_the_end(mp3):

@@ -21,7 +21,7 @@ DATA=${DATA:-data}
 RUNS=${RUNS:-runs}
 JOBS=${JOBS:-2}
 EPOCHS=${EPOCHS:-30}            # base model
-FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-8}
+FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-24}
 TRAIN_SOURCES=fluidr3,freepats,sfgmbank,synth
 
 bash scripts/setup_corpus.sh    # the soundfonts, timidity, festival and espeak-ng (Debian packages)
@@ -69,9 +69,12 @@ TRAIN_SETS=(corpus_train corpus_mix corpus_voice corpus_vocal corpus_prod corpus
     --val "$DATA/corpus_val" --val "$DATA/corpus_val_voice" --test "$DATA/corpus_test" --out "$RUNS/bundled" \
     --init "$(ls "$RUNS"/base/*.safetensors)" --name resnet --width 32 --epochs "$FINETUNE_EPOCHS" \
     --patience 20 --lr 0.001 --jobs "$JOBS" --cache "$DATA/cache"
-# the track decision on whole validation tracks, for the record (--write DIR saves tuned weights)
-"$PY" -m training.tune_tracks "$RUNS"/bundled/*.safetensors --tracks "$DATA/val_tracks" | tee "$RUNS/bundled/track_tuning.txt"
+# the track threshold (files of 2+ segments), tuned on whole validation tracks; the top-third
+# aggregation is kept (those tracks cannot show what a plain mean costs a part heard in one section)
 "$PY" -m training.heldout "$RUNS"/bundled/*.safetensors --data "$DATA" --json "$RUNS/bundled/heldout.json"
-"$PY" -m training.publish "$RUNS/bundled" --heldout "$RUNS/bundled/heldout.json" \
+rm -rf "$RUNS/bundled_tracks"
+"$PY" -m training.tune_tracks "$RUNS"/bundled/*.safetensors --tracks "$DATA/val_tracks" --top-fractions 0.34 \
+    --write "$RUNS/bundled_tracks" | tee "$RUNS/bundled/track_tuning.txt"
+"$PY" -m training.publish "$RUNS/bundled_tracks" --heldout "$RUNS/bundled/heldout.json" \
     --corpus "${TRAIN_SETS[@]/#/$DATA/}" "$DATA"/corpus_val "$DATA"/corpus_val_voice "$DATA"/corpus_test \
     "$DATA"/corpus_test_vocal "$DATA"/corpus_voice_test "$DATA"/corpus_physical_test

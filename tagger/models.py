@@ -15,6 +15,8 @@ name from a :class:`ModelConfig`, which travels in the weights file.
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -68,6 +70,27 @@ class BasicBlock(nn.Module):
         y = F.relu(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
         return F.relu(y + self.shortcut(x))
+
+
+def fold_batch_norms(module: nn.Module) -> nn.Module:
+    """An inference copy of ``module`` with each BatchNorm2d that follows a Conv2d folded into it.
+
+    In eval mode a batch norm is an affine map per channel, so the conv before it can
+    absorb it: the same outputs (to float rounding) for one layer less. Folds the pairs of
+    a ``Sequential`` and a :class:`BasicBlock`'s ``conv1/bn1``, ``conv2/bn2``.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    module = copy.deepcopy(module).eval()
+    for m in module.modules():
+        if isinstance(m, BasicBlock):
+            m.conv1, m.bn1 = fuse_conv_bn_eval(m.conv1, m.bn1), nn.Identity()
+            m.conv2, m.bn2 = fuse_conv_bn_eval(m.conv2, m.bn2), nn.Identity()
+        elif isinstance(m, nn.Sequential):
+            for i in range(len(m) - 1):
+                if isinstance(m[i], nn.Conv2d) and isinstance(m[i + 1], nn.BatchNorm2d):
+                    m[i], m[i + 1] = fuse_conv_bn_eval(m[i], m[i + 1]), nn.Identity()
+    return module
 
 
 def global_pool(x: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ import torch
 
 from tagger.errors import ModelLoadError
 from tagger.frontend import FrontendConfig
-from tagger.models import ARCHITECTURES, ModelConfig, Tagger
+from tagger.models import ARCHITECTURES, ModelConfig, Tagger, build_classifier
 from tagger.weights import load_checkpoint
 
 from audio_helpers import make_tiny_model, tone
@@ -90,3 +90,24 @@ def test_tensors_of_a_file_replaced_after_its_header_was_read_are_refused(tmp_pa
     shutil.copyfile(make_tiny_model(tmp_path / "b", seed=1), path)  # same name, other weights
     with pytest.raises(ModelLoadError, match="changed while it was being loaded"):
         load_tensors(header, path)
+
+
+@pytest.mark.parametrize("arch", ["resnet", "cnn", "resnet18"])
+def test_folding_batch_norms_keeps_the_outputs(arch):
+    """The CPU scorer's inference copy: batch norms folded into the convolutions, channels-last input."""
+    import torch
+
+    from tagger.models import fold_batch_norms
+
+    torch.manual_seed(0)
+    model = build_classifier(ModelConfig(arch=arch, labels=("a", "b", "c"), width=8), FrontendConfig())
+    for m in model.modules():  # trained-looking statistics, not the identity of a fresh layer
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2), m.weight.data.uniform_(0.5, 1.5)
+    model.eval()
+    folded = fold_batch_norms(model).to(memory_format=torch.channels_last)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for name, m in folded.named_modules() if "input_norm" not in name)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+    x = torch.randn(4, 1, 64, 130)
+    with torch.inference_mode():
+        assert torch.allclose(folded(x.contiguous(memory_format=torch.channels_last)), model(x), atol=1e-4)

@@ -217,7 +217,8 @@ def scan(
                 segments_path = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tagger-"))) / "segments.csv"
             _scan_into_report(scanner, scorer, files, csv_path, segments_path, tally, json_lines, quiet)
             if html_path is not None:
-                _write_html(csv_path, segments_path, html_path, header.thresholds, threshold)
+                _write_html(csv_path, segments_path, html_path, header.thresholds, threshold,
+                            header.aggregation.get("track_threshold"))
     except ReportLockedError as exc:
         raise _fail(f"{show_path(csv_path)}: {exc}") from None
     except (ModelLoadError, BackendError) as exc:
@@ -349,11 +350,12 @@ def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[
             results.close()  # stops the workers (a tag write in progress was rolled back)
 
 
-def _write_html(csv_path: Path, segments_path: Optional[Path], html_path: Path, thresholds: Optional[dict], threshold: Optional[float]) -> None:
+def _write_html(csv_path: Path, segments_path: Optional[Path], html_path: Path, thresholds: Optional[dict],
+                threshold: Optional[float], track_threshold: Optional[float] = None) -> None:
     from .html_report import write_report
 
     try:
-        write_report(csv_path, segments_path, html_path, thresholds, threshold)
+        write_report(csv_path, segments_path, html_path, thresholds, threshold, track_threshold)
     except ValueError as exc:  # not a report or not a timeline: bad usage
         raise _fail(str(exc)) from None
     except OSError as exc:
@@ -377,7 +379,7 @@ def report(
     for p in (csv_report, segments):
         if p is not None and not p.is_file():
             raise _fail(f"{p}: no such file")
-    thresholds = None  # the model's: ticks on the track scores, and where labels play on the heat maps
+    thresholds = track_threshold = None  # the model's: ticks on the track scores, where labels play on the heat maps
     try:
         header = read_header(model or bundled_model_path())
     except ModelLoadError as exc:
@@ -389,10 +391,10 @@ def report(
     except ValueError as exc:
         raise _fail(str(exc)) from None
     if header is not None and (model is not None or made_by in (None, header.version)):
-        thresholds = header.thresholds
+        thresholds, track_threshold = header.thresholds, header.aggregation.get("track_threshold")
     elif segments is not None:
         err.print(f"note: the report was made by {made_by}; pass --model with its weights to mark where instruments play", highlight=False)
-    _write_html(csv_report, segments, out, thresholds, threshold)
+    _write_html(csv_report, segments, out, thresholds, threshold, track_threshold)
     err.print(f"wrote {out}", highlight=False)
 
 

@@ -100,8 +100,14 @@ def timeline_json(t: Timeline, labels: list[str], thresholds: Mapping[str, float
 
 
 def build_report(csv_path: Path, segments_path: Path | None = None, thresholds: Mapping[str, float] | None = None,
-                 threshold: float | None = None) -> str:
-    """The HTML page for a CSV report (and its timeline), as a string."""
+                 threshold: float | None = None, track_threshold: float | None = None) -> str:
+    """The HTML page for a CSV report (and its timeline), as a string.
+
+    ``thresholds``: the model's clip thresholds (where a label plays on the heat maps, and
+    the tick on the track scores of a one-segment file); ``track_threshold``: the tick for a
+    file of 2+ segments (:func:`tagger.aggregate.decision_thresholds`); ``threshold`` (the
+    scan's ``--threshold``) replaces both.
+    """
     labels, rows = _read_rows(csv_path)
     tracks = []
     index: dict[str, int] = {}
@@ -136,6 +142,8 @@ def build_report(csv_path: Path, segments_path: Path | None = None, thresholds: 
         "labels": labels,
         "notInstruments": sorted(set(labels) & NON_INSTRUMENT_LABELS),  # shown apart: a voice is no instrument
         "thresholds": None if thresholds is None else {l: (threshold if threshold is not None else round(thresholds[l], 3)) for l in labels},
+        "trackThreshold": (None if thresholds is None or threshold is not None or track_threshold is None
+                           else round(track_threshold, 3)),
         "tracks": tracks,
         "timelines": timelines,
         "levels": LEVELS,
@@ -147,9 +155,9 @@ def build_report(csv_path: Path, segments_path: Path | None = None, thresholds: 
 
 
 def write_report(csv_path: Path, segments_path: Path | None, out: Path, thresholds: Mapping[str, float] | None = None,
-                 threshold: float | None = None) -> Path:
+                 threshold: float | None = None, track_threshold: float | None = None) -> Path:
     """Write the page to ``out`` (via a temporary file, replaced at once)."""
-    page = build_report(csv_path, segments_path, thresholds, threshold)
+    page = build_report(csv_path, segments_path, thresholds, threshold, track_threshold)
     out = Path(out)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(page, encoding="utf-8")
@@ -413,7 +421,7 @@ function trackView(i) {
     `<span>· <b>●</b> <span style="color:#e08a1e">▌</span> labels chosen for the track</span>${D.thresholds ? '<span>· <span style="color:#e08a1e">▬</span> where a label plays (score over its threshold)</span>' : ""}<span>· hatched: silent</span>` +
     `${tl.n > tl.q.length / L.length ? `<span>· ${tl.n} segments shown as ${tl.q.length / L.length} columns (maximum of each)</span>` : ""}</div></div>`;
   else if (t[6]) h += `<div class="panel muted" style="margin-top:16px">${D.hasSegments ? "No segment timeline for this track." : "Pass --segments to see where the instruments play."}</div>`;
-  if (t[6]) h += `<div class="panel scores" style="margin-top:16px"><h2>Track scores${D.thresholds ? " (line: threshold)" : ""}</h2>` + L.map((l, j) => `<div class="row ${chosen.has(j) ? "chosen" : ""}"><span class="lab">${esc(nice(l))}</span><div class="track"><div class="fill" style="width:${t[6][j] / 10}%"></div>${D.thresholds ? `<div class="tick" style="left:${100 * D.thresholds[l]}%"></div>` : ""}</div><span class="num">${(t[6][j] / 1000).toFixed(3)}</span></div>`).join("") + "</div>";
+  if (t[6]) h += `<div class="panel scores" style="margin-top:16px"><h2>Track scores${D.thresholds ? " (line: threshold)" : ""}</h2>` + L.map((l, j) => `<div class="row ${chosen.has(j) ? "chosen" : ""}"><span class="lab">${esc(nice(l))}</span><div class="track"><div class="fill" style="width:${t[6][j] / 10}%"></div>${D.thresholds ? `<div class="tick" style="left:${100 * (D.trackThreshold != null && t[4] >= 2 ? D.trackThreshold : D.thresholds[l])}%"></div>` : ""}</div><span class="num">${(t[6][j] / 1000).toFixed(3)}</span></div>`).join("") + "</div>";
   $("track").innerHTML = h;
   $("back").addEventListener("click", (e) => { e.preventDefault(); history.length > 1 ? history.back() : (location.hash = ""); });
   return true;

@@ -99,6 +99,10 @@ def test_build_report_pools_long_tracks_and_marks_voice(tmp_path):
     assert data["notInstruments"] == ["voice"]  # drawn apart: a voice is never an instrument
     tl = data["timelines"]["0"]
     assert tl["n"] == n and len(tl["q"]) == MAX_COLUMNS * 2 and tl["s"]["n"] == MAX_COLUMNS
+    assert data["trackThreshold"] is None  # the model has none: ticks at the clip thresholds
+    clip = {"sax": 0.5, "voice": 0.5}
+    assert _embedded(build_report(tmp_path / "r.csv", None, clip, None, 0.425))["trackThreshold"] == 0.425
+    assert _embedded(build_report(tmp_path / "r.csv", None, clip, 0.3, 0.425))["trackThreshold"] is None  # --threshold
 
 
 needs_browser = pytest.mark.skipif(find_browser() is None or shutil.which("chromium") is None,

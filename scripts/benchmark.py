@@ -496,9 +496,12 @@ def run_model_only(model_path: Path, threads: int, device: str = "cpu", batch_si
         frontend = scorer.checkpoint.frontend
         rng = np.random.default_rng(0)
         segments = (0.1 * rng.standard_normal((batch_size, frontend.segment_samples))).astype(np.float32)
-        features = logmel(segments, frontend)
-        on_device = torch.from_numpy(segments).to(scorer.device)
-        run = (lambda: scorer.score(segments)) if cuda else (lambda: scorer.score_features(features))
+        if cuda:  # the waveforms go to the GPU, the frontend runs there
+            on_device = torch.from_numpy(segments).to(scorer.device)
+            run = lambda: scorer.score(segments)  # noqa: E731
+        else:  # the workers send features
+            features = logmel(segments, frontend)
+            run = lambda: scorer.score_features(features)  # noqa: E731
         run()  # warm-up
         if cuda:
             torch.cuda.reset_peak_memory_stats()

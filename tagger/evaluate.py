@@ -58,8 +58,6 @@ def audible_segments(fs: FeatureSet, n_items: int) -> np.ndarray:
     return np.bincount(fs.item_index[fs.loudness > SILENCE_DB], minlength=n_items)
 
 
-
-
 def summarise(y_true: np.ndarray, y_score: np.ndarray, labels: Sequence[str], thresholds: np.ndarray) -> dict:
     """The figures a model card and ``tagger eval`` report; ``thresholds`` (labels,) or (items, labels).
 

@@ -51,6 +51,13 @@ def hann_window(n_fft: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
 
 
+@lru_cache(maxsize=8)
+def _projection(config: FrontendConfig) -> np.ndarray:
+    """The mel filterbank transposed, (bins, n_mels), contiguous: what :func:`logmel` multiplies by."""
+    c = config
+    return np.ascontiguousarray(mel_filters(c.sample_rate, c.n_fft, c.n_mels, c.fmin, c.fmax).T)
+
+
 def check_normalisation(name: str) -> None:
     if name not in ("segment_mean", "none"):
         raise ValueError(f"unknown normalisation {name!r}")
@@ -65,7 +72,7 @@ def logmel(waveforms: np.ndarray, config: FrontendConfig) -> np.ndarray:
     if waveforms.ndim != 2:
         raise ValueError(f"expected (batch, samples) waveforms, got shape {waveforms.shape}")
     c = config
-    fb_t = np.ascontiguousarray(mel_filters(c.sample_rate, c.n_fft, c.n_mels, c.fmin, c.fmax).T)  # (bins, mels)
+    fb_t = _projection(c)  # (bins, mels)
     window = hann_window(c.n_fft)
     pad = c.n_fft // 2
     n_frames = 1 + waveforms.shape[1] // c.hop_length

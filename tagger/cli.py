@@ -135,6 +135,21 @@ def _load_scorer(model: Optional[Path], device: Device, batch_size: int):
         raise _failed(exc) from None
 
 
+def _parse_blocks(text: Optional[str], arch: str) -> tuple[int, ...] | None:
+    """``--blocks 1,1,1,2`` -> (1, 1, 1, 2): four stages of at least one block, resnet only."""
+    if text is None:
+        return None
+    try:
+        blocks = tuple(int(b) for b in text.split(","))
+    except ValueError:
+        blocks = ()
+    if len(blocks) != 4 or min(blocks) < 1:
+        raise _fail(f"--blocks wants four counts of at least 1, like 1,1,1,2 (got {text!r})")
+    if arch != "resnet":
+        raise _fail("--blocks applies to --arch resnet only")
+    return blocks
+
+
 def _failed(exc: ModelLoadError | DatasetError) -> typer.Exit:
     """Exit 2 with the error's one line, prefixed by the file it is about."""
     return _fail(f"{show_path(exc.path)}: {exc}" if exc.path else str(exc))
@@ -452,6 +467,7 @@ def train(
     test: list[Path] = typer.Option([], help="Test dataset(s): reported in the model card, never used to select."),
     arch: str = typer.Option("resnet", help="resnet, cnn, crnn, resnet18 or mfcc-mlp."),
     width: int = typer.Option(32, help="Channels of the first resnet stage."),
+    blocks: Optional[str] = typer.Option(None, help="Residual blocks per resnet stage, e.g. 1,1,1,2 (default 1,1,1,1); with --init, blocks the source lacks start as the identity."),
     epochs: int = typer.Option(30, min=1),
     batch_size: int = typer.Option(64, min=2),
     lr: float = typer.Option(2e-3),
@@ -479,9 +495,10 @@ def train(
         raise _fail(f"unknown --thresholds {thresholds!r}; choose {' or '.join(THRESHOLD_TUNING)}")
     if arch not in ARCHITECTURES:
         raise _fail(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    stages = _parse_blocks(blocks, arch)
     cfg = TrainConfig(
         data=[str(p) for p in data], out=str(out), val=[str(p) for p in val], test=[str(p) for p in test],
-        val_fraction=val_fraction, arch=arch, width=width, epochs=epochs, batch_size=batch_size, lr=lr,
+        val_fraction=val_fraction, arch=arch, width=width, blocks=stages, epochs=epochs, batch_size=batch_size, lr=lr,
         patience=patience, mixup=mixup, specaugment=specaugment, eq_db=eq_db, max_segments=max_segments,
         init=str(init) if init else None, name=name, jobs=jobs, device=device.value, seed=seed,
         cache_dir=str(cache) if cache else None, thresholds=thresholds,

@@ -104,6 +104,7 @@ class Evaluation:
     labels: tuple[str, ...]
     y_true: np.ndarray  # (items, labels)
     y_score: np.ndarray  # (items, labels)
+    thresholds: np.ndarray  # (labels,) or (items, labels): what each score was held to
     metrics: dict
     failed: dict[int, str]
 
@@ -138,7 +139,7 @@ def evaluate(
     metrics = summarise(y_true, y_score, ckpt.labels, thresholds)
     unknown = sorted({label for item in ds.items for label in item.labels} - set(ckpt.labels))
     metrics.update(protocol=protocol, failed_files=len(fs.failed), labels_not_in_model=unknown)
-    return Evaluation(ckpt.labels, y_true, y_score, metrics, fs.failed)
+    return Evaluation(ckpt.labels, y_true, y_score, thresholds, metrics, fs.failed)
 
 
 def plot_confusion(evaluation: Evaluation, path: Path) -> None:

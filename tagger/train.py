@@ -49,6 +49,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     arch: str = "resnet"
     width: int = 32
+    blocks: tuple[int, ...] | None = None  # resnet: basic blocks per stage (default 1,1,1,1)
     epochs: int = 30
     batch_size: int = 64
     lr: float = 2e-3
@@ -192,9 +193,26 @@ def _init_from(model: Tagger, path: str) -> None:
         copied[k] = rows
     skipped = sorted(set(own) - set(copied))
     model.classifier.load_state_dict({**own, **copied})
+    grown = _start_new_blocks_as_identity(model, copied)
     new = [label for label in model.labels if label not in src_index]
-    log.info("initialised %d tensors from %s (output layer: %d labels kept, new: %s); trained from scratch: %s",
-             len(copied), path, len(shared), ", ".join(new) or "none", ", ".join(skipped) or "none")
+    log.info("initialised %d tensors from %s (output layer: %d labels kept, new: %s); trained from scratch: %s%s",
+             len(copied), path, len(shared), ", ".join(new) or "none", ", ".join(skipped) or "none",
+             f"; new residual blocks starting as the identity: {', '.join(grown)}" if grown else "")
+
+
+def _start_new_blocks_as_identity(model: Tagger, copied: dict) -> list[str]:
+    """A residual block the source network did not have (``--blocks`` grew it) starts as the
+    identity: its last batch norm's scale is zeroed, so the grown network computes exactly what
+    the source did and fine-tuning starts from the source's accuracy, not from noise."""
+    from .models import BasicBlock
+
+    grown = []
+    for name, block in model.classifier.named_modules():
+        if (isinstance(block, BasicBlock) and isinstance(block.shortcut, torch.nn.Identity)
+                and f"{name}.conv1.weight" not in copied):
+            torch.nn.init.zeros_(block.bn2.weight)
+            grown.append(name)
+    return grown
 
 
 def _plot_curves(history: list[dict], path: Path) -> None:
@@ -276,7 +294,8 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
     y_train = y_train_items[train_fs.item_index[keep]]
     log.info("training on %d segments of %d files; validating on %d files", len(x_train), len(train_items), len(val_items))
 
-    config = ModelConfig(cfg.arch, labels, width=cfg.width)
+    extra = {"blocks": list(cfg.blocks)} if cfg.blocks else {}
+    config = ModelConfig(cfg.arch, labels, width=cfg.width, extra=extra)
     model = Tagger(frontend, config).to(device)
     if cfg.init:
         _init_from(model, cfg.init)

@@ -223,3 +223,54 @@ def test_heldout_sets_pick_manifest_rows_by_any_column(tmp_path):
     assert [i.path.name for i in alone.items] == ["a.flac"] and alone.items[0].labels == ("voice",)
     assert [i.path.name for i in accompanied.items] == ["b.flac"]
     assert read_set(tmp_path / "not-built", None) is None
+
+
+def test_blocks_added_to_a_trained_network_start_as_the_identity(tmp_path):
+    """--blocks 1,1,1,2 with --init: the grown network's outputs equal the source's exactly
+    before any training, and the new block is really there (and is trained: not frozen)."""
+    from audio_helpers import make_tiny_model
+
+    import torch
+
+    from tagger.frontend import FrontendConfig
+    from tagger.models import ModelConfig, Tagger
+    from tagger.train import _init_from
+    from tagger.weights import load_checkpoint
+
+    src_path = make_tiny_model(tmp_path / "src", labels=("bass", "drums", "piano"))
+    src = load_checkpoint(src_path)
+    grown = Tagger(FrontendConfig(), ModelConfig(src.config.arch, src.labels, width=src.config.width,
+                                                  extra={"blocks": [1, 1, 1, 2]}))
+    _init_from(grown, str(src_path))
+    assert len(grown.classifier.stages) == len(src.build(torch.device("cpu")).classifier.stages) + 1
+    x = torch.randn(3, 1, FrontendConfig().n_mels, 130)
+    grown.eval()
+    with torch.no_grad():
+        assert torch.allclose(grown.classifier(x), src.build(torch.device("cpu")).classifier(x), atol=1e-6)
+    new = grown.classifier.stages[-1]
+    assert torch.count_nonzero(new.bn2.weight) == 0 and new.bn2.weight.requires_grad
+    assert torch.count_nonzero(new.conv1.weight) > 0  # random, so it learns once bn2 moves
+
+
+def test_a_grown_network_trains_and_its_weights_file_says_its_blocks(trained, tmp_path):
+    cfg, first = trained
+    grown = dataclasses.replace(cfg, out=str(tmp_path / "grown"), epochs=1, init=str(first.weights), blocks=(1, 1, 1, 2))
+    ckpt = load_checkpoint(train(grown).weights)
+    assert ckpt.config.extra["blocks"] == [1, 1, 1, 2]
+    model = ckpt.build(torch_device_cpu())
+    assert len(model.classifier.stages) == 5
+    assert (model.classifier.stages[-1].bn2.weight != 0).any()  # it learned
+
+
+def torch_device_cpu():
+    import torch
+
+    return torch.device("cpu")
+
+
+@pytest.mark.parametrize("blocks", ["1,2", "1,1,0,1", "a,b,c,d"])
+def test_train_rejects_bad_blocks_in_one_line(tmp_path, blocks):
+    proc = subprocess.run([sys.executable, "-m", "tagger", "train", str(tmp_path), "--out", str(tmp_path / "o"),
+                           "--blocks", blocks], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--blocks wants four counts" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()

@@ -1,0 +1,43 @@
+"""training.mixture_errors: where mixture errors come from, on score tables (no model)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from training.mixture_errors import markdown, mixture_errors, read_stems
+
+LABELS = ("bass", "drums", "piano", "violin")
+
+
+def test_mixture_errors_counts_misses_by_level_count_and_label():
+    scores = np.array([
+        [0.9, 0.0, 0.8, 0.0],  # bass 0 dB + piano -4 dB: both found
+        [0.9, 0.9, 0.1, 0.6],  # bass, drums 0 dB, piano -2 dB missed; violin invented
+        [0.0, 0.0, 0.9, 0.0],  # a single: skipped
+    ], dtype=np.float32)
+    stems = [[("bass", 0.0), ("piano", -4.0)], [("bass", 1.0), ("drums", 1.0), ("piano", -1.0)], [("piano", 0.0)]]
+    e = mixture_errors(LABELS, scores, np.full(4, 0.5, np.float32), stems)
+    assert e.mixtures == 2
+    assert e.recall_by_level == {-6: (1.0, 1), -3: (0.0, 1), 0: (1.0, 3)}
+    assert e.recall_by_count == {2: (1.0, 2), 3: (2 / 3, 3)}
+    assert e.recall_by_label["piano"] == (0.5, 2) and e.recall_by_label["bass"] == (1.0, 2)
+    assert list(e.recall_by_label)[0] == "piano"  # worst first
+    assert e.invented == {"violin": 1}
+    assert e.invented_next_to == {("bass", "violin"): 1, ("drums", "violin"): 1, ("piano", "violin"): 1}
+    # top-2 of the first are right; the second's top-3 hold violin instead of piano
+    assert np.isclose(e.precision_at_n, (1 + 2 / 3) / 2)
+    assert "precision at n" in markdown(e)
+
+
+def test_per_item_thresholds_are_used():
+    scores = np.array([[0.6, 0.6, 0.0, 0.0]], dtype=np.float32)
+    stems = [[("bass", 0.0), ("drums", 0.0)]]
+    held_to = np.array([[0.5, 0.7, 0.5, 0.5]], dtype=np.float32)
+    assert mixture_errors(LABELS, scores, held_to, stems).recall_by_label == {"drums": (0.0, 1), "bass": (1.0, 1)}
+
+
+def test_stems_are_read_from_the_corpus_details(tmp_path):
+    rows = [{"path": "clips/0.flac", "stems": [{"label": "bass", "gain_db": -2.5}, {"label": "drums", "gain_db": 0}]}]
+    (tmp_path / "details.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert read_stems(tmp_path) == {"clips/0.flac": [("bass", -2.5), ("drums", 0.0)]}

@@ -70,3 +70,24 @@ def test_same_seed_same_corpus_whatever_the_worker_count(corpora):
         xa, _ = sf.read(a / r["path"], dtype="int16")
         xb, _ = sf.read(b / r["path"], dtype="int16")
         np.testing.assert_array_equal(xa, xb)
+
+
+def test_setup_corpus_names_the_missing_packages_in_one_line_when_it_cannot_install(tmp_path):
+    """make weights on a machine without the Debian packages, not as root: one line naming
+    them and exit 1, never a traceback from deep inside the build."""
+    import os
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in {"dpkg-query": "case \"$*\" in *festival*|*timidity*) exit 1;; esac\necho -n 'install ok installed'",
+                       "id": "echo 1000"}.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "setup_corpus.sh"
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    assert proc.returncode == 1 and proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "install these Debian packages" in lines[0]
+    assert "timidity" in lines[0] and "festival" in lines[0] and "freepats" not in lines[0]

@@ -476,6 +476,7 @@ def train(
     mixup: float = typer.Option(0.5, min=0.0, max=1.0, help="Share of each batch mixed (as sound: mel powers added, within 6 dB) with another example; labels are the union."),
     specaugment: bool = typer.Option(True, "--specaugment/--no-specaugment"),
     eq_db: float = typer.Option(10.0, min=0.0, help="Random spectral-envelope augmentation, dB peak to peak (0: off)."),
+    pitch_warp: float = typer.Option(0.0, min=0.0, help="Scale each example's frequencies by up to this many semitones, up or down (0: off)."),
     max_segments: int = typer.Option(4, min=1, help="3-second segments taken per training file."),
     thresholds: str = typer.Option("global", help="global: one threshold for all labels, tuned on validation micro-F1 (default); per-label: each label's own F1 (overfits small validation sets)."),
     init: Optional[Path] = typer.Option(None, help="Start from this checkpoint (fine-tuning; a new label set gets a new head)."),
@@ -499,7 +500,7 @@ def train(
     cfg = TrainConfig(
         data=[str(p) for p in data], out=str(out), val=[str(p) for p in val], test=[str(p) for p in test],
         val_fraction=val_fraction, arch=arch, width=width, blocks=stages, epochs=epochs, batch_size=batch_size, lr=lr,
-        patience=patience, mixup=mixup, specaugment=specaugment, eq_db=eq_db, max_segments=max_segments,
+        patience=patience, mixup=mixup, specaugment=specaugment, eq_db=eq_db, pitch_warp=pitch_warp, max_segments=max_segments,
         init=str(init) if init else None, name=name, jobs=jobs, device=device.value, seed=seed,
         cache_dir=str(cache) if cache else None, thresholds=thresholds,
     )

@@ -59,6 +59,7 @@ class TrainConfig:
     mixup: float = 0.5  # share of each batch mixed, as sound, with another example (see mix_batch)
     specaugment: bool = True
     eq_db: float = 10.0  # random spectral envelope augmentation, dB peak to peak (0: off)
+    pitch_warp: float = 0.0  # each example's frequencies scaled by up to this many semitones (0: off)
     max_segments: int = 4  # per training file; clips of 3 s have one
     thresholds: str = "global"  # "global": one tuned on validation for all labels; "per-label"
     init: str | None = None
@@ -125,6 +126,38 @@ def random_eq(x: torch.Tensor, rng: torch.Generator, max_db: float = 10.0, compo
     basis = torch.cos(torch.arange(1, components + 1)[:, None] * pos[None, :])  # (components, mels)
     curve = coef @ basis  # (batch, mels)
     return x + curve.to(x.device)[:, None, :, None]
+
+
+def band_centres(frontend: FrontendConfig) -> np.ndarray:
+    """Centre frequency (Hz) of each mel band of ``frontend`` (Slaney mel, as the filterbank)."""
+    import librosa
+
+    return librosa.mel_frequencies(frontend.n_mels + 2, fmin=frontend.fmin, fmax=frontend.fmax)[1:-1]
+
+
+def random_pitch_warp(x: torch.Tensor, rng: torch.Generator, max_semitones: float, centres: np.ndarray) -> torch.Tensor:
+    """Scale each example's frequencies by a random factor of up to ``max_semitones``
+    semitones up or down: (batch, 1, mels, frames), band ``i`` reads the (interpolated) band
+    whose centre is ``centres[i] / factor``; edge bands repeat.
+
+    A sound played faster, its resonances moved with its pitch: what a soundfont does when
+    it stretches one sample over several keys, and one way another soundfont's instrument
+    differs from the ones trained on. Harmonics stay harmonic (a shift along the mel axis
+    would not keep them so below 1 kHz, where mel bands are linear in Hz).
+    """
+    b, _, n_mels, _ = x.shape
+    factor = 2.0 ** ((torch.rand(b, generator=rng).double() * 2 - 1) * max_semitones / 12)  # (batch,)
+    f = torch.from_numpy(np.asarray(centres, dtype=np.float64))
+    source = f[None, :] / factor[:, None]  # (batch, mels) Hz each band reads
+    pos = torch.from_numpy(np.interp(source.numpy(), f.numpy(), np.arange(n_mels, dtype=np.float64)))
+    lo = pos.floor().long().clamp(0, n_mels - 1)
+    hi = (lo + 1).clamp(max=n_mels - 1)
+    w = (pos - lo).float().clamp(0, 1).to(x.device)[:, None, :, None]
+    lo, hi = lo.to(x.device), hi.to(x.device)
+    frames = x.shape[3]
+    warped = (torch.gather(x, 2, lo[:, None, :, None].expand(-1, 1, -1, frames)) * (1 - w)
+              + torch.gather(x, 2, hi[:, None, :, None].expand(-1, 1, -1, frames)) * w)
+    return warped - warped.mean(dim=(-2, -1), keepdim=True)
 
 
 def mix_as_sound(xa: torch.Tensor, xb: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
@@ -299,6 +332,7 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
     model = Tagger(frontend, config).to(device)
     if cfg.init:
         _init_from(model, cfg.init)
+    centres = band_centres(frontend) if cfg.pitch_warp else None
     opt = torch.optim.AdamW(model.classifier.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(x_train) // cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
@@ -337,6 +371,8 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
             idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size].numpy()
             x = torch.from_numpy(x_train[idx].astype(np.float32)).unsqueeze(1).to(device)  # (batch, 1, mels, frames)
             y = torch.from_numpy(y_train[idx]).to(device)
+            if cfg.pitch_warp:
+                x = random_pitch_warp(x, rng, cfg.pitch_warp, centres)
             if cfg.eq_db:
                 x = random_eq(x, rng, cfg.eq_db)
             if cfg.mixup:

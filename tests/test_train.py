@@ -274,3 +274,25 @@ def test_train_rejects_bad_blocks_in_one_line(tmp_path, blocks):
                            "--blocks", blocks], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--blocks wants four counts" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_pitch_warp_moves_a_partial_by_the_drawn_interval():
+    """A partial at 2 kHz, warped by up to 2 semitones, lands between 2000 * 2**(-2/12) and
+    2000 * 2**(2/12), a different place per example, the same for the same seed."""
+    import torch
+
+    from tagger.frontend import FrontendConfig
+    from tagger.train import band_centres, random_pitch_warp
+
+    fe = FrontendConfig()
+    centres = band_centres(fe)
+    band = int(np.argmin(abs(centres - 2000)))
+    x = torch.zeros(64, 1, fe.n_mels, 5)
+    x[:, :, band, :] = 1.0
+    out = random_pitch_warp(x, torch.Generator().manual_seed(0), 2.0, centres)
+    assert out.shape == x.shape and torch.allclose(out.mean(dim=(2, 3)), torch.zeros(64, 1), atol=1e-6)
+    lit = out[:, 0, :, 0] - out[:, 0, :, 0].amin(dim=1, keepdim=True)
+    hz = (lit * torch.from_numpy(centres).float()).sum(1) / lit.sum(1)
+    lo, hi = centres[band] * 2 ** (-2 / 12), centres[band] * 2 ** (2 / 12)
+    assert hz.min() >= lo * 0.97 and hz.max() <= hi * 1.03 and hz.std() > 30
+    assert torch.equal(random_pitch_warp(x, torch.Generator().manual_seed(0), 2.0, centres), out)

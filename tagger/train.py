@@ -146,10 +146,9 @@ def random_pitch_warp(x: torch.Tensor, rng: torch.Generator, max_semitones: floa
     would not keep them so below 1 kHz, where mel bands are linear in Hz).
     """
     b, _, n_mels, _ = x.shape
-    factor = 2.0 ** ((torch.rand(b, generator=rng).double() * 2 - 1) * max_semitones / 12)  # (batch,)
-    f = torch.from_numpy(np.asarray(centres, dtype=np.float64))
-    source = f[None, :] / factor[:, None]  # (batch, mels) Hz each band reads
-    pos = torch.from_numpy(np.interp(source.numpy(), f.numpy(), np.arange(n_mels, dtype=np.float64)))
+    factor = 2.0 ** ((torch.rand(b, generator=rng).double().numpy() * 2 - 1) * max_semitones / 12)  # (batch,)
+    f = np.asarray(centres, dtype=np.float64)
+    pos = torch.from_numpy(np.interp(f[None, :] / factor[:, None], f, np.arange(n_mels, dtype=np.float64)))  # source band
     lo = pos.floor().long().clamp(0, n_mels - 1)
     hi = (lo + 1).clamp(max=n_mels - 1)
     w = (pos - lo).float().clamp(0, 1).to(x.device)[:, None, :, None]

@@ -135,6 +135,21 @@ def _load_scorer(model: Optional[Path], device: Device, batch_size: int):
         raise _failed(exc) from None
 
 
+def _parse_stem_pool(text: Optional[str], arch: str) -> tuple[int, int] | None:
+    """``--stem-pool 1,4`` -> (1, 4): the resnet stem's max-pool over (mels, frames)."""
+    if text is None:
+        return None
+    try:
+        pool = tuple(int(k) for k in text.split(","))
+    except ValueError:
+        pool = ()
+    if len(pool) != 2 or any(k < 1 or k & (k - 1) for k in pool):
+        raise _fail(f"--stem-pool wants two powers of two (mels,frames), like 1,4 (got {text!r})")
+    if arch != "resnet":
+        raise _fail("--stem-pool applies to --arch resnet only")
+    return pool  # type: ignore[return-value]
+
+
 def _parse_blocks(text: Optional[str], arch: str) -> tuple[int, ...] | None:
     """``--blocks 1,1,1,2`` -> (1, 1, 1, 2): four stages of at least one block, resnet only."""
     if text is None:
@@ -468,6 +483,7 @@ def train(
     arch: str = typer.Option("resnet", help="resnet, cnn, crnn, resnet18 or mfcc-mlp."),
     width: int = typer.Option(32, help="Channels of the first resnet stage."),
     blocks: Optional[str] = typer.Option(None, help="Residual blocks per resnet stage, e.g. 1,1,1,2 (default 1,1,1,1); with --init, blocks the source lacks start as the identity."),
+    stem_pool: Optional[str] = typer.Option(None, help="The resnet stem's max-pool over mels,frames (default 2,2; 1,4 keeps twice the mel bands at the same cost)."),
     epochs: int = typer.Option(30, min=1),
     batch_size: int = typer.Option(64, min=2),
     lr: float = typer.Option(2e-3),
@@ -497,9 +513,10 @@ def train(
     if arch not in ARCHITECTURES:
         raise _fail(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     stages = _parse_blocks(blocks, arch)
+    pool = _parse_stem_pool(stem_pool, arch)
     cfg = TrainConfig(
         data=[str(p) for p in data], out=str(out), val=[str(p) for p in val], test=[str(p) for p in test],
-        val_fraction=val_fraction, arch=arch, width=width, blocks=stages, epochs=epochs, batch_size=batch_size, lr=lr,
+        val_fraction=val_fraction, arch=arch, width=width, blocks=stages, stem_pool=pool, epochs=epochs, batch_size=batch_size, lr=lr,
         patience=patience, mixup=mixup, specaugment=specaugment, eq_db=eq_db, pitch_warp=pitch_warp, max_segments=max_segments,
         init=str(init) if init else None, name=name, jobs=jobs, device=device.value, seed=seed,
         cache_dir=str(cache) if cache else None, thresholds=thresholds,

@@ -28,17 +28,29 @@ from .frontend_torch import LogMel
 ARCHITECTURES = ("resnet", "cnn", "crnn", "resnet18", "mfcc-mlp")
 
 
-class MaxPool2(nn.Module):
-    """``nn.MaxPool2d(2)``, exactly (odd sizes floored), as two pairwise maxima.
+class MaxPool(nn.Module):
+    """``nn.MaxPool2d((mels, frames))``, exactly (sizes floored), as pairwise maxima.
 
-    PyTorch's CPU kernel for NCHW max-pooling is about ten times slower than this; it was
-    a seventh of the bundled model's time. No parameters, so weights load either way.
+    Factors are powers of two. PyTorch's CPU kernel for NCHW max-pooling is about ten
+    times slower than this; it was a seventh of the bundled model's time. No parameters,
+    so weights load either way.
     """
 
+    def __init__(self, mels: int = 2, frames: int = 2) -> None:
+        super().__init__()
+        for k in (mels, frames):
+            if k < 1 or k & (k - 1):
+                raise ValueError(f"max-pool factors must be powers of two, got {mels}x{frames}")
+        self.halvings = (mels.bit_length() - 1, frames.bit_length() - 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
-        x = torch.maximum(x[..., 0:w:2], x[..., 1:w:2])
-        return torch.maximum(x[..., 0:h:2, :], x[..., 1:h:2, :])
+        for _ in range(self.halvings[1]):
+            w = x.shape[-1] // 2 * 2
+            x = torch.maximum(x[..., 0:w:2], x[..., 1:w:2])
+        for _ in range(self.halvings[0]):
+            h = x.shape[-2] // 2 * 2
+            x = torch.maximum(x[..., 0:h:2, :], x[..., 1:h:2, :])
+        return x
 
 
 class InputNorm(nn.Module):
@@ -106,15 +118,18 @@ class ResNet(nn.Module):
     """Residual network over log-Mel; ``blocks`` basic blocks per stage, 4 stages."""
 
     def __init__(
-        self, n_mels: int, n_labels: int, width: int, blocks: tuple[int, ...], dropout: float, stem_pool: bool
+        self, n_mels: int, n_labels: int, width: int, blocks: tuple[int, ...], dropout: float,
+        stem_pool: tuple[int, int] = (2, 2),
     ) -> None:
         super().__init__()
         self.input_norm = InputNorm(n_mels)
         stem: list[nn.Module] = [
             nn.Conv2d(1, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
         ]  # halves mels and frames
-        if stem_pool:
-            stem.append(MaxPool2())  # and halves them again: the first stage costs a quarter
+        if stem_pool != (1, 1):
+            # (2, 2): halves them again, the first stage costs a quarter; (1, 4): keeps twice the
+            # mel bands for the same cost, a quarter of the frames
+            stem.append(MaxPool(*stem_pool))
         self.stem = nn.Sequential(*stem)
         stages, c_in = [], width
         for i, n in enumerate(blocks):
@@ -128,7 +143,7 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.input_norm(x)  # (batch, 1, mels, frames)
-        x = self.stem(x)  # (batch, width, mels/4, frames/4) with stem_pool
+        x = self.stem(x)  # (batch, width, mels/4, frames/4) with the default stem_pool
         x = self.stages(x)  # (batch, 8*width, mels/32, frames/32)
         return self.head(self.dropout(global_pool(x)))  # (batch, n_labels)
 
@@ -136,7 +151,7 @@ class ResNet(nn.Module):
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-        MaxPool2(),
+        MaxPool(),
     )
 
 
@@ -201,14 +216,25 @@ def _dct_matrix(n_out: int, n_in: int) -> np.ndarray:
     return basis.astype(np.float32)
 
 
+def stem_pool_factors(extra: dict) -> tuple[int, int]:
+    """The resnet stem's max-pool (mels, frames) from a config's extras: (2, 2) by default.
+
+    Weights files of older releases say ``true``/``false`` for (2, 2)/(1, 1).
+    """
+    pool = extra.get("stem_pool", (2, 2))
+    if isinstance(pool, bool):
+        return (2, 2) if pool else (1, 1)
+    return (int(pool[0]), int(pool[1]))
+
+
 def build_classifier(config: ModelConfig, frontend: FrontendConfig) -> nn.Module:
     """The network for ``config.arch``: features (batch, 1, mels, frames) -> logits."""
     n_mels, n = frontend.n_mels, config.n_labels
     if config.arch == "resnet":
         blocks = tuple(config.extra.get("blocks", (1, 1, 1, 1)))
-        return ResNet(n_mels, n, config.width, blocks, config.dropout, config.extra.get("stem_pool", True))
+        return ResNet(n_mels, n, config.width, blocks, config.dropout, stem_pool_factors(config.extra))
     if config.arch == "resnet18":
-        return ResNet(n_mels, n, 64, (2, 2, 2, 2), config.dropout, stem_pool=True)
+        return ResNet(n_mels, n, 64, (2, 2, 2, 2), config.dropout)
     if config.arch == "cnn":
         return BaselineCNN(n_mels, n)
     if config.arch == "crnn":

@@ -50,6 +50,7 @@ class TrainConfig:
     arch: str = "resnet"
     width: int = 32
     blocks: tuple[int, ...] | None = None  # resnet: basic blocks per stage (default 1,1,1,1)
+    stem_pool: tuple[int, int] | None = None  # resnet: the stem's max-pool (mels, frames) (default 2,2)
     epochs: int = 30
     batch_size: int = 64
     lr: float = 2e-3
@@ -327,6 +328,8 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
     log.info("training on %d segments of %d files; validating on %d files", len(x_train), len(train_items), len(val_items))
 
     extra = {"blocks": list(cfg.blocks)} if cfg.blocks else {}
+    if cfg.stem_pool:
+        extra["stem_pool"] = list(cfg.stem_pool)
     config = ModelConfig(cfg.arch, labels, width=cfg.width, extra=extra)
     model = Tagger(frontend, config).to(device)
     if cfg.init:

@@ -73,12 +73,33 @@ def test_unknown_aggregation_is_refused(tmp_path):
         load_checkpoint(save_checkpoint(ckpt, tmp_path / "b"))
 
 
+@pytest.mark.parametrize("factors", [(2, 2), (1, 4), (4, 1), (1, 2)])
 @pytest.mark.parametrize("shape", [(2, 3, 8, 10), (1, 4, 7, 65), (3, 1, 33, 5)])
-def test_maxpool2_is_exactly_nn_maxpool2d(shape):
-    from tagger.models import MaxPool2
+def test_maxpool_is_exactly_nn_maxpool2d(shape, factors):
+    from tagger.models import MaxPool
 
     x = torch.randn(*shape)
-    assert torch.equal(MaxPool2()(x), torch.nn.MaxPool2d(2)(x))
+    assert torch.equal(MaxPool(*factors)(x), torch.nn.MaxPool2d(factors)(x))
+
+
+def test_maxpool_refuses_factors_that_are_not_powers_of_two():
+    from tagger.models import MaxPool
+
+    with pytest.raises(ValueError, match="powers of two"):
+        MaxPool(3, 1)
+
+
+@pytest.mark.parametrize("extra, first_stage", [({}, (16, 32)), ({"stem_pool": True}, (16, 32)),
+                                                 ({"stem_pool": False}, (32, 65)), ({"stem_pool": [1, 4]}, (32, 16))])
+def test_the_stem_pool_sets_the_map_the_first_stage_sees(extra, first_stage):
+    from tagger.config import FrontendConfig, ModelConfig
+    from tagger.models import build_classifier
+
+    frontend = FrontendConfig()
+    net = build_classifier(ModelConfig("resnet", ("a", "b"), width=8, extra=extra), frontend).eval()
+    x = torch.randn(1, 1, frontend.n_mels, frontend.n_frames)
+    assert tuple(net.stem(net.input_norm(x)).shape[-2:]) == first_stage
+    assert net(x).shape == (1, 2)
 
 
 def test_tensors_of_a_file_replaced_after_its_header_was_read_are_refused(tmp_path):

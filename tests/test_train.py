@@ -276,6 +276,14 @@ def test_train_rejects_bad_blocks_in_one_line(tmp_path, blocks):
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize("pool", ["3,1", "2", "a,b"])
+def test_train_rejects_a_bad_stem_pool_in_one_line(tmp_path, pool):
+    proc = subprocess.run([sys.executable, "-m", "tagger", "train", str(tmp_path), "--out", str(tmp_path / "o"),
+                           "--stem-pool", pool], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--stem-pool wants two powers of two" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
 def test_pitch_warp_moves_a_partial_by_the_drawn_interval():
     """A partial at 2 kHz, warped by up to 2 semitones, lands between 2000 * 2**(-2/12) and
     2000 * 2**(2/12), a different place per example, the same for the same seed."""

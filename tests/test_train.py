@@ -262,6 +262,15 @@ def test_a_grown_network_trains_and_its_weights_file_says_its_blocks(trained, tm
     assert (model.classifier.stages[-1].bn2.weight != 0).any()  # it learned
 
 
+def test_a_stem_pool_run_says_its_pool_and_loads_back_the_same_network(trained, tmp_path):
+    cfg, _ = trained
+    run = dataclasses.replace(cfg, out=str(tmp_path / "pool"), epochs=1, stem_pool=(1, 4))
+    ckpt = load_checkpoint(train(run).weights)
+    assert ckpt.config.extra["stem_pool"] == [1, 4]
+    model = ckpt.build(torch_device_cpu())
+    assert model.classifier.stem[-1].halvings == (0, 2)  # mel bands kept, frames quartered
+
+
 def torch_device_cpu():
     import torch
 

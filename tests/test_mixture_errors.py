@@ -37,6 +37,13 @@ def test_per_item_thresholds_are_used():
     assert mixture_errors(LABELS, scores, held_to, stems).recall_by_label == {"drums": (0.0, 1), "bass": (1.0, 1)}
 
 
+def test_a_voice_on_top_is_neither_invented_nor_ranked():
+    labels = LABELS + ("voice",)
+    scores = np.array([[0.9, 0.0, 0.6, 0.0, 0.95]], dtype=np.float32)  # bass + piano, a singer on top
+    e = mixture_errors(labels, scores, np.full(5, 0.5, np.float32), [[("bass", 0.0), ("piano", -2.0)]])
+    assert e.invented == {} and e.precision_at_n == 1.0
+
+
 def test_stems_are_read_from_the_corpus_details(tmp_path):
     rows = [{"path": "clips/0.flac", "stems": [{"label": "bass", "gain_db": -2.5}, {"label": "drums", "gain_db": 0}]}]
     (tmp_path / "details.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tagger.labels import NON_INSTRUMENT_LABELS
+
 Stems = Sequence[tuple[str, float]]  # (label, gain_db) per stem of one clip
 
 
@@ -46,9 +48,11 @@ def _rate(hits: list[int]) -> tuple[float, int]:
 def mixture_errors(labels: Sequence[str], y_score: np.ndarray, thresholds: np.ndarray,
                    stems: Sequence[Stems], level_bin_db: float = 3.0) -> MixtureErrors:
     """The tables above from scores (items, labels), thresholds ((labels,) or (items, labels))
-    and each item's stems; items of fewer than two stems are skipped."""
+    and each item's stems; items of fewer than two stems are skipped. Only instrument labels
+    count: a ``voice`` on top of a mixture is neither a stem nor an invented label."""
     thresholds = np.broadcast_to(thresholds, y_score.shape)
     index = {label: j for j, label in enumerate(labels)}
+    instrument = np.array([label not in NON_INSTRUMENT_LABELS for label in labels])
     by_level, by_count, by_label = defaultdict(list), defaultdict(list), defaultdict(list)
     invented, next_to = Counter(), Counter()
     at_n, mixtures = [], 0
@@ -58,7 +62,7 @@ def mixture_errors(labels: Sequence[str], y_score: np.ndarray, thresholds: np.nd
         mixtures += 1
         loudest = max(gain for _, gain in item)
         present = {label for label, _ in item}
-        predicted = {labels[j] for j in np.flatnonzero(scores >= held_to)}
+        predicted = {labels[j] for j in np.flatnonzero((scores >= held_to) & instrument)}
         for label, gain in item:
             hit = int(label in predicted)
             by_level[int(math.floor((gain - loudest) / level_bin_db) * level_bin_db)].append(hit)
@@ -68,7 +72,7 @@ def mixture_errors(labels: Sequence[str], y_score: np.ndarray, thresholds: np.nd
             invented[label] += 1
             next_to.update((p, label) for p in sorted(present))
         truth = [index[label] for label in present if label in index]
-        top = np.argsort(-scores, kind="stable")[: len(truth)]
+        top = np.argsort(-np.where(instrument, scores, -np.inf), kind="stable")[: len(truth)]
         at_n.append(len(set(top.tolist()) & set(truth)) / max(1, len(truth)))
     return MixtureErrors(
         mixtures,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import subprocess
 from pathlib import Path
 
 import librosa
@@ -79,6 +80,16 @@ def test_held_out_voices_are_never_training_voices():
     train, held = voices.VOICE_SPLITS["train"], voices.VOICE_SPLITS["heldout"]
     assert not set(held["sing"]) & set(train["sing"]) and not set(held["sing"]) & set(train["speak"])
     assert not set(held["speak"]) & set(train["speak"]) and not set(held["espeak"]) & set(train["espeak"])
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
+def test_every_espeak_variant_is_one_espeak_ng_ships():
+    """espeak-ng falls back to its default voice for an unknown variant without a word, so a
+    misspelt name would silently make two splits share a voice."""
+    version = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True, check=True).stdout
+    shipped = {p.name for p in (Path(version.split("Data at:")[1].strip()) / "voices" / "!v").iterdir()}
+    names = voices.VOICE_SPLITS["train"]["espeak"] + voices.VOICE_SPLITS["heldout"]["espeak"]
+    assert len(set(names)) == len(names) and set(names) <= shipped, sorted(set(names) - shipped)
 
 
 def test_a_missing_engine_is_one_clear_error(monkeypatch):

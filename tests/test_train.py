@@ -225,6 +225,36 @@ def test_heldout_sets_pick_manifest_rows_by_any_column(tmp_path):
     assert read_set(tmp_path / "not-built", None) is None
 
 
+def test_voice_penalty_is_split_by_the_style_of_the_voice_on_top(tmp_path):
+    """training.heldout: mixtures F1 of each clip without and with its voice, per voice style
+    (a voice label is not an instrument, singles are not mixtures)."""
+    from tagger.datasets import Dataset, Item
+    from tagger.evaluate import Evaluation
+    from training.heldout import penalty_by_style, voice_styles
+
+    labels = ("bass", "drums", "piano", "voice")
+    (tmp_path / "details.jsonl").write_text("".join(json.dumps({"path": f"clips/{n}", "effects": e}) + "\n" for n, e in [
+        ("a.flac", ["sing lp_diphone x1.00 at -1.0 dB", "aac@128k"]),
+        ("b.flac", ["eq(l60:-5.4)", "espeak f5 x1.02 at +0.0 dB"]),
+        ("c.flac", ["choir of 4 at -2.0 dB"]),
+    ]))
+    styles = voice_styles(tmp_path)
+    assert styles == {"a.flac": "sing", "b.flac": "espeak", "c.flac": "choir"}
+
+    def pair(folder: str, truth: list, scores: list) -> tuple:
+        items = tuple(Item(tmp_path / folder / n, ()) for n in ("a.flac", "b.flac", "c.flac"))
+        ev = Evaluation(labels, np.array(truth, np.float32), np.array(scores, np.float32), np.full(4, 0.5), {}, {})
+        return Dataset(items, labels, "manifest"), ev
+
+    clean = pair("test", [[1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 1, 0]], [[.9, .9, 0, 0], [.9, 0, .9, 0], [0, 0, .9, 0]])
+    vocal = pair("vocal", [[1, 1, 0, 1], [1, 0, 1, 1], [0, 0, 1, 1]],
+                 [[.9, .9, 0, .9], [.9, .9, .1, .9], [0, .9, .9, .9]])  # b: piano lost, drums invented
+    out = penalty_by_style(clean, vocal, styles)
+    assert set(out) == {"sing", "espeak"}  # c is a single: not a mixture
+    assert out["sing"] == {"mixtures": 1, "without": 1.0, "with": 1.0, "penalty": 0.0}
+    assert out["espeak"]["with"] == 0.5 and out["espeak"]["penalty"] == 0.5
+
+
 def test_blocks_added_to_a_trained_network_start_as_the_identity(tmp_path):
     """--blocks 1,1,1,2 with --init: the grown network's outputs equal the source's exactly
     before any training, and the new block is really there (and is trained: not frozen)."""

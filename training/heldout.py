@@ -23,10 +23,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from tagger.datasets import Dataset, read_manifest
-from tagger.evaluate import evaluate
+from tagger.evaluate import Evaluation, evaluate
+from tagger.labels import NON_INSTRUMENT_LABELS
+from tagger.metrics import classification_report
 from tagger.weights import load_checkpoint
 
 log = logging.getLogger("training.heldout")
@@ -40,6 +43,8 @@ HELDOUT_SETS: dict[str, tuple[str, RowFilter | None]] = {
     "voice_accomp": ("corpus_voice_test", lambda row: row["programs"] != ""),
     "physical": ("corpus_physical_test", None),  # physical_heldout variants, classic effects
 }
+# the first word of the voice's description in a corpus clip's effects (training.corpus.voices)
+VOICE_STYLES = ("sing", "choir", "speak", "espeak")
 COLUMNS = ("top1_single", "mixtures_micro_f1", "mixtures_precision", "mixtures_recall",
            "mixtures_invented_per_item", "no_instrument_clean", "mAP")
 
@@ -53,17 +58,69 @@ def read_set(folder: Path, keep: RowFilter | None) -> Dataset | None:
 def score(model: Path, data: Path, sets: list[str], jobs: int) -> dict[str, dict]:
     ckpt = load_checkpoint(model)
     out: dict[str, dict] = {}
+    scored: dict[str, tuple[Dataset, Evaluation]] = {}
     for name in sets:
         folder, keep = HELDOUT_SETS[name]
         ds = read_set(data / folder, keep)
         if ds is None:
             log.info("%s: no %s, skipped", name, data / folder)
             continue
-        metrics = evaluate(ckpt, ds, torch.device("cpu"), jobs, data / "cache").metrics
-        out[name] = {k: metrics[k] for k in (*COLUMNS, "items", "per_label") if k in metrics}
+        ev = evaluate(ckpt, ds, torch.device("cpu"), jobs, data / "cache")
+        scored[name] = (ds, ev)
+        out[name] = {k: ev.metrics[k] for k in (*COLUMNS, "items", "per_label") if k in ev.metrics}
     if "test" in out and "test_vocal" in out:
         out["voice_penalty"] = {"mixtures_micro_f1": out["test"]["mixtures_micro_f1"]
                                 - out["test_vocal"]["mixtures_micro_f1"]}
+        styles = voice_styles(data / HELDOUT_SETS["test_vocal"][0])
+        if styles:
+            out["voice_penalty"]["by_style"] = penalty_by_style(scored["test"], scored["test_vocal"], styles)
+    return out
+
+
+def voice_styles(corpus: Path) -> dict[str, str]:
+    """Clip file name -> the style of the voice on top of it (one of VOICE_STYLES)."""
+    details = corpus / "details.jsonl"
+    if not details.exists():
+        return {}
+    out = {}
+    with open(details, encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            words = [effect.split(" ", 1)[0] for effect in row["effects"]]
+            style = next((w for w in words if w in VOICE_STYLES), None)
+            if style:
+                out[Path(row["path"]).name] = style
+    return out
+
+
+def penalty_by_style(clean: tuple[Dataset, Evaluation], vocal: tuple[Dataset, Evaluation],
+                     styles: dict[str, str]) -> dict[str, dict]:
+    """Mixtures micro-F1 of the clips without and with their voice, per style of that voice.
+
+    The vocal set is the clean one with a voice on top of each clip, under the same file
+    names; a mixture is a clip of 2+ instruments.
+    """
+    def predictions(pair: tuple[Dataset, Evaluation]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        ds, ev = pair
+        instrument = np.array([label not in NON_INSTRUMENT_LABELS for label in ev.labels])
+        held = np.broadcast_to(ev.thresholds, ev.y_score.shape)
+        y_pred = (ev.y_score >= held)[:, instrument]
+        return {item.path.name: (ev.y_true[i, instrument].astype(bool), y_pred[i])
+                for i, item in enumerate(ds.items)}
+
+    without, with_voice = predictions(clean), predictions(vocal)
+    names = [n for n in without if n in with_voice and n in styles and without[n][0].sum() >= 2]
+    out = {}
+    for style in VOICE_STYLES:
+        group = [n for n in names if styles[n] == style]
+        if not group:
+            continue
+        f1 = []
+        for table_ in (without, with_voice):
+            truth = np.stack([table_[n][0] for n in group])
+            pred = np.stack([table_[n][1] for n in group])
+            f1.append(classification_report(truth, pred, [str(j) for j in range(truth.shape[1])])["micro_f1"])
+        out[style] = {"mixtures": len(group), "without": f1[0], "with": f1[1], "penalty": f1[0] - f1[1]}
     return out
 
 
@@ -101,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     sets = [s for s in args.sets.split(",") if s]
     results = {m.stem: score(m, args.data, sets, args.jobs) for m in args.models}
     print(table(results))
+    for model, r in results.items():
+        by_style = r.get("voice_penalty", {}).get("by_style", {})
+        if by_style:
+            print(f"{model}: voice penalty {r['voice_penalty']['mixtures_micro_f1']:.3f}; by the voice on top: "
+                  + ", ".join(f"{k} {v['penalty']:.3f} ({v['mixtures']} mixtures)" for k, v in by_style.items()))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

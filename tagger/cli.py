@@ -484,7 +484,6 @@ def train(
     width: int = typer.Option(32, help="Channels of the first resnet stage."),
     blocks: Optional[str] = typer.Option(None, help="Residual blocks per resnet stage, e.g. 1,1,1,2 (default 1,1,1,1); with --init, blocks the source lacks start as the identity."),
     stem_pool: Optional[str] = typer.Option(None, help="The resnet stem's max-pool over mels,frames (default 2,2; 1,4 keeps twice the mel bands at the same cost)."),
-    head: Optional[str] = typer.Option(None, help="The resnet head: pooled (default: the final map averaged over mel bands) or bands (each band its own inputs)."),
     epochs: int = typer.Option(30, min=1),
     batch_size: int = typer.Option(64, min=2),
     lr: float = typer.Option(2e-3),
@@ -505,7 +504,7 @@ def train(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Train a model on your data; the best weights land in OUT/<name>-<sha8>.safetensors."""
-    from .models import ARCHITECTURES, HEADS
+    from .models import ARCHITECTURES
     from .train import THRESHOLD_TUNING, TrainConfig, train as run_training
 
     _setup_logging(verbose, False, tagger_level=logging.INFO)
@@ -515,11 +514,9 @@ def train(
         raise _fail(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     stages = _parse_blocks(blocks, arch)
     pool = _parse_stem_pool(stem_pool, arch)
-    if head is not None and (head not in HEADS or arch != "resnet"):
-        raise _fail(f"--head wants pooled or bands, with --arch resnet (got {head!r} with {arch})")
     cfg = TrainConfig(
         data=[str(p) for p in data], out=str(out), val=[str(p) for p in val], test=[str(p) for p in test],
-        val_fraction=val_fraction, arch=arch, width=width, blocks=stages, stem_pool=pool, head=head, epochs=epochs, batch_size=batch_size, lr=lr,
+        val_fraction=val_fraction, arch=arch, width=width, blocks=stages, stem_pool=pool, epochs=epochs, batch_size=batch_size, lr=lr,
         patience=patience, mixup=mixup, specaugment=specaugment, eq_db=eq_db, pitch_warp=pitch_warp, max_segments=max_segments,
         init=str(init) if init else None, name=name, jobs=jobs, device=device.value, seed=seed,
         cache_dir=str(cache) if cache else None, thresholds=thresholds,

@@ -114,26 +114,12 @@ def global_pool(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
 
 
-def band_pool(x: torch.Tensor) -> torch.Tensor:
-    """(batch, channels, mels, frames) -> (batch, 2 * channels * mels): mean and max over time
-    of each band of the final map, so the head knows which register a channel fired in."""
-    x = x.flatten(1, 2)  # (batch, channels * mels, frames)
-    return torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1)
-
-
-HEADS = {"pooled": global_pool, "bands": band_pool}
-
-
 class ResNet(nn.Module):
-    """Residual network over log-Mel; ``blocks`` basic blocks per stage, 4 stages.
-
-    ``head``: ``pooled`` (default) averages the final map over mel bands before the linear
-    layer; ``bands`` keeps each of its bands (a few: mels / 32 by default).
-    """
+    """Residual network over log-Mel; ``blocks`` basic blocks per stage, 4 stages."""
 
     def __init__(
         self, n_mels: int, n_labels: int, width: int, blocks: tuple[int, ...], dropout: float,
-        stem_pool: tuple[int, int] = (2, 2), head: str = "pooled",
+        stem_pool: tuple[int, int] = (2, 2),
     ) -> None:
         super().__init__()
         self.input_norm = InputNorm(n_mels)
@@ -153,19 +139,13 @@ class ResNet(nn.Module):
                 c_in = c_out
         self.stages = nn.Sequential(*stages)
         self.dropout = nn.Dropout(dropout)
-        if head not in HEADS:
-            raise ValueError(f"unknown resnet head {head!r}; choose one of {', '.join(HEADS)}")
-        self.pool = HEADS[head]
-        bands = (n_mels + 1) // 2 // stem_pool[0]  # the stem's stride-2 conv, then its pool
-        for _ in range(len(blocks) - 1):
-            bands = (bands + 1) // 2  # each later stage's stride-2 conv
-        self.head = nn.Linear(2 * c_in * (bands if head == "bands" else 1), n_labels)
+        self.head = nn.Linear(2 * c_in, n_labels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.input_norm(x)  # (batch, 1, mels, frames)
         x = self.stem(x)  # (batch, width, mels/4, frames/4) with the default stem_pool
         x = self.stages(x)  # (batch, 8*width, mels/32, frames/32)
-        return self.head(self.dropout(self.pool(x)))  # (batch, n_labels)
+        return self.head(self.dropout(global_pool(x)))  # (batch, n_labels)
 
 
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -252,8 +232,7 @@ def build_classifier(config: ModelConfig, frontend: FrontendConfig) -> nn.Module
     n_mels, n = frontend.n_mels, config.n_labels
     if config.arch == "resnet":
         blocks = tuple(config.extra.get("blocks", (1, 1, 1, 1)))
-        return ResNet(n_mels, n, config.width, blocks, config.dropout, stem_pool_factors(config.extra),
-                      config.extra.get("head", "pooled"))
+        return ResNet(n_mels, n, config.width, blocks, config.dropout, stem_pool_factors(config.extra))
     if config.arch == "resnet18":
         return ResNet(n_mels, n, 64, (2, 2, 2, 2), config.dropout)
     if config.arch == "cnn":

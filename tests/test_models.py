@@ -82,20 +82,6 @@ def test_maxpool_is_exactly_nn_maxpool2d(shape, factors):
     assert torch.equal(MaxPool(*factors)(x), torch.nn.MaxPool2d(factors)(x))
 
 
-@pytest.mark.parametrize("n_mels, stem_pool", [(64, [2, 2]), (64, [1, 4]), (40, [2, 2]), (96, [1, 1])])
-def test_a_bands_head_reads_every_band_of_the_final_map(n_mels, stem_pool):
-    from tagger.config import FrontendConfig, ModelConfig
-    from tagger.models import build_classifier
-
-    frontend = FrontendConfig(n_mels=n_mels)
-    extra = {"stem_pool": stem_pool, "head": "bands"}
-    net = build_classifier(ModelConfig("resnet", ("a", "b", "c"), width=8, extra=extra), frontend).eval()
-    x = torch.randn(2, 1, n_mels, frontend.n_frames)
-    final = net.stages(net.stem(net.input_norm(x)))
-    assert net.head.in_features == 2 * final.shape[1] * final.shape[2]
-    assert net(x).shape == (2, 3)
-
-
 def test_maxpool_refuses_factors_that_are_not_powers_of_two():
     from tagger.models import MaxPool
 

@@ -292,14 +292,13 @@ def test_a_grown_network_trains_and_its_weights_file_says_its_blocks(trained, tm
     assert (model.classifier.stages[-1].bn2.weight != 0).any()  # it learned
 
 
-def test_a_stem_pool_and_bands_head_run_says_both_and_loads_back_the_same_network(trained, tmp_path):
+def test_a_stem_pool_run_says_its_pool_and_loads_back_the_same_network(trained, tmp_path):
     cfg, _ = trained
-    run = dataclasses.replace(cfg, out=str(tmp_path / "pool"), epochs=1, stem_pool=(1, 4), head="bands")
+    run = dataclasses.replace(cfg, out=str(tmp_path / "pool"), epochs=1, stem_pool=(1, 4))
     ckpt = load_checkpoint(train(run).weights)
-    assert ckpt.config.extra["stem_pool"] == [1, 4] and ckpt.config.extra["head"] == "bands"
+    assert ckpt.config.extra["stem_pool"] == [1, 4]
     model = ckpt.build(torch_device_cpu())
     assert model.classifier.stem[-1].halvings == (0, 2)  # mel bands kept, frames quartered
-    assert model.classifier.pool.__name__ == "band_pool"
 
 
 def torch_device_cpu():
@@ -321,13 +320,6 @@ def test_train_rejects_a_bad_stem_pool_in_one_line(tmp_path, pool):
     proc = subprocess.run([sys.executable, "-m", "tagger", "train", str(tmp_path), "--out", str(tmp_path / "o"),
                            "--stem-pool", pool], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--stem-pool wants two powers of two" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
-
-
-def test_train_rejects_an_unknown_head_in_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "tagger", "train", str(tmp_path), "--out", str(tmp_path / "o"),
-                           "--head", "attention"], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "--head wants pooled or bands" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
 
 

@@ -135,34 +135,35 @@ def _load_scorer(model: Optional[Path], device: Device, batch_size: int):
         raise _failed(exc) from None
 
 
-def _parse_stem_pool(text: Optional[str], arch: str) -> tuple[int, int] | None:
-    """``--stem-pool 1,4`` -> (1, 4): the resnet stem's max-pool over (mels, frames)."""
+def _resnet_ints(option: str, text: Optional[str], arch: str, valid: Callable[[tuple[int, ...]], bool],
+                 wants: str) -> tuple[int, ...] | None:
+    """A resnet-only option of comma-separated integers (``--blocks 1,1,1,2``): the tuple,
+    None when not given, or one error line saying what it ``wants``."""
     if text is None:
         return None
     try:
-        pool = tuple(int(k) for k in text.split(","))
+        values = tuple(int(v) for v in text.split(","))
     except ValueError:
-        pool = ()
-    if len(pool) != 2 or any(k < 1 or k & (k - 1) for k in pool):
-        raise _fail(f"--stem-pool wants two powers of two (mels,frames), like 1,4 (got {text!r})")
+        values = ()
+    if not valid(values):
+        raise _fail(f"{option} wants {wants} (got {text!r})")
     if arch != "resnet":
-        raise _fail("--stem-pool applies to --arch resnet only")
-    return pool  # type: ignore[return-value]
+        raise _fail(f"{option} applies to --arch resnet only")
+    return values
+
+
+def _parse_stem_pool(text: Optional[str], arch: str) -> tuple[int, int] | None:
+    """``--stem-pool 1,4`` -> (1, 4): the resnet stem's max-pool over (mels, frames)."""
+    from .models import power_of_two
+
+    return _resnet_ints("--stem-pool", text, arch, lambda p: len(p) == 2 and all(map(power_of_two, p)),
+                        "two powers of two (mels,frames), like 1,4")  # type: ignore[return-value]
 
 
 def _parse_blocks(text: Optional[str], arch: str) -> tuple[int, ...] | None:
     """``--blocks 1,1,1,2`` -> (1, 1, 1, 2): four stages of at least one block, resnet only."""
-    if text is None:
-        return None
-    try:
-        blocks = tuple(int(b) for b in text.split(","))
-    except ValueError:
-        blocks = ()
-    if len(blocks) != 4 or min(blocks) < 1:
-        raise _fail(f"--blocks wants four counts of at least 1, like 1,1,1,2 (got {text!r})")
-    if arch != "resnet":
-        raise _fail("--blocks applies to --arch resnet only")
-    return blocks
+    return _resnet_ints("--blocks", text, arch, lambda b: len(b) == 4 and min(b) >= 1,
+                        "four counts of at least 1, like 1,1,1,2")
 
 
 def _failed(exc: ModelLoadError | DatasetError) -> typer.Exit:

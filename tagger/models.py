@@ -28,6 +28,10 @@ from .frontend_torch import LogMel
 ARCHITECTURES = ("resnet", "cnn", "crnn", "resnet18", "mfcc-mlp")
 
 
+def power_of_two(k: int) -> bool:
+    return k >= 1 and not k & (k - 1)
+
+
 class MaxPool(nn.Module):
     """``nn.MaxPool2d((mels, frames))``, exactly (sizes floored), as pairwise maxima.
 
@@ -38,9 +42,8 @@ class MaxPool(nn.Module):
 
     def __init__(self, mels: int = 2, frames: int = 2) -> None:
         super().__init__()
-        for k in (mels, frames):
-            if k < 1 or k & (k - 1):
-                raise ValueError(f"max-pool factors must be powers of two, got {mels}x{frames}")
+        if not (power_of_two(mels) and power_of_two(frames)):
+            raise ValueError(f"max-pool factors must be powers of two, got {mels}x{frames}")
         self.halvings = (mels.bit_length() - 1, frames.bit_length() - 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -307,19 +307,14 @@ def torch_device_cpu():
     return torch.device("cpu")
 
 
-@pytest.mark.parametrize("blocks", ["1,2", "1,1,0,1", "a,b,c,d"])
-def test_train_rejects_bad_blocks_in_one_line(tmp_path, blocks):
+@pytest.mark.parametrize("option, value, message", [
+    *[("--blocks", v, "--blocks wants four counts") for v in ("1,2", "1,1,0,1", "a,b,c,d")],
+    *[("--stem-pool", v, "--stem-pool wants two powers of two") for v in ("3,1", "2", "a,b")],
+])
+def test_train_rejects_a_bad_resnet_shape_in_one_line(tmp_path, option, value, message):
     proc = subprocess.run([sys.executable, "-m", "tagger", "train", str(tmp_path), "--out", str(tmp_path / "o"),
-                           "--blocks", blocks], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "--blocks wants four counts" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
-
-
-@pytest.mark.parametrize("pool", ["3,1", "2", "a,b"])
-def test_train_rejects_a_bad_stem_pool_in_one_line(tmp_path, pool):
-    proc = subprocess.run([sys.executable, "-m", "tagger", "train", str(tmp_path), "--out", str(tmp_path / "o"),
-                           "--stem-pool", pool], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "--stem-pool wants two powers of two" in proc.stderr
+                           option, value], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
 
 

@@ -20,7 +20,7 @@ import torch
 from .aggregate import decision_thresholds, track_scores
 from .datasets import Dataset
 from .features import FeatureSet, compute_features
-from .labels import NON_INSTRUMENT_LABELS
+from .labels import instrument_columns
 from .metrics import classification_report, confusion_matrix, mean_average_precision, top1_accuracy
 from .models import Tagger
 from .segments import SILENCE_DB
@@ -68,7 +68,7 @@ def summarise(y_true: np.ndarray, y_score: np.ndarray, labels: Sequence[str], th
     y_true = np.asarray(y_true)
     y_pred = y_score >= (thresholds if thresholds.ndim == 2 else thresholds[None, :])
     report = classification_report(y_true, y_pred, list(labels))
-    instrument = np.array([label not in NON_INSTRUMENT_LABELS for label in labels])
+    instrument = instrument_columns(labels)
     n_instruments = y_true[:, instrument].sum(axis=1)
     single = n_instruments == 1
     multi = n_instruments >= 2
@@ -107,6 +107,11 @@ class Evaluation:
     thresholds: np.ndarray  # (labels,) or (items, labels): what each score was held to
     metrics: dict
     failed: dict[int, str]
+
+    @property
+    def y_pred(self) -> np.ndarray:
+        """(items, labels) bool: each score held to its threshold."""
+        return self.y_score >= np.broadcast_to(self.thresholds, self.y_score.shape)
 
 
 def evaluate(

@@ -5,6 +5,10 @@ accepts any label set; this one is only what the bundled weights predict.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 BUNDLED_LABELS: tuple[str, ...] = (
     "accordion", "acoustic_guitar", "banjo", "bass", "cello", "clarinet", "drums",
     "electric_guitar", "flute", "mallet_percussion", "organ", "piano", "saxophone",
@@ -17,6 +21,11 @@ BUNDLED_LABELS: tuple[str, ...] = (
 # an instrument label with it.
 VOICE_LABEL = "voice"
 NON_INSTRUMENT_LABELS: frozenset[str] = frozenset({VOICE_LABEL})
+
+
+def instrument_columns(labels: Sequence[str]) -> np.ndarray:
+    """Boolean mask over ``labels``: True for an instrument, False for ``voice`` and the like."""
+    return np.array([label not in NON_INSTRUMENT_LABELS for label in labels])
 
 # GM programs (bank 0, 0-based) used to render each label. "drums" is the percussion
 # channel (MIDI channel 10, 0-based 9), not a program. Optional programs from DESIGN.md

@@ -28,9 +28,10 @@ import torch
 
 from tagger.datasets import Dataset, read_manifest
 from tagger.evaluate import Evaluation, evaluate
-from tagger.labels import NON_INSTRUMENT_LABELS
+from tagger.labels import instrument_columns
 from tagger.metrics import classification_report
 from tagger.weights import load_checkpoint
+from training.corpus.voices import VOICE_STYLES
 
 log = logging.getLogger("training.heldout")
 
@@ -43,8 +44,6 @@ HELDOUT_SETS: dict[str, tuple[str, RowFilter | None]] = {
     "voice_accomp": ("corpus_voice_test", lambda row: row["programs"] != ""),
     "physical": ("corpus_physical_test", None),  # physical_heldout variants, classic effects
 }
-# the first word of the voice's description in a corpus clip's effects (training.corpus.voices)
-VOICE_STYLES = ("sing", "choir", "speak", "espeak")
 COLUMNS = ("top1_single", "mixtures_micro_f1", "mixtures_precision", "mixtures_recall",
            "mixtures_invented_per_item", "no_instrument_clean", "mAP")
 
@@ -78,7 +77,8 @@ def score(model: Path, data: Path, sets: list[str], jobs: int) -> dict[str, dict
 
 
 def voice_styles(corpus: Path) -> dict[str, str]:
-    """Clip file name -> the style of the voice on top of it (one of VOICE_STYLES)."""
+    """Clip file name -> the style of the voice on top of it (a key of VOICE_STYLES: the first
+    word of the voice's description among the clip's effects)."""
     details = corpus / "details.jsonl"
     if not details.exists():
         return {}
@@ -102,9 +102,8 @@ def penalty_by_style(clean: tuple[Dataset, Evaluation], vocal: tuple[Dataset, Ev
     """
     def predictions(pair: tuple[Dataset, Evaluation]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         ds, ev = pair
-        instrument = np.array([label not in NON_INSTRUMENT_LABELS for label in ev.labels])
-        held = np.broadcast_to(ev.thresholds, ev.y_score.shape)
-        y_pred = (ev.y_score >= held)[:, instrument]
+        instrument = instrument_columns(ev.labels)
+        y_pred = ev.y_pred[:, instrument]
         return {item.path.name: (ev.y_true[i, instrument].astype(bool), y_pred[i])
                 for i, item in enumerate(ds.items)}
 

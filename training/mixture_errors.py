@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tagger.labels import NON_INSTRUMENT_LABELS
+from tagger.labels import instrument_columns
 
 Stems = Sequence[tuple[str, float]]  # (label, gain_db) per stem of one clip
 
@@ -52,7 +52,7 @@ def mixture_errors(labels: Sequence[str], y_score: np.ndarray, thresholds: np.nd
     count: a ``voice`` on top of a mixture is neither a stem nor an invented label."""
     thresholds = np.broadcast_to(thresholds, y_score.shape)
     index = {label: j for j, label in enumerate(labels)}
-    instrument = np.array([label not in NON_INSTRUMENT_LABELS for label in labels])
+    instrument = instrument_columns(labels)
     by_level, by_count, by_label = defaultdict(list), defaultdict(list), defaultdict(list)
     invented, next_to = Counter(), Counter()
     at_n, mixtures = [], 0

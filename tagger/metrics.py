@@ -23,6 +23,17 @@ def mean_average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
     return float(np.mean(aps)) if aps else float("nan")
 
 
+def micro_counts(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float, float]:
+    """True positives, false positives and false negatives over every cell of two boolean arrays."""
+    t, p = np.asarray(y_true, dtype=bool), np.asarray(y_pred, dtype=bool)
+    return float((t & p).sum()), float((~t & p).sum()), float((t & ~p).sum())
+
+
+def f1_from_counts(tp: float, fp: float, fn: float) -> float:
+    """F1 of those counts; 0 when nothing is right."""
+    return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+
+
 def _prf(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
@@ -80,9 +91,7 @@ def tune_thresholds(y_true: np.ndarray, y_score: np.ndarray, default: float = 0.
             continue
         best = -1.0
         for g in grid:
-            p = y_score[:, j] >= g
-            tp, fp, fn = float((t & p).sum()), float((~t & p).sum()), float((t & ~p).sum())
-            f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+            f1 = f1_from_counts(*micro_counts(t, y_score[:, j] >= g))
             if f1 > best + 1e-9:
                 best, thresholds[j] = f1, g
     return thresholds
@@ -102,9 +111,7 @@ def tune_global_threshold(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray
     t = np.asarray(y_true, dtype=bool)
     best, best_g = -1.0, 0.5
     for g in THRESHOLD_GRID:
-        p = y_score >= g
-        tp, fp, fn = float((t & p).sum()), float((~t & p).sum()), float((t & ~p).sum())
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        f1 = f1_from_counts(*micro_counts(t, y_score >= g))
         if f1 > best + 1e-9:
             best, best_g = f1, g
     return np.full(t.shape[1], best_g, dtype=np.float32)

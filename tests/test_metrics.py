@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tagger.metrics import (
     average_precision, classification_report, confusion_matrix, mean_average_precision, top1_accuracy, tune_thresholds,
@@ -63,3 +64,14 @@ def test_global_threshold_maximises_micro_f1_and_is_one_value():
     t = tune_global_threshold(y, s)
     assert t.shape == (2,) and t[0] == t[1]
     assert 0.35 < t[0] <= 0.6  # every positive above, every negative below
+
+
+def test_micro_counts_and_f1_agree_with_the_classification_report():
+    from tagger.metrics import f1_from_counts, micro_counts
+
+    rng = np.random.default_rng(3)
+    t, p = rng.random((50, 7)) < 0.3, rng.random((50, 7)) < 0.4
+    tp, fp, fn = micro_counts(t, p)
+    assert (tp, fp, fn) == (float((t & p).sum()), float((~t & p).sum()), float((t & ~p).sum()))
+    assert f1_from_counts(tp, fp, fn) == pytest.approx(classification_report(t, p, list("abcdefg"))["micro_f1"])
+    assert f1_from_counts(0.0, 3.0, 2.0) == 0.0

@@ -29,7 +29,7 @@ import numpy as np
 
 from tagger.aggregate import track_scores
 from tagger.datasets import read_manifest
-from tagger.metrics import THRESHOLD_GRID
+from tagger.metrics import THRESHOLD_GRID, f1_from_counts, micro_counts
 from tagger.weights import load_checkpoint, save_checkpoint
 
 log = logging.getLogger("training.tune_tracks")
@@ -98,15 +98,13 @@ def track_table(tracks: ScannedTracks, top_fraction: float) -> np.ndarray:
 def decide(y_true: np.ndarray, y_score: np.ndarray, top_fraction: float,
            thresholds: Sequence[float] = THRESHOLD_GRID) -> list[Decision]:
     """Micro precision, recall and F1 over all labels at each threshold."""
-    t = np.asarray(y_true, dtype=bool)
     out = []
     for g in thresholds:
-        p = y_score >= g
-        tp, fp, fn = float((t & p).sum()), float((~t & p).sum()), float((t & ~p).sum())
-        precision = tp / (tp + fp) if tp + fp else 1.0
+        tp, fp, fn = micro_counts(y_true, y_score >= g)
+        precision = tp / (tp + fp) if tp + fp else 1.0  # nothing named: nothing invented
         recall = tp / (tp + fn) if tp + fn else 1.0
-        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-        out.append(Decision(float(top_fraction), float(g), precision, recall, f1, fp / len(t), fn / len(t)))
+        n = len(y_true)
+        out.append(Decision(float(top_fraction), float(g), precision, recall, f1_from_counts(tp, fp, fn), fp / n, fn / n))
     return out
 
 
@@ -130,9 +128,7 @@ def f1_gain_interval(tracks: ScannedTracks, new: Decision, old: Decision, n: int
     rng = np.random.default_rng(seed)
 
     def f1(y: np.ndarray, truth: np.ndarray, threshold: float) -> float:
-        p = y >= threshold
-        tp, wrong = float((p & truth).sum()), float((p ^ truth).sum())
-        return 2 * tp / (2 * tp + wrong) if tp else 0.0
+        return f1_from_counts(*micro_counts(truth, y >= threshold))
 
     gains = []
     for _ in range(n):

@@ -59,17 +59,23 @@ build --out "$DATA/corpus_voice2" --sources $TRAIN_SOURCES,physical --seed 11 --
     --kinds voice "${SC[@]}"
 build --out "$DATA/corpus_vocal2" --sources $TRAIN_SOURCES,physical --seed 12 --clips-per-label 30 \
     --mixtures 1200 --kinds single,mix --vocals 1.0 "${SC[@]}"
-# more mixtures: the network under-fits them (training/ABLATION.md, R3 and R4): 8000 of the
-# base sources, and 8000 more with the physical models and production effects
+# more mixtures: the network under-fits them (training/ABLATION.md, R3-R7): 8000 of the
+# base sources, 8000 more with the physical models and production effects, and 16,000 more
+# of the base sources with a training voice on top of 40 % (voiceless ones alone made the
+# voice penalty grow)
 build --out "$DATA/corpus_mix2" --sources $TRAIN_SOURCES --seed 14 --mixtures 8000 --kinds mix --effects classic "${SC[@]}"
 build --out "$DATA/corpus_mix3" --sources $TRAIN_SOURCES,physical --seed 15 --mixtures 8000 --kinds mix "${SC[@]}"
+build --out "$DATA/corpus_mix4v" --sources $TRAIN_SOURCES --seed 16 --mixtures 8000 --kinds mix --vocals 0.4 \
+    --effects classic "${SC[@]}"
+build --out "$DATA/corpus_mix5v" --sources $TRAIN_SOURCES --seed 17 --mixtures 8000 --kinds mix --vocals 0.4 \
+    --effects classic "${SC[@]}"
 # multi-segment validation tracks (9-20 s, 1-5 instruments, training sources only): the
 # track-level threshold and aggregation are tuned on these (training/tune_tracks.py)
 "$PY" -m training.val_tracks --out "$DATA/val_tracks" --tracks 100 --seed 7
 
 # 3. fine-tune on everything, score on every held-out set, publish
 TRAIN_SETS=(corpus_train corpus_mix corpus_voice corpus_vocal corpus_prod corpus_physical corpus_voice2 corpus_vocal2
-            corpus_mix2 corpus_mix3)
+            corpus_mix2 corpus_mix3 corpus_mix4v corpus_mix5v)
 "$PY" -m tagger train "${TRAIN_SETS[@]/#/$DATA/}" \
     --val "$DATA/corpus_val" --val "$DATA/corpus_val_voice" --test "$DATA/corpus_test" --out "$RUNS/bundled" \
     --init "$(ls "$RUNS"/base/*.safetensors)" --name resnet --width 32 --epochs "$FINETUNE_EPOCHS" \

@@ -98,12 +98,11 @@ def track_table(tracks: ScannedTracks, top_fraction: float) -> np.ndarray:
 def decide(y_true: np.ndarray, y_score: np.ndarray, top_fraction: float,
            thresholds: Sequence[float] = THRESHOLD_GRID) -> list[Decision]:
     """Micro precision, recall and F1 over all labels at each threshold."""
-    out = []
+    out, n = [], len(y_true)
     for g in thresholds:
         tp, fp, fn = micro_counts(y_true, y_score >= g)
         precision = tp / (tp + fp) if tp + fp else 1.0  # nothing named: nothing invented
         recall = tp / (tp + fn) if tp + fn else 1.0
-        n = len(y_true)
         out.append(Decision(float(top_fraction), float(g), precision, recall, f1_from_counts(tp, fp, fn), fp / n, fn / n))
     return out
 

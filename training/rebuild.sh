@@ -3,7 +3,7 @@
 #
 # 1. Base corpora, exactly as the first bundled model's (FluidR3_GM + csound's sf_GMbank +
 #    freepats through timidity + our own synthesiser; the classic effects chain), and a base
-#    model trained on them for 30 epochs.
+#    model trained on them for 45 epochs (30 until R8: training/ABLATION.md).
 # 2. What the model hears beyond General MIDI, each its own corpus so each can be left out
 #    (training/ABLATION.md): voices (festival singing, festival and espeak-ng speech) alone
 #    and on top of instruments; real production (stem effects, simulated rooms, bus
@@ -20,7 +20,7 @@ PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data}
 RUNS=${RUNS:-runs}
 JOBS=${JOBS:-2}
-EPOCHS=${EPOCHS:-30}            # base model
+EPOCHS=${EPOCHS:-45}            # base model
 FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-24}
 TRAIN_SOURCES=fluidr3,freepats,sfgmbank,synth
 

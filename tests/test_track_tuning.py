@@ -95,6 +95,19 @@ def test_best_threshold_maximises_f1_and_respects_a_precision_floor():
     assert best(decisions, 1.01) is None
 
 
+def test_the_chosen_decision_is_the_best_f1_above_the_precision_floor_else_the_best_f1():
+    from training.tune_tracks import choose
+
+    y_true = np.array([[1, 0, 1], [1, 0, 0], [1, 0, 0]], bool)
+    y_score = np.array([[0.9, 0.75, 0.7], [0.8, 0.5, 0.1], [0.45, 0.4, 0.05]])
+    results = {0.34: decide(y_true, y_score, 0.34)}
+    # the best F1 (0.8 at 0.425) has precision 0.67: below a 0.85 floor, (0.75, 0.8] is chosen
+    assert choose(results, 0.85).threshold == pytest.approx(0.775)
+    assert choose(results, 0.0).threshold == pytest.approx(0.425)
+    # no setting reaches the floor: the best F1 overall, not nothing
+    assert choose(results, 1.01).threshold == pytest.approx(0.425)
+
+
 def test_grid_prefers_the_whole_track_mean_when_two_segments_spike():
     # track 0: label 0 plays throughout at 0.6; label 1 is absent but spikes in two of four segments
     # track 1: label 1 plays throughout at 0.7; label 0 absent

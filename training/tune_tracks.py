@@ -11,7 +11,9 @@ training sound sources only), keeps every segment's scores and loudness, and gri
 ``top_fraction`` and one global threshold for track micro-F1 (over every label of the
 model). It prints precision, recall, F1 and invented labels per track for each
 aggregation at its best threshold, the best with precision >= ``--min-precision``, and
-the model's current setting. ``--write DIR`` saves a copy of the weights with the best
+the model's current setting, and chooses the best F1 with precision >= ``--min-precision``
+(the best F1 when no setting reaches it): a user sees an invented label before a missed
+one, and the project's target is precision 0.85. ``--write DIR`` saves a copy of the weights with the best
 (top_fraction, threshold) and a ``track_decision`` entry in its card saying what it was
 tuned on, as ``DIR/<name>-<sha8>.safetensors`` (:func:`tagger.weights.save_checkpoint`).
 """
@@ -114,6 +116,13 @@ def best(decisions: Sequence[Decision], min_precision: float = 0.0) -> Decision 
     return max(ok, key=lambda d: (round(d.f1, 9), round(d.precision, 9), -d.threshold), default=None)
 
 
+def choose(results: dict[float, list[Decision]], min_precision: float) -> Decision:
+    """The best F1 among the settings with precision >= ``min_precision``; the best F1 overall when none reaches it."""
+    floor = [b for b in (best(ds, min_precision) for ds in results.values()) if b is not None]
+    pool = floor or [b for b in (best(ds) for ds in results.values()) if b is not None]
+    return max(pool, key=lambda d: (round(d.f1, 9), round(d.precision, 9)))
+
+
 def grid(tracks: ScannedTracks, top_fractions: Sequence[float] = TOP_FRACTIONS,
          thresholds: Sequence[float] = THRESHOLD_GRID) -> dict[float, list[Decision]]:
     return {f: decide(tracks.y_true, track_table(tracks, f), f, thresholds) for f in top_fractions}
@@ -195,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", type=Path)
     p.add_argument("--tracks", type=Path, required=True, help="folder with labels.csv (training.val_tracks)")
     p.add_argument("--top-fractions", default=",".join(f"{f:g}" for f in TOP_FRACTIONS))
-    p.add_argument("--min-precision", type=float, default=MIN_PRECISION)
+    p.add_argument("--min-precision", type=float, default=MIN_PRECISION,
+                   help=f"choose the best F1 with at least this precision (default {MIN_PRECISION}; 0: the best F1)")
     p.add_argument("--jobs", type=int, default=2, help="decoding processes")
     p.add_argument("--write", type=Path, metavar="DIR", help="save the tuned weights here")
     p.add_argument("--json", type=Path, help="write the whole grid here")
@@ -215,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(tracks.paths)} tracks, {sum(len(s) for s in tracks.segment_scores)} segments, "
           f"{n_pos} true labels ({n_pos / len(tracks.paths):.2f} per track); model {header.version}\n")
     print(table(results, current, args.min_precision))
-    choice = max((best(ds) for ds in results.values()), key=lambda d: (round(d.f1, 9), round(d.precision, 9)))
+    choice = choose(results, args.min_precision)
     print(f"\nchosen: top_fraction {choice.top_fraction:g}, threshold {choice.threshold:.3f} "
           f"(F1 {choice.f1:.3f}, P {choice.precision:.3f}, R {choice.recall:.3f})")
     about = _about(args.tracks)

@@ -13,7 +13,7 @@ model). It prints precision, recall, F1 and invented labels per track for each
 aggregation at its best threshold, the best with precision >= ``--min-precision``, and
 the model's current setting, and chooses the best F1 with precision >= ``--min-precision``
 (the best F1 when no setting reaches it): a user sees an invented label before a missed
-one, and the project's target is precision 0.85. ``--write DIR`` saves a copy of the weights with the best
+one, and the project's target is precision 0.85. ``--write DIR`` saves a copy of the weights with the chosen
 (top_fraction, threshold) and a ``track_decision`` entry in its card saying what it was
 tuned on, as ``DIR/<name>-<sha8>.safetensors`` (:func:`tagger.weights.save_checkpoint`).
 """

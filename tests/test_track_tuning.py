@@ -159,3 +159,4 @@ def test_tune_tracks_scans_a_folder_and_writes_weights(tmp_path, capsys):
     assert tuned.aggregation["top_fraction"] in (0.34, 1.0)
     assert 0 < tuned.aggregation["track_threshold"] < 1
     assert tuned.card["track_decision"]["previous"]["version"] == read_header(model).version
+    assert tuned.card["track_decision"]["min_precision"] == tune_tracks.MIN_PRECISION  # the floor it chose under

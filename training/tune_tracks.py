@@ -174,8 +174,9 @@ def tuned_checkpoint(model: Path, choice: Decision, tracks_dir: Path, n_tracks: 
                         "track_threshold": float(choice.threshold)}
     ckpt.card["track_decision"] = {
         "about": (f"the track threshold (files of 2+ audible segments) and the track aggregation, tuned for track "
-                  f"micro-F1 on {n_tracks} multi-segment validation tracks rendered from training sound sources "
-                  f"only (training/val_tracks.py; not TimGM6mb, not examples/); clip thresholds unchanged"),
+                  f"micro-F1 (the best with precision >= min_precision, when one reaches it) on {n_tracks} "
+                  f"multi-segment validation tracks rendered from training sound sources only "
+                  f"(training/val_tracks.py; not TimGM6mb, not examples/); clip thresholds unchanged"),
         "tracks": str(tracks_dir), **about,
         "top_fraction": choice.top_fraction, "threshold": choice.threshold,
         "precision": round(choice.precision, 4), "recall": round(choice.recall, 4), "micro_f1": round(choice.f1, 4),
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     choice = choose(results, args.min_precision)
     print(f"\nchosen: top_fraction {choice.top_fraction:g}, threshold {choice.threshold:.3f} "
           f"(F1 {choice.f1:.3f}, P {choice.precision:.3f}, R {choice.recall:.3f})")
-    about = _about(args.tracks)
+    about = {**_about(args.tracks), "min_precision": args.min_precision}
     if current is not None:
         mean, lo, hi = f1_gain_interval(tracks, choice, current)
         print(f"F1 gain over the current setting: {mean:+.3f} (95 % bootstrap interval over tracks {lo:+.3f} .. {hi:+.3f})")

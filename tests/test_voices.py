@@ -7,6 +7,7 @@ engine is one clear error, and a build with voices on top keeps its instrument p
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -125,6 +126,35 @@ def test_vocals_on_top_keep_the_instrument_parts_and_add_the_voice_label(tmp_pat
             a, _ = sf.read(tmp_path / "plain" / p["path"], dtype="float32")
             b, _ = sf.read(tmp_path / "sung" / s["path"], dtype="float32")
             assert not np.allclose(a, b)  # the voice is there
+
+
+@pytest.mark.skipif(not TIMGM.exists(), reason="needs the TimGM6mb soundfont (timgm6mb-soundfont)")
+def test_voice_styles_choose_which_voices_a_build_draws(tmp_path):
+    """--voice-styles espeak=1 puts only espeak-ng speech on the clips; the instruments stay."""
+    from training.build_corpus import main
+
+    def build(out: Path, *extra: str) -> list[dict]:
+        args = ["--out", str(out), "--sources", "timgm6mb", "--labels", "piano,bass,flute", "--mixtures", "4",
+                "--kinds", "mix", "--seed", "5", "--score-pieces", "0", "--vocals", "1", "--jobs", "1", *extra]
+        assert main(args) == 0
+        with open(out / "details.jsonl") as fh:
+            return [json.loads(line) for line in fh]
+
+    default, spoken = build(tmp_path / "default"), build(tmp_path / "spoken", "--voice-styles", "espeak=1")
+    style = lambda row: next(e.split(" ", 1)[0] for e in row["effects"] if e.split(" ", 1)[0] in voices.VOICE_STYLES)
+    assert {style(r) for r in spoken} == {"espeak"}
+    assert {style(r) for r in default} != {"espeak"}  # seed 5 draws a sung voice among its four
+    assert [r["stems"] for r in spoken] == [r["stems"] for r in default]  # the same instrument parts
+
+
+def test_voice_styles_are_parsed_and_checked():
+    from training.build_corpus import parse_args
+
+    args = parse_args(["--out", "x", "--voice-styles", "espeak=2,sing=0.5"])
+    assert args.voice_styles == {"espeak": 2.0, "sing": 0.5}
+    for bad in ("whisper=1", "espeak", "espeak=0", "sing=-1,espeak=2"):
+        with pytest.raises(SystemExit):
+            parse_args(["--out", "x", "--voice-styles", bad])
 
 
 def test_high_notes_are_folded_below_festivals_limit():

@@ -26,7 +26,7 @@ from .corpus.clips import KINDS, BuildConfig, plan_clips, render_clip, write_det
 from .corpus.effects import AugmentConfig
 from .corpus.material import build_score_library
 from .corpus.sources import ALL_SOURCES, Coverage, coverage_for
-from .corpus.voices import VOICE_SPLITS
+from .corpus.voices import VOICE_SPLITS, VOICE_STYLES
 from .corpus.voices import missing_tools as missing_voice_tools
 
 log = logging.getLogger("training.build_corpus")
@@ -63,6 +63,31 @@ def _csv_list(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
     return items
 
 
+def _voice_styles(text: str) -> dict[str, float]:
+    """``espeak=2,sing=1`` -> {"espeak": 2.0, "sing": 1.0}: weights of VOICE_STYLES."""
+    out = {}
+    for part in (t.strip() for t in text.split(",") if t.strip()):
+        name, _, weight = part.partition("=")
+        try:
+            out[name.strip()] = float(weight)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r}: give STYLE=WEIGHT, e.g. espeak=1") from None
+    bad = [k for k in out if k not in VOICE_STYLES]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown voice style {bad}; choose from {', '.join(VOICE_STYLES)}")
+    if any(w < 0 for w in out.values()) or sum(out.values()) <= 0:
+        raise argparse.ArgumentTypeError("voice style weights must be >= 0 with a positive sum")
+    return out
+
+
+def _argument(value) -> str:
+    if isinstance(value, list):
+        return ",".join(value)
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v:g}" for k, v in value.items())
+    return str(value)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m training.build_corpus", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="output directory")
@@ -95,6 +120,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of single/predominant/mix clips with a voice on top (default 0)")
     p.add_argument("--voice-split", choices=sorted(VOICE_SPLITS), default="train",
                    help="which voices to use: train, or heldout for evaluation sets (default train)")
+    p.add_argument("--voice-styles", type=_voice_styles, default=None, metavar="STYLE=W,...",
+                   help="how often each voice style is drawn, e.g. espeak=1 for espeak-ng speech only; "
+                        f"styles left out are never drawn (default {','.join(f'{k}={v}' for k, v in VOICE_STYLES.items())})")
     p.add_argument("--overwrite", action="store_true", help="replace an existing corpus in DIR")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
@@ -161,7 +189,7 @@ def build(args: argparse.Namespace) -> list[dict]:
     if args.no_augment:
         augment_cfg = AugmentConfig.none()
     cfg = BuildConfig(out, args.seed, coverage, score_cache if args.score_pieces > 0 else None,
-                      augment_cfg, args.audio_format, args.vocals, args.voice_split)
+                      augment_cfg, args.audio_format, args.vocals, args.voice_split, args.voice_styles)
     log.info("rendering %d clips with %d job(s)", len(specs), args.jobs)
     rows: list[dict] = []
     t_render = time.monotonic()
@@ -184,7 +212,7 @@ def build(args: argparse.Namespace) -> list[dict]:
     elapsed = time.monotonic() - t0
     table = summary_table(rows, args.kinds)
     cmd = "python -m training.build_corpus " + " ".join(
-        f"--{k.replace('_', '-')} {','.join(v) if isinstance(v, list) else v}"
+        f"--{k.replace('_', '-')} {_argument(v)}"
         for k, v in vars(args).items() if v not in (None, False))
     (out / "summary.md").write_text(
         f"# corpus summary\n\ncommand: `{cmd}`\n\n{table}\n\nfailed clips: {failed}\n"

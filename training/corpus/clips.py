@@ -74,6 +74,7 @@ class BuildConfig:
     audio_format: str = "flac"
     vocals: float = 0.0  # share of single/predominant/mix clips that get a voice on top
     voice_split: str = "train"  # voices.VOICE_SPLITS: "train", or "heldout" for evaluation sets
+    voice_styles: dict[str, float] | None = None  # weights of voices.VOICE_STYLES (None: its own)
 
 
 # ---------------------------------------------------------------------------- planning
@@ -260,11 +261,11 @@ def _stem_labels(rng, spec: ClipSpec, coverage: Coverage) -> list[str]:
     return [spec.labels[i] for i in rng.permutation(len(spec.labels))]
 
 
-def _voice_part(vrng: np.random.Generator, ctx, window: slice, split: str) -> tuple[np.ndarray, float, str] | None:
+def _voice_part(vrng: np.random.Generator, ctx, window: slice, cfg: BuildConfig) -> tuple[np.ndarray, float, str] | None:
     """A voice that sounds in enough of the clip: (audio, its RMS in the window, description)."""
     for _ in range(VOICE_ATTEMPTS):
         try:
-            audio, desc = render_voice(vrng, ctx, split)
+            audio, desc = render_voice(vrng, ctx, cfg.voice_split, weights=cfg.voice_styles)
         except VoiceError as exc:
             raise RenderError(str(exc)) from exc
         level = rms(audio[window])
@@ -307,7 +308,7 @@ def _try_render(spec: ClipSpec, cfg: BuildConfig, rng: np.random.Generator,
         mix += a * np.float32(db_to_gain(g) / level)
     clip_labels = spec.labels
     if spec.kind == "voice" or vrng.random() < cfg.vocals:
-        voice = _voice_part(vrng, ctx, window, cfg.voice_split)
+        voice = _voice_part(vrng, ctx, window, cfg)
         if voice is None:
             return None
         voice_audio, voice_level, desc = voice

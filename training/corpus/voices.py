@@ -239,10 +239,14 @@ def speak(rng: np.random.Generator, engine: str, voice_name: str, factor: float)
 
 
 def render_voice(rng: np.random.Generator, ctx: MusicContext, split: str = "train",
-                 style: str | None = None) -> tuple[np.ndarray, str]:
-    """One voice part of RENDER_SAMPLES at 22 050 Hz (peak 1) and a description of it."""
+                 style: str | None = None, weights: dict[str, float] | None = None) -> tuple[np.ndarray, str]:
+    """One voice part of RENDER_SAMPLES at 22 050 Hz (peak 1) and a description of it.
+
+    The style is ``style``, else drawn with ``weights`` (default ``VOICE_STYLES``; a style
+    left out of ``weights`` is never drawn).
+    """
     voices = VOICE_SPLITS[split]
-    styles = {k: v for k, v in VOICE_STYLES.items() if voices["sing" if k == "choir" else k]}
+    styles = {k: v for k, v in (weights or VOICE_STYLES).items() if v > 0 and voices["sing" if k == "choir" else k]}
     if style is None:
         names = list(styles)
         p = np.array([styles[k] for k in names])

@@ -132,6 +132,7 @@ def test_vocals_on_top_keep_the_instrument_parts_and_add_the_voice_label(tmp_pat
 def test_voice_styles_choose_which_voices_a_build_draws(tmp_path):
     """--voice-styles espeak=1 puts only espeak-ng speech on the clips; the instruments stay."""
     from training.build_corpus import main
+    from training.heldout import voice_styles
 
     def build(out: Path, *extra: str) -> list[dict]:
         args = ["--out", str(out), "--sources", "timgm6mb", "--labels", "piano,bass,flute", "--mixtures", "4",
@@ -141,9 +142,9 @@ def test_voice_styles_choose_which_voices_a_build_draws(tmp_path):
             return [json.loads(line) for line in fh]
 
     default, spoken = build(tmp_path / "default"), build(tmp_path / "spoken", "--voice-styles", "espeak=1")
-    style = lambda row: next(e.split(" ", 1)[0] for e in row["effects"] if e.split(" ", 1)[0] in voices.VOICE_STYLES)
-    assert {style(r) for r in spoken} == {"espeak"}
-    assert {style(r) for r in default} != {"espeak"}  # seed 5 draws a sung voice among its four
+    styles = voice_styles(tmp_path / "spoken"), voice_styles(tmp_path / "default")
+    assert len(styles[0]) == len(spoken) == 4 and set(styles[0].values()) == {"espeak"}
+    assert set(styles[1].values()) != {"espeak"}  # seed 5 draws a sung voice among its four
     assert [r["stems"] for r in spoken] == [r["stems"] for r in default]  # the same instrument parts
 
 

@@ -122,7 +122,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="which voices to use: train, or heldout for evaluation sets (default train)")
     p.add_argument("--voice-styles", type=_voice_styles, default=None, metavar="STYLE=W,...",
                    help="how often each voice style is drawn, e.g. espeak=1 for espeak-ng speech only; "
-                        f"styles left out are never drawn (default {','.join(f'{k}={v}' for k, v in VOICE_STYLES.items())})")
+                        f"styles left out are never drawn (default {_argument(VOICE_STYLES)})")
     p.add_argument("--overwrite", action="store_true", help="replace an existing corpus in DIR")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)

@@ -42,7 +42,7 @@ except ImportError:  # an older typer is built on click
 
 from . import __version__
 from .discover import show_path
-from .errors import DatasetError, ModelLoadError
+from .errors import DatasetError, ModelLoadError, RunMismatchError, TaggerError
 
 if TYPE_CHECKING:
     from .scan import Scanner, ScorerInBackground
@@ -166,7 +166,7 @@ def _parse_blocks(text: Optional[str], arch: str) -> tuple[int, ...] | None:
                         "four counts of at least 1, like 1,1,1,2")
 
 
-def _failed(exc: ModelLoadError | DatasetError) -> typer.Exit:
+def _failed(exc: TaggerError) -> typer.Exit:
     """Exit 2 with the error's one line, prefixed by the file it is about."""
     return _fail(f"{show_path(exc.path)}: {exc}" if exc.path else str(exc))
 
@@ -526,7 +526,7 @@ def train(
     try:
         with progress:
             result = run_training(cfg, report)
-    except (DatasetError, ModelLoadError) as exc:
+    except (DatasetError, ModelLoadError, RunMismatchError) as exc:
         raise _failed(exc) from None
     err.print(f"best weights: [bold]{result.weights}[/]")
     for name_, metrics in (("validation", result.val), ("test", result.test)):

@@ -30,3 +30,7 @@ class TagWriteError(TaggerError):
 
 class DatasetError(TaggerError):
     """A training or evaluation dataset is not in a layout we can read."""
+
+
+class RunMismatchError(TaggerError):
+    """A training run folder holds a run made with other settings or data than asked for."""

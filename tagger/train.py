@@ -7,6 +7,7 @@ thresholds) uses the validation set only; a test set, when given, is only report
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from . import __version__
 from .aggregate import DEFAULT_AGGREGATION
 from .datasets import Dataset, Item, merge, read_dataset
-from .errors import DatasetError
+from .errors import DatasetError, RunMismatchError
 from .evaluate import evaluate, item_scores, predict_features, summarise
 from .features import FeatureSet, compute_features_by_part
 from .frontend import FrontendConfig
@@ -69,6 +70,42 @@ class TrainConfig:
     jobs: int = -1
     device: str = "auto"
     cache_dir: str | None = None  # default: <out>/cache
+
+
+# Settings a run may change when it resumes from its state.pt: more epochs, more patience,
+# another device, another test set (only reported). Any other setting, or other data, is
+# another run, which must not continue this one's weights.
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "jobs", "device", "cache_dir", "out", "test"})
+
+
+def run_inputs(cfg: TrainConfig, train_items: Sequence[Item], val_items: Sequence[Item]) -> dict:
+    """What a run is made of: its settings but RESUMABLE_CHANGES, and a digest of its data
+    (every training and validation file's path, labels, size and modification time)."""
+    settings = {k: v for k, v in json.loads(json.dumps(asdict(cfg))).items() if k not in RESUMABLE_CHANGES}
+    digest = hashlib.sha256()
+    for role, items in (("train", train_items), ("val", val_items)):
+        for item in items:
+            st = os.stat(item.path)
+            digest.update(f"{role}\0{item.path}\0{';'.join(item.labels)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return {"settings": settings, "data": digest.hexdigest()}
+
+
+def _check_resumable(state: dict, inputs: dict, out: Path) -> None:
+    """Raise RunMismatchError unless the run in ``out`` was made of ``inputs``."""
+    if "inputs" in state:
+        before = state["inputs"]
+    else:  # states written before inputs were recorded: their settings only
+        before = {"settings": {k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES},
+                  "data": inputs["data"]}
+    differ = sorted(k for k in inputs["settings"].keys() | before["settings"].keys()
+                    if inputs["settings"].get(k) != before["settings"].get(k))
+    what = [f"other settings ({', '.join(differ)})"] if differ else []
+    if before["data"] != inputs["data"]:
+        what.append("other training or validation files")
+    if what:
+        raise RunMismatchError(
+            f"the run in this folder was made with {' and '.join(what)}; resuming it would mix two runs: "
+            "choose another --out, or delete this state.pt to start over", out / "state.pt")
 
 
 @dataclass
@@ -306,6 +343,11 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
         raise DatasetError("no validation items: give --val DATA or more data")
     labels = data.labels
     test_ds = merge([read_dataset(p) for p in cfg.test]) if cfg.test else None
+    state_path = out / "state.pt"
+    inputs = run_inputs(cfg, train_items, val_items)
+    state = torch.load(state_path, map_location=device, weights_only=True) if state_path.exists() else None
+    if state is not None:  # before computing any feature: a mismatch is told at once
+        _check_resumable(state, inputs, out)
 
     def features(parts: list[list[Item]], max_segments: int | None, stage: str) -> FeatureSet:
         """Each dataset's features are cached on their own: adding one computes only it."""
@@ -342,14 +384,10 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
         opt, lambda s: _cosine(s, total_steps, int(cfg.warmup_epochs * steps_per_epoch))
     )
     name = cfg.name or cfg.arch
-    state_path = out / "state.pt"
     history: list[dict] = []
     best = {"mAP": -1.0, "epoch": 0, "weights": None}  # weights: a file name in ``out``
     start_epoch = 0
-    if state_path.exists():
-        state = torch.load(state_path, map_location=device, weights_only=True)
-        if state["config"] != json.loads(json.dumps(asdict(cfg))):
-            log.warning("state.pt in %s was made with other settings; resuming anyway with the new ones", out)
+    if state is not None:
         model.classifier.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -357,6 +395,7 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
         if best["weights"]:  # older states hold a full path: the file is in this run folder
             best["weights"] = Path(best["weights"]).name
         torch.set_rng_state(state["rng"])
+        _remove_unsaved_best(out, name, best["weights"], state_path)
         log.info("resuming %s at epoch %d", out, start_epoch + 1)
 
     rng = torch.Generator().manual_seed(cfg.seed + start_epoch)
@@ -406,17 +445,19 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
                 dict(zip(labels, map(float, thresholds))), name=name,
                 card=_card(cfg, labels, train_items, val_items, summarise(y_val, val_scores, labels, thresholds), epoch + 1),
             )
-            if best["weights"]:
-                (out / best["weights"]).unlink(missing_ok=True)
+            superseded = best["weights"]
             best = {"mAP": val_map, "epoch": epoch + 1, "weights": save_checkpoint(ckpt, out).name}
             bad_epochs = 0
         else:
+            superseded = None
             bad_epochs += 1
         _atomic_torch_save({
-            "config": json.loads(json.dumps(asdict(cfg))), "model": model.classifier.state_dict(),
+            "config": json.loads(json.dumps(asdict(cfg))), "inputs": inputs, "model": model.classifier.state_dict(),
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "history": history, "best": best,
             "epoch": epoch + 1, "rng": torch.get_rng_state(),
         }, state_path)
+        if superseded and superseded != best["weights"]:  # only once state.pt names the new best: a kill never
+            (out / superseded).unlink(missing_ok=True)     # leaves a state whose best weights are gone
         (out / "history.json").write_text(json.dumps(history, indent=1))
         _plot_curves(history, out / "curves.png")
 
@@ -429,6 +470,16 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
         best_path.unlink()
         best_path = save_checkpoint(best_ckpt, out)
     return TrainResult(best_path, history, best_ckpt.card.get("validation", {}), test_metrics)
+
+
+def _remove_unsaved_best(out: Path, name: str, best: str | None, state_path: Path) -> None:
+    """Weights this run wrote after its last state.pt but state.pt does not name: a kill
+    came between saving a new best and saving the state. That epoch runs again."""
+    saved = state_path.stat().st_mtime_ns
+    for path in out.glob(f"{name}-????????.safetensors"):
+        if path.name != best and path.stat().st_mtime_ns >= saved:
+            log.info("removing %s: written by an epoch that did not finish", path.name)
+            path.unlink()
 
 
 def _card(cfg: TrainConfig, labels, train_items, val_items, val_metrics: dict, epoch: int) -> dict:

@@ -91,3 +91,30 @@ def test_setup_corpus_names_the_missing_packages_in_one_line_when_it_cannot_inst
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "install these Debian packages" in lines[0]
     assert "timidity" in lines[0] and "festival" in lines[0] and "freepats" not in lines[0]
+
+
+def test_reuse_keeps_a_finished_build_and_rebuilds_anything_else(tmp_path, capsys):
+    """make weights resumes with --reuse: a corpus finished with the same arguments is kept
+    (whatever --jobs); other arguments, or a build killed before its stamp, build again."""
+    import json
+
+    from training.build_corpus import main
+
+    out = tmp_path / "c"
+    base = ["--out", str(out), "--sources", "timgm6mb", "--labels", "piano", "--clips-per-label", "1",
+            "--mixtures", "0", "--kinds", "single", "--score-pieces", "0", "--reuse"]
+
+    def build(*extra: str) -> tuple[str, dict[str, int]]:
+        assert main([*base, *extra]) == 0
+        clips = {p.name: p.stat().st_mtime_ns for p in (out / "clips").iterdir()}
+        return capsys.readouterr().out, clips
+
+    said, first = build("--seed", "1", "--jobs", "1")
+    assert "clips written" in said and json.loads((out / "build.json").read_text())["seed"] == 1
+    said, again = build("--seed", "1", "--jobs", "2")
+    assert "already built" in said and again == first  # kept: not one clip rewritten
+    said, other = build("--seed", "2", "--jobs", "1")
+    assert "clips written" in said and json.loads((out / "build.json").read_text())["seed"] == 2
+    (out / "build.json").unlink()  # as if killed before the end: never taken for finished
+    said, _ = build("--seed", "2", "--jobs", "1")
+    assert "clips written" in said and (out / "build.json").exists()

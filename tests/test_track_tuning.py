@@ -160,3 +160,26 @@ def test_tune_tracks_scans_a_folder_and_writes_weights(tmp_path, capsys):
     assert 0 < tuned.aggregation["track_threshold"] < 1
     assert tuned.card["track_decision"]["previous"]["version"] == read_header(model).version
     assert tuned.card["track_decision"]["min_precision"] == tune_tracks.MIN_PRECISION  # the floor it chose under
+
+
+def test_val_tracks_reuse_keeps_finished_tracks_and_redraws_on_other_arguments(tmp_path, monkeypatch, capsys):
+    """make weights resumes: --reuse keeps tracks finished with the same arguments, renders
+    again for others or when the last build did not finish (no build.json). The renderer
+    is replaced by a stand-in that records what it was asked for."""
+    rendered = []
+
+    def fake_render(ti, coverage, out, seed, chorales):
+        rendered.append((ti, seed))
+        track = TRACKS[0]
+        return track, {"file": track.file, "attempt": 0}
+
+    monkeypatch.setattr(val_tracks, "coverage_for", lambda source: None)
+    monkeypatch.setattr(val_tracks, "_chorales", lambda: [])
+    monkeypatch.setattr(val_tracks, "render_val_track", fake_render)
+    out = tmp_path / "tracks"
+    run = lambda *args: val_tracks.main(["--out", str(out), "--tracks", "2", "--reuse", *args])  # noqa: E731
+    assert run("--seed", "1") == 0 and rendered == [(0, 1), (1, 1)]
+    assert run("--seed", "1") == 0 and len(rendered) == 2 and "already built" in capsys.readouterr().out
+    assert run("--seed", "2") == 0 and rendered[2:] == [(0, 2), (1, 2)]
+    (out / "build.json").unlink()
+    assert run("--seed", "2") == 0 and len(rendered) == 6

@@ -77,6 +77,61 @@ def test_resume_continues_where_it_stopped(trained, tmp_path, monkeypatch):
     assert {p.name: p.read_bytes() for p in Path(cfg.out).iterdir() if p.is_file()} == before
 
 
+def test_a_kill_while_saving_a_new_best_leaves_a_state_whose_weights_exist(trained, tmp_path, monkeypatch):
+    """Killed after epoch 2's better weights were written but before state.pt was: the state
+    still names epoch 1's weights, so they must still be there, and the run resumes."""
+    import torch
+
+    cfg, _ = trained
+    better = itertools.count(10)
+    monkeypatch.setattr(tagger.train, "mean_average_precision", lambda *args: float(next(better)))
+    saves = itertools.count(1)
+    real_save = tagger.train._atomic_torch_save
+
+    def killed_at_second_save(obj, path):
+        if next(saves) == 2:
+            raise KeyboardInterrupt
+        real_save(obj, path)
+
+    monkeypatch.setattr(tagger.train, "_atomic_torch_save", killed_at_second_save)
+    run = dataclasses.replace(cfg, out=str(tmp_path / "run"))
+    with pytest.raises(KeyboardInterrupt):
+        train(run)
+    state = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
+    assert state["epoch"] == 1 and (tmp_path / "run" / state["best"]["weights"]).exists()
+    monkeypatch.setattr(tagger.train, "_atomic_torch_save", real_save)
+    assert [h["epoch"] for h in train(run).history] == [1, 2]
+    assert len(list((tmp_path / "run").glob("*.safetensors"))) == 1
+
+
+def test_a_run_resumes_only_with_its_own_settings_and_data(trained, tmp_path):
+    """Continuing a run's weights with other settings or data would make a model of neither
+    (make weights resumes its stages this way): refused in one line before any feature is
+    computed, the run folder untouched. More epochs or another device are the same run."""
+    from tagger.errors import RunMismatchError
+
+    cfg, first = trained
+    copy = tmp_path / "run"
+    shutil.copytree(cfg.out, copy)
+    before = {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()}
+    with pytest.raises(RunMismatchError, match=r"with other settings \(eq_db, lr\); resuming"):
+        train(dataclasses.replace(cfg, out=str(copy), lr=1e-3, eq_db=20.0))
+    data = tmp_path / "data"
+    shutil.copytree(cfg.data[0], data)
+    small = dataclasses.replace(cfg, out=str(tmp_path / "small"), data=[str(data)], epochs=1)
+    train(small)
+    (data / "hum" / "0.wav").write_bytes((data / "hum" / "1.wav").read_bytes())  # one file re-rendered
+    with pytest.raises(RunMismatchError, match="made with other training or validation files;"):
+        train(small)
+    proc = subprocess.run([sys.executable, "-m", "tagger", "train", str(data), "--out", str(copy), "--width", "8",
+                           "--epochs", "2", "--jobs", "1"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and "delete this state.pt to start over" in proc.stderr
+    assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
+    again = train(dataclasses.replace(cfg, out=str(copy), epochs=2, patience=9, jobs=2))  # the same run
+    assert again.history == first.history
+
+
 def test_fine_tune_to_new_labels_from_a_checkpoint(trained, tmp_path):
     cfg, first = trained
     data = tmp_path / "two"

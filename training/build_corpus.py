@@ -28,6 +28,7 @@ from .corpus.material import build_score_library
 from .corpus.sources import ALL_SOURCES, Coverage, coverage_for
 from .corpus.voices import VOICE_SPLITS, VOICE_STYLES
 from .corpus.voices import missing_tools as missing_voice_tools
+from .stamp import build_arguments, clear_stamp, is_built, write_stamp
 
 log = logging.getLogger("training.build_corpus")
 
@@ -124,6 +125,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="how often each voice style is drawn, e.g. espeak=1 for espeak-ng speech only; "
                         f"styles left out are never drawn (default {_argument(VOICE_STYLES)})")
     p.add_argument("--overwrite", action="store_true", help="replace an existing corpus in DIR")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep DIR when it holds a finished corpus built with these arguments (DIR/build.json); "
+                        "otherwise build it, replacing what is there (make weights resumes this way)")
     p.add_argument("-v", "--verbose", action="store_true")
     return p.parse_args(argv)
 
@@ -156,18 +160,24 @@ def coverage_report(coverage: dict[str, Coverage]) -> dict:
             for s, c in coverage.items()}
 
 
-def build(args: argparse.Namespace) -> list[dict]:
+def build(args: argparse.Namespace) -> list[dict] | None:
+    """Render the corpus ``args`` describe; None when ``--reuse`` found it already built."""
     from joblib import Parallel, delayed
 
     t0 = time.monotonic()
+    out: Path = args.out
+    arguments = build_arguments(args)
+    if args.reuse and is_built(out, arguments):
+        print(f"{out}: already built with these arguments ({out / 'build.json'}), kept")
+        return None
     missing = missing_packages(args.sources, args.vocals > 0 or "voice" in args.kinds)
     if missing:
         raise SystemExit(f"build_corpus: missing Debian packages: {' '.join(missing)} "
                          f"(as root: apt-get install {' '.join(missing)}; or run scripts/setup_corpus.sh)")
-    out: Path = args.out
-    if (out / "manifest.csv").exists():
-        if not args.overwrite:
-            raise SystemExit(f"{out}/manifest.csv exists; pass --overwrite to rebuild")
+    if (out / "manifest.csv").exists() and not (args.overwrite or args.reuse):
+        raise SystemExit(f"{out}/manifest.csv exists; pass --overwrite to rebuild")
+    clear_stamp(out)
+    if args.overwrite or args.reuse:  # no clip of an earlier build (finished or killed) stays behind
         for f in (out / "clips").glob("*.*"):
             if f.suffix in (".flac", ".wav"):
                 f.unlink()
@@ -217,6 +227,7 @@ def build(args: argparse.Namespace) -> list[dict]:
     (out / "summary.md").write_text(
         f"# corpus summary\n\ncommand: `{cmd}`\n\n{table}\n\nfailed clips: {failed}\n"
         f"build time: {elapsed:.0f} s with {args.jobs} job(s)\n")
+    write_stamp(out, arguments)
     print(table)
     print(f"\n{len(rows)} clips written to {out} ({failed} failed) in {elapsed:.0f} s "
           f"with {args.jobs} job(s)")

@@ -10,6 +10,12 @@
 #    compression and limiting); and the project's physical models.
 # 3. The base model fine-tuned on all of it.
 #
+# Resumable: a corpus already built with the same arguments is kept (its build.json), and
+# each training run continues from its state.pt, so `make weights` after a kill picks up
+# where it stopped. `tagger train` refuses to continue a run made with other settings or
+# data: after changing a training line, delete that run folder. FRESH=1 rebuilds every
+# corpus and both runs from nothing (do that after changing the renderer's code).
+#
 # Held out, never trained or tuned on: TimGM6mb (one corpus validates: epoch and
 # per-label thresholds; a second, disjoint one is only reported), the same test clips with
 # held-out voices on top, held-out voices alone, and physical-model variants training
@@ -25,7 +31,13 @@ FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-24}
 TRAIN_SOURCES=fluidr3,freepats,sfgmbank,synth
 
 bash scripts/setup_corpus.sh    # the soundfonts, timidity, festival and espeak-ng (Debian packages)
-build() { "$PY" -m training.build_corpus --jobs "$JOBS" --overwrite "$@"; }
+if [ "${FRESH:-0}" = 1 ]; then
+    KEEP=--overwrite TRACKS_KEEP=()
+    rm -rf "$RUNS/base" "$RUNS/bundled" "$RUNS/bundled_tracks"
+else
+    KEEP=--reuse TRACKS_KEEP=(--reuse)
+fi
+build() { "$PY" -m training.build_corpus --jobs "$JOBS" "$KEEP" "$@"; }
 SC=(--score-cache "$DATA/corpus_train/score_cache.json")
 
 # 1. base corpora and the base model
@@ -71,7 +83,7 @@ build --out "$DATA/corpus_mix5v" --sources $TRAIN_SOURCES --seed 17 --mixtures 8
     --effects classic "${SC[@]}"
 # multi-segment validation tracks (9-20 s, 1-5 instruments, training sources only): the
 # track-level threshold and aggregation are tuned on these (training/tune_tracks.py)
-"$PY" -m training.val_tracks --out "$DATA/val_tracks" --tracks 100 --seed 7
+"$PY" -m training.val_tracks --out "$DATA/val_tracks" --tracks 100 --seed 7 "${TRACKS_KEEP[@]}"
 
 # 3. fine-tune on everything, score on every held-out set, publish
 TRAIN_SETS=(corpus_train corpus_mix corpus_voice corpus_vocal corpus_prod corpus_physical corpus_voice2 corpus_vocal2

@@ -42,6 +42,7 @@ import numpy as np
 from .corpus.material import BAND_ROLES, GENERATORS, LABEL_STYLES, PROGRESSIONS, SCALES, _parse_piece
 from .corpus.sources import DRUM_BANK, SOUNDFONTS, Coverage, coverage_for
 from .make_examples import SEGMENT_SECONDS, TRACKS, Part, Track, render_one, write_manifest
+from .stamp import build_arguments, clear_stamp, is_built, write_stamp
 
 log = logging.getLogger("training.val_tracks")
 
@@ -192,8 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="output folder (e.g. data/val_tracks)")
     p.add_argument("--tracks", type=int, default=N_TRACKS)
     p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--reuse", action="store_true",
+                   help="keep OUT when it holds finished tracks made with these arguments (OUT/build.json)")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
+    arguments = build_arguments(args)
+    if args.reuse and is_built(args.out, arguments):
+        print(f"{args.out}: already built with these arguments ({args.out / 'build.json'}), kept")
+        return 0
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
@@ -203,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     chorales = _chorales()
     args.out.mkdir(parents=True, exist_ok=True)
+    clear_stamp(args.out)
     t0 = time.monotonic()
     tracks, details = [], []
     for ti in range(args.tracks):
@@ -214,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.out / "tracks.jsonl", "w") as fh:
         for d in details:
             fh.write(json.dumps(d) + "\n")
+    write_stamp(args.out, arguments)
     n_labels = [len(t.labels) for t in tracks]
     print(f"{len(tracks)} validation tracks ({sum(t.seconds for t in tracks) / 60:.1f} min of audio, "
           f"{np.mean(n_labels):.1f} labels per track) written to {args.out} in {time.monotonic() - t0:.0f} s")

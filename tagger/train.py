@@ -467,8 +467,13 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
     if test_ds is not None:
         test_metrics = evaluate(best_ckpt, test_ds, device, cfg.jobs, cache, progress=report).metrics
         best_ckpt.card["test"] = test_metrics
-        best_path.unlink()
-        best_path = save_checkpoint(best_ckpt, out)
+        tested = save_checkpoint(best_ckpt, out)
+        if tested != best_path:  # state.pt names the file first, so a resumed run finds it
+            state = torch.load(state_path, map_location="cpu", weights_only=True)
+            state["best"]["weights"] = tested.name
+            _atomic_torch_save(state, state_path)
+            best_path.unlink()
+        best_path = tested
     return TrainResult(best_path, history, best_ckpt.card.get("validation", {}), test_metrics)
 
 

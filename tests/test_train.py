@@ -104,6 +104,18 @@ def test_a_kill_while_saving_a_new_best_leaves_a_state_whose_weights_exist(train
     assert len(list((tmp_path / "run").glob("*.safetensors"))) == 1
 
 
+def test_a_finished_run_with_a_test_set_resumes_to_its_own_weights(trained, tmp_path):
+    """make weights run twice: the finished fine-tune (with --test, whose figures are added
+    to the weights under a new name) resumes to the same weights instead of failing or
+    deleting them."""
+    cfg, _ = trained
+    run = dataclasses.replace(cfg, out=str(tmp_path / "run"), test=[cfg.data[0]], epochs=1)
+    first = train(run)
+    again = train(run)
+    assert again.weights == first.weights and again.weights.exists() and again.test == first.test
+    assert [p.name for p in (tmp_path / "run").glob("*.safetensors")] == [first.weights.name]
+
+
 def test_a_run_resumes_only_with_its_own_settings_and_data(trained, tmp_path):
     """Continuing a run's weights with other settings or data would make a model of neither
     (make weights resumes its stages this way): refused in one line before any feature is

@@ -81,17 +81,24 @@ build --out "$DATA/corpus_mix4v" --sources $TRAIN_SOURCES --seed 16 --mixtures 8
     --effects classic "${SC[@]}"
 build --out "$DATA/corpus_mix5v" --sources $TRAIN_SOURCES --seed 17 --mixtures 8000 --kinds mix --vocals 0.4 \
     --effects classic "${SC[@]}"
+# espeak-ng speech on top of 2000 more base-source mixtures, espeak-ng being the held-out
+# voice that costs instrument labels most (training/ABLATION.md, R9; what it does to the
+# voice penalty is within one run's spread, R9c; the bundled model was trained with it)
+build --out "$DATA/corpus_vocal3" --sources $TRAIN_SOURCES --seed 18 --mixtures 2000 --kinds mix --vocals 1.0 \
+    --voice-styles espeak=1 --effects classic "${SC[@]}"
 # multi-segment validation tracks (9-20 s, 1-5 instruments, training sources only): the
 # track-level threshold and aggregation are tuned on these (training/tune_tracks.py)
 "$PY" -m training.val_tracks --out "$DATA/val_tracks" --tracks 100 --seed 7 "${TRACKS_KEEP[@]}"
 
-# 3. fine-tune on everything, score on every held-out set, publish
+# 3. fine-tune on everything, score on every held-out set, publish. The fine-tune adds no
+# random spectral envelope (--eq-db 0): on these corpora it only blurred timbres
+# (training/ABLATION.md, R10, R11)
 TRAIN_SETS=(corpus_train corpus_mix corpus_voice corpus_vocal corpus_prod corpus_physical corpus_voice2 corpus_vocal2
-            corpus_mix2 corpus_mix3 corpus_mix4v corpus_mix5v)
+            corpus_mix2 corpus_mix3 corpus_mix4v corpus_mix5v corpus_vocal3)
 "$PY" -m tagger train "${TRAIN_SETS[@]/#/$DATA/}" \
     --val "$DATA/corpus_val" --val "$DATA/corpus_val_voice" --test "$DATA/corpus_test" --out "$RUNS/bundled" \
     --init "$(ls "$RUNS"/base/*.safetensors)" --name resnet --width 32 --epochs "$FINETUNE_EPOCHS" \
-    --patience 20 --lr 0.001 --jobs "$JOBS" --cache "$DATA/cache"
+    --patience 20 --lr 0.001 --eq-db 0 --jobs "$JOBS" --cache "$DATA/cache"
 # the track threshold (files of 2+ segments), tuned on whole validation tracks; the top-third
 # aggregation is kept (those tracks cannot show what a plain mean costs a part heard in one section)
 "$PY" -m training.heldout "$RUNS"/bundled/*.safetensors --data "$DATA" --json "$RUNS/bundled/heldout.json"

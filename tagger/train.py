@@ -15,7 +15,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +97,10 @@ def _check_resumable(state: dict, inputs: dict, out: Path) -> None:
     else:  # states written before inputs were recorded: their settings only
         before = {"settings": {k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES},
                   "data": inputs["data"]}
+    # a setting added since the state was written had its default then
+    defaults = json.loads(json.dumps({f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}))
+    before = {**before, "settings": {**{k: v for k, v in defaults.items() if k not in RESUMABLE_CHANGES},
+                                     **before["settings"]}}
     differ = sorted(k for k in inputs["settings"].keys() | before["settings"].keys()
                     if inputs["settings"].get(k) != before["settings"].get(k))
     what = [f"other settings ({', '.join(differ)})"] if differ else []

@@ -142,6 +142,12 @@ def test_a_run_resumes_only_with_its_own_settings_and_data(trained, tmp_path):
     assert {p.name: p.read_bytes() for p in copy.iterdir() if p.is_file()} == before
     again = train(dataclasses.replace(cfg, out=str(copy), epochs=2, patience=9, jobs=2))  # the same run
     assert again.history == first.history
+    import torch  # a state written before `inputs` and a setting (here eq_db) existed: the same run too
+
+    state = torch.load(copy / "state.pt", weights_only=True)
+    del state["inputs"], state["config"]["eq_db"]
+    torch.save(state, copy / "state.pt")
+    assert train(dataclasses.replace(cfg, out=str(copy))).history == first.history
 
 
 def test_fine_tune_to_new_labels_from_a_checkpoint(trained, tmp_path):

@@ -28,7 +28,7 @@ from .corpus.material import build_score_library
 from .corpus.sources import ALL_SOURCES, Coverage, coverage_for
 from .corpus.voices import VOICE_SPLITS, VOICE_STYLES
 from .corpus.voices import missing_tools as missing_voice_tools
-from .stamp import build_arguments, clear_stamp, is_built, write_stamp
+from .stamp import build_arguments, clear_stamp, kept, write_stamp
 
 log = logging.getLogger("training.build_corpus")
 
@@ -167,8 +167,7 @@ def build(args: argparse.Namespace) -> list[dict] | None:
     t0 = time.monotonic()
     out: Path = args.out
     arguments = build_arguments(args)
-    if args.reuse and is_built(out, arguments):
-        print(f"{out}: already built with these arguments ({out / 'build.json'}), kept")
+    if args.reuse and kept(out, arguments):
         return None
     missing = missing_packages(args.sources, args.vocals > 0 or "voice" in args.kinds)
     if missing:

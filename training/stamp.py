@@ -32,6 +32,14 @@ def is_built(out: Path, arguments: dict) -> bool:
         return False
 
 
+def kept(out: Path, arguments: dict) -> bool:
+    """``--reuse``: True (and says so) when ``out`` is a finished build made with ``arguments``."""
+    if not is_built(out, arguments):
+        return False
+    print(f"{out}: already built with these arguments ({out / STAMP}), kept")
+    return True
+
+
 def clear_stamp(out: Path) -> None:
     """Before (re)building ``out``: it is not a finished build until :func:`write_stamp`."""
     (out / STAMP).unlink(missing_ok=True)

@@ -42,7 +42,7 @@ import numpy as np
 from .corpus.material import BAND_ROLES, GENERATORS, LABEL_STYLES, PROGRESSIONS, SCALES, _parse_piece
 from .corpus.sources import DRUM_BANK, SOUNDFONTS, Coverage, coverage_for
 from .make_examples import SEGMENT_SECONDS, TRACKS, Part, Track, render_one, write_manifest
-from .stamp import build_arguments, clear_stamp, is_built, write_stamp
+from .stamp import build_arguments, clear_stamp, kept, write_stamp
 
 log = logging.getLogger("training.val_tracks")
 
@@ -198,8 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
     arguments = build_arguments(args)
-    if args.reuse and is_built(args.out, arguments):
-        print(f"{args.out}: already built with these arguments ({args.out / 'build.json'}), kept")
+    if args.reuse and kept(args.out, arguments):
         return 0
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

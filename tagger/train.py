@@ -15,7 +15,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -78,10 +78,16 @@ class TrainConfig:
 RESUMABLE_CHANGES = frozenset({"epochs", "patience", "jobs", "device", "cache_dir", "out", "test"})
 
 
+def _settings(cfg: TrainConfig | dict) -> dict:
+    """A run's settings as stored in state.pt (JSON values), without RESUMABLE_CHANGES."""
+    config = asdict(cfg) if isinstance(cfg, TrainConfig) else cfg
+    return {k: v for k, v in json.loads(json.dumps(config)).items() if k not in RESUMABLE_CHANGES}
+
+
 def run_inputs(cfg: TrainConfig, train_items: Sequence[Item], val_items: Sequence[Item]) -> dict:
     """What a run is made of: its settings but RESUMABLE_CHANGES, and a digest of its data
     (every training and validation file's path, labels, size and modification time)."""
-    settings = {k: v for k, v in json.loads(json.dumps(asdict(cfg))).items() if k not in RESUMABLE_CHANGES}
+    settings = _settings(cfg)
     digest = hashlib.sha256()
     for role, items in (("train", train_items), ("val", val_items)):
         for item in items:
@@ -92,17 +98,12 @@ def run_inputs(cfg: TrainConfig, train_items: Sequence[Item], val_items: Sequenc
 
 def _check_resumable(state: dict, inputs: dict, out: Path) -> None:
     """Raise RunMismatchError unless the run in ``out`` was made of ``inputs``."""
-    if "inputs" in state:
-        before = state["inputs"]
-    else:  # states written before inputs were recorded: their settings only
-        before = {"settings": {k: v for k, v in state["config"].items() if k not in RESUMABLE_CHANGES},
-                  "data": inputs["data"]}
+    # states written before inputs were recorded: their settings only
+    before = state.get("inputs") or {"settings": _settings(state["config"]), "data": inputs["data"]}
     # a setting added since the state was written had its default then
-    defaults = json.loads(json.dumps({f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}))
-    before = {**before, "settings": {**{k: v for k, v in defaults.items() if k not in RESUMABLE_CHANGES},
-                                     **before["settings"]}}
-    differ = sorted(k for k in inputs["settings"].keys() | before["settings"].keys()
-                    if inputs["settings"].get(k) != before["settings"].get(k))
+    was = {**_settings(TrainConfig(data=[], out="")), **before["settings"]}
+    now = inputs["settings"]
+    differ = sorted(k for k in now.keys() | was.keys() if now.get(k) != was.get(k))
     what = [f"other settings ({', '.join(differ)})"] if differ else []
     if before["data"] != inputs["data"]:
         what.append("other training or validation files")

@@ -11,6 +11,7 @@ The held-out sets are sound no model was trained or tuned on (see training/rebui
 | `voice_only` | held-out voices alone: no instrument label should be given |
 | `voice_accomp` | held-out voices over quiet TimGM6mb accompaniment (14-24 dB down): labelled `voice` only |
 | `physical` | the project's physical models in variants training never used (when built) |
+| `recorded` | recorded instrument samples from Debian's lmms-common and sonic-pi-samples, alone and mixed (training/recorded.py; when built) |
 
 Features are cached under ``DATA/cache``, so scoring another model costs only the network.
 """
@@ -43,6 +44,7 @@ HELDOUT_SETS: dict[str, tuple[str, RowFilter | None]] = {
     "voice_only": ("corpus_voice_test", lambda row: row["programs"] == ""),
     "voice_accomp": ("corpus_voice_test", lambda row: row["programs"] != ""),
     "physical": ("corpus_physical_test", None),  # physical_heldout variants, classic effects
+    "recorded": ("corpus_recorded", None),  # recorded samples, no effects (training/recorded.py)
 }
 COLUMNS = ("top1_single", "mixtures_micro_f1", "mixtures_precision", "mixtures_recall",
            "mixtures_invented_per_item", "no_instrument_clean", "mAP")
@@ -126,7 +128,8 @@ def penalty_by_style(clean: tuple[Dataset, Evaluation], vocal: tuple[Dataset, Ev
 def table(results: dict[str, dict[str, dict]]) -> str:
     """Markdown: one row per model, the headline figure of each set."""
     head = ("| model | test top-1 | test mix F1 (P / R) | invented per mix | with voice: mix F1 (P / R) "
-            "| voice only: clean | voice + accomp.: clean of instruments | physical top-1 |")
+            "| voice only: clean | voice + accomp.: clean of instruments | physical top-1 | recorded top-1 "
+            "| recorded mix F1 (P / R) |")
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     for model, r in results.items():
         def f(name: str, key: str) -> str:
@@ -141,7 +144,7 @@ def table(results: dict[str, dict[str, dict]]) -> str:
         lines.append(f"| {model} | {f('test', 'top1_single')} | {prf('test')} | {f('test', 'mixtures_invented_per_item')} "
                      f"| {prf('test_vocal')} | {f('voice_only', 'no_instrument_clean')} "
                      f"| {f('voice_accomp', 'no_instrument_clean')} "
-                     f"| {f('physical', 'top1_single')} |")
+                     f"| {f('physical', 'top1_single')} | {f('recorded', 'top1_single')} | {prf('recorded')} |")
     return "\n".join(lines)
 
 

@@ -19,7 +19,8 @@
 # Held out, never trained or tuned on: TimGM6mb (one corpus validates: epoch and
 # per-label thresholds; a second, disjoint one is only reported), the same test clips with
 # held-out voices on top, held-out voices alone, and physical-model variants training
-# never uses. training/heldout.py scores the result on all of them.
+# never uses, and recorded instrument samples (training/recorded.py). training/heldout.py
+# scores the result on all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -67,6 +68,9 @@ build --out "$DATA/corpus_physical" --sources physical --seed 10 --clips-per-lab
     --vocals 0.2 "${SC[@]}"
 build --out "$DATA/corpus_physical_test" --sources physical_heldout --seed 9 --clips-per-label 30 \
     --mixtures 300 --kinds single,mix --effects classic "${SC[@]}"
+# recorded instrument samples (lmms-common, sonic-pi-samples), alone and mixed: the one
+# held-out set that is not our own render (training/recorded.py)
+"$PY" -m training.recorded --out "$DATA/corpus_recorded" "$KEEP"
 build --out "$DATA/corpus_voice2" --sources $TRAIN_SOURCES,physical --seed 11 --clips-per-label 800 \
     --kinds voice "${SC[@]}"
 build --out "$DATA/corpus_vocal2" --sources $TRAIN_SOURCES,physical --seed 12 --clips-per-label 30 \
@@ -107,4 +111,4 @@ rm -rf "$RUNS/bundled_tracks"
     --write "$RUNS/bundled_tracks" | tee "$RUNS/bundled/track_tuning.txt"
 "$PY" -m training.publish "$RUNS/bundled_tracks" --heldout "$RUNS/bundled/heldout.json" \
     --corpus "${TRAIN_SETS[@]/#/$DATA/}" "$DATA"/corpus_val "$DATA"/corpus_val_voice "$DATA"/corpus_test \
-    "$DATA"/corpus_test_vocal "$DATA"/corpus_voice_test "$DATA"/corpus_physical_test
+    "$DATA"/corpus_test_vocal "$DATA"/corpus_voice_test "$DATA"/corpus_physical_test "$DATA"/corpus_recorded

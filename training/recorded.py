@@ -6,7 +6,7 @@
 Every other held-out set is our own render (a soundfont, our physical models, our
 voices). This one is sound someone recorded: the instrument samples that Debian's
 ``lmms-common`` and ``sonic-pi-samples`` ship (DESIGN.md reserves every such library for
-evaluation). They are few (26 samples, 11 labels, 1-5 samples a label), so a label's
+evaluation). They are few (32 recordings, 11 labels, 1-5 a label), so a label's
 figure is the figure of its one to five recordings: read it as a probe of real timbres,
 not as a benchmark.
 

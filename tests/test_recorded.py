@@ -119,3 +119,18 @@ def test_explain_names_what_a_model_calls_each_recording(tmp_path, tiny_model, m
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[:2] == [label, f"{root}:{path}"]
         assert sum(int(part.rsplit(" ", 1)[1]) for part in cells[2].split(", ")) == 3  # its 3 clips, counted
+
+
+def test_heldout_scores_the_recorded_set(tmp_path, tiny_model, capsys):
+    from training import heldout
+
+    samples, roots = _package(tmp_path)
+    rec.build(tmp_path / "data" / "corpus_recorded", samples, singles=2, mixtures=4, seed=3, roots=roots)
+    out = tmp_path / "h.json"
+    assert heldout.main([str(tiny_model), "--data", str(tmp_path / "data"), "--sets", "recorded",
+                         "--json", str(out)]) == 0
+    header, _, row = capsys.readouterr().out.strip().splitlines()[:3]
+    assert "recorded top-1" in header and "recorded mix F1 (P / R)" in header
+    figures = json.loads(out.read_text())[tiny_model.stem]["recorded"]
+    assert figures["items"] == 2 * 3 + 4
+    assert f"{figures['top1_single']:.3f}" in row

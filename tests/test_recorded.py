@@ -134,3 +134,16 @@ def test_heldout_scores_the_recorded_set(tmp_path, tiny_model, capsys):
     figures = json.loads(out.read_text())[tiny_model.stem]["recorded"]
     assert figures["items"] == 2 * 3 + 4
     assert f"{figures['top1_single']:.3f}" in row
+
+
+def test_details_give_mixture_errors_each_recording_and_level(tmp_path):
+    from training.mixture_errors import read_stems
+
+    samples, roots = _package(tmp_path)
+    rows = rec.build(tmp_path / "out", samples, singles=1, mixtures=12, seed=4, roots=roots)
+    stems = read_stems(tmp_path / "out")
+    assert set(stems) == {r["path"] for r in rows}
+    for r in rows:
+        assert sorted(label for label, _ in stems[r["path"]]) == r["labels"].split(";")
+        levels = [db for _, db in stems[r["path"]]]
+        assert levels[0] == 0.0 and set(levels) <= {0.0, -3.0, -6.0}

@@ -21,12 +21,14 @@ How a sample becomes 3-s clips (``SAMPLES`` says which way each is used):
 Mixtures: 2-3 samples of different labels, each made as above, at 0, -3 or -6 dB below
 the loudest (by RMS), like ``corpus_test``'s. No effect, room or codec is added. Writes
 DIR/clips/*.flac (22 050 Hz mono, 3.0 s), DIR/manifest.csv (``path,labels,source,kind,
-programs``; ``programs`` names the samples) and a stamp, like ``training.build_corpus``.
+programs``; ``programs`` names the samples), DIR/details.jsonl (each clip's recordings and
+levels, for ``training.mixture_errors``) and a stamp, like ``training.build_corpus``.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from collections import Counter
 from fractions import Fraction
@@ -181,7 +183,7 @@ def build(out: Path, samples: tuple[tuple[str, str, str, str], ...] = SAMPLES, *
     (out / "clips").mkdir(parents=True, exist_ok=True)
     for f in (out / "clips").glob("*.flac"):
         f.unlink()
-    rows = []
+    rows, details = [], []
     for n, used in enumerate(plan(len(samples), labels, singles, mixtures, rng)):
         clips = [play(audio[i], samples[i][3], rng) for i in used]
         kind = "single" if len(used) == 1 else "mix"
@@ -192,10 +194,14 @@ def build(out: Path, samples: tuple[tuple[str, str, str, str], ...] = SAMPLES, *
         rows.append({"path": path, "labels": ";".join(sorted({labels[i] for i in used})), "source": "recorded",
                      "kind": kind, "programs": ";".join(f"{labels[i]}={samples[i][0]}:{samples[i][1]}"
                                                         for i in used)})
+        details.append({"path": path, "stems": [{"label": labels[i], "recording": f"{samples[i][0]}:{samples[i][1]}",
+                                                 "gain_db": db} for i, db in zip(used, levels)]})
     with open(out / "manifest.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=("path", "labels", "source", "kind", "programs"))
         w.writeheader()
         w.writerows(rows)
+    with open(out / "details.jsonl", "w") as fh:  # each clip's recordings and levels (training.mixture_errors)
+        fh.writelines(json.dumps(d) + "\n" for d in details)
     return rows
 
 

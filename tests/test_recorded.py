@@ -147,3 +147,18 @@ def test_details_give_mixture_errors_each_recording_and_level(tmp_path):
         assert sorted(label for label, _ in stems[r["path"]]) == r["labels"].split(";")
         levels = [db for _, db in stems[r["path"]]]
         assert levels[0] == 0.0 and set(levels) <= {0.0, -3.0, -6.0}
+
+
+@pytest.mark.parametrize("bad", ["corrupt", "silent"])
+def test_a_recording_that_cannot_serve_stops_the_build_in_one_line(tmp_path, bad):
+    samples, roots = _package(tmp_path)
+    target = roots["pkg"][0] / "organ.flac"
+    if bad == "corrupt":
+        target.write_bytes(b"fLaC" + bytes(range(256)) * 8)
+    else:
+        sf.write(target, np.zeros(SR * 4, dtype=np.float32), SR)
+    with pytest.raises(SystemExit) as stop:
+        rec.build(tmp_path / "out", samples, roots=roots)
+    message = str(stop.value)
+    assert message.startswith(f"training.recorded: {target}") and "\n" not in message
+    assert not (tmp_path / "out" / "manifest.csv").exists()

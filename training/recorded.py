@@ -39,6 +39,7 @@ import soundfile as sf
 from scipy import signal
 
 from tagger.decode import decode
+from tagger.errors import AudioDecodeError
 
 from .corpus.audio import CLIP_SAMPLES, SAMPLE_RATE, db_to_gain, rms
 from .stamp import build_arguments, clear_stamp, kept, write_stamp
@@ -166,6 +167,17 @@ def plan(n_samples: int, labels: list[str], singles: int, mixtures: int,
     return out
 
 
+def _read(path: Path) -> np.ndarray:
+    """A recording at the frontend's rate, mono; one line and exit when it cannot serve."""
+    try:
+        x = decode(path, SAMPLE_RATE)
+    except AudioDecodeError as exc:
+        raise SystemExit(f"training.recorded: {path}: {exc}") from None
+    if rms(x) < 1e-4:
+        raise SystemExit(f"training.recorded: {path} is silent or empty")
+    return x
+
+
 def build(out: Path, samples: tuple[tuple[str, str, str, str], ...] = SAMPLES, *, singles: int = 16,
           mixtures: int = 400, seed: int = 21, roots: dict[str, tuple[Path, str]] = ROOTS) -> list[dict]:
     """Write the set to ``out``; returns the manifest rows."""
@@ -173,10 +185,7 @@ def build(out: Path, samples: tuple[tuple[str, str, str, str], ...] = SAMPLES, *
     if missing:
         raise SystemExit(f"training.recorded: missing Debian packages: {' '.join(missing)} "
                          f"(as root: apt-get install {' '.join(missing)}; or run scripts/setup_corpus.sh)")
-    audio = [decode(roots[r][0] / p, SAMPLE_RATE) for r, p, _, _ in samples]
-    for (r, p, _, _), x in zip(samples, audio):
-        if rms(x) < 1e-4:
-            raise SystemExit(f"training.recorded: {roots[r][0] / p} is silent or empty")
+    audio = [_read(roots[r][0] / p) for r, p, _, _ in samples]
     labels = [s[2] for s in samples]
     rng = np.random.default_rng(seed)
     clear_stamp(out)

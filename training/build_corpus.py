@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import csv
 import json
 import logging
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from tagger.labels import BUNDLED_LABELS, VOICE_LABEL
 
-from .corpus.clips import KINDS, BuildConfig, plan_clips, render_clip, write_details
+from .corpus.clips import KINDS, BuildConfig, plan_clips, render_clip, write_details, write_manifest
 from .corpus.effects import AugmentConfig
 from .corpus.material import build_score_library
 from .corpus.sources import ALL_SOURCES, Coverage, coverage_for
@@ -32,7 +31,6 @@ from .stamp import build_arguments, clear_stamp, kept, write_stamp
 
 log = logging.getLogger("training.build_corpus")
 
-MANIFEST_COLUMNS = ("path", "labels", "source", "kind", "programs")
 # What each source needs on disk, and the Debian package that puts it there.
 SOURCE_NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
     "fluidr3": (("/usr/share/sounds/sf2/FluidR3_GM.sf2", "fluid-soundfont-gm"),),
@@ -212,10 +210,7 @@ def build(args: argparse.Namespace) -> list[dict] | None:
             el = time.monotonic() - t_render
             log.info("%d/%d clips (%.0f s, %.1f clips/s)", i, len(specs), el, i / max(el, 1e-9))
     rows.sort(key=lambda r: r["path"])
-    with open(out / "manifest.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
+    write_manifest(out / "manifest.csv", rows)
     write_details(out / "details.jsonl", rows)
     failed = len(specs) - len(rows)
     elapsed = time.monotonic() - t0

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from collections import Counter
 from fractions import Fraction
@@ -42,6 +41,7 @@ from tagger.decode import decode
 from tagger.errors import AudioDecodeError
 
 from .corpus.audio import CLIP_SAMPLES, SAMPLE_RATE, db_to_gain, rms
+from .corpus.clips import write_details, write_manifest
 from .stamp import build_arguments, clear_stamp, kept, write_stamp
 
 ROOTS = {"lmms": (Path("/usr/share/lmms/samples"), "lmms-common"),
@@ -180,7 +180,7 @@ def _read(path: Path) -> np.ndarray:
 
 def build(out: Path, samples: tuple[tuple[str, str, str, str], ...] = SAMPLES, *, singles: int = 16,
           mixtures: int = 400, seed: int = 21, roots: dict[str, tuple[Path, str]] = ROOTS) -> list[dict]:
-    """Write the set to ``out``; returns the manifest rows."""
+    """Write the set to ``out``; returns its rows (the manifest columns and ``details``)."""
     missing = missing_packages({r: roots[r] for r, *_ in samples})
     if missing:
         raise SystemExit(f"training.recorded: missing Debian packages: {' '.join(missing)} "
@@ -192,7 +192,7 @@ def build(out: Path, samples: tuple[tuple[str, str, str, str], ...] = SAMPLES, *
     (out / "clips").mkdir(parents=True, exist_ok=True)
     for f in (out / "clips").glob("*.flac"):
         f.unlink()
-    rows, details = [], []
+    rows = []
     for n, used in enumerate(plan(len(samples), labels, singles, mixtures, rng)):
         clips = [play(audio[i], samples[i][3], rng) for i in used]
         kind = "single" if len(used) == 1 else "mix"
@@ -200,17 +200,13 @@ def build(out: Path, samples: tuple[tuple[str, str, str, str], ...] = SAMPLES, *
         y = clips[0] if len(used) == 1 else mix(clips, levels)
         path = f"clips/{n:06d}_{kind}_recorded.flac"
         sf.write(out / path, y, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        names = [f"{samples[i][0]}:{samples[i][1]}" for i in used]
         rows.append({"path": path, "labels": ";".join(sorted({labels[i] for i in used})), "source": "recorded",
-                     "kind": kind, "programs": ";".join(f"{labels[i]}={samples[i][0]}:{samples[i][1]}"
-                                                        for i in used)})
-        details.append({"path": path, "stems": [{"label": labels[i], "recording": f"{samples[i][0]}:{samples[i][1]}",
-                                                 "gain_db": db} for i, db in zip(used, levels)]})
-    with open(out / "manifest.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=("path", "labels", "source", "kind", "programs"))
-        w.writeheader()
-        w.writerows(rows)
-    with open(out / "details.jsonl", "w") as fh:  # each clip's recordings and levels (training.mixture_errors)
-        fh.writelines(json.dumps(d) + "\n" for d in details)
+                     "kind": kind, "programs": ";".join(f"{labels[i]}={name}" for i, name in zip(used, names)),
+                     "details": {"stems": [{"label": labels[i], "recording": name, "gain_db": db}
+                                           for i, name, db in zip(used, names, levels)]}})
+    write_manifest(out / "manifest.csv", rows)
+    write_details(out / "details.jsonl", rows)  # each clip's recordings and levels (training.mixture_errors)
     return rows
 
 

@@ -22,6 +22,7 @@ render identically whatever the worker count or order.
 """
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from collections import Counter
@@ -376,6 +377,17 @@ def render_clip(spec: ClipSpec, cfg: BuildConfig) -> dict | None:
     log.warning("clip %d (%s %s %s) gave up after %d attempts", spec.index, spec.kind,
                 spec.source, ",".join(spec.labels), MAX_ATTEMPTS)
     return None
+
+
+MANIFEST_COLUMNS = ("path", "labels", "source", "kind", "programs")
+
+
+def write_manifest(path: Path, rows: list[dict]) -> None:
+    """A corpus's manifest.csv: the MANIFEST_COLUMNS of each row (its other keys left out)."""
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
 
 
 def write_details(path: Path, rows: list[dict]) -> None:

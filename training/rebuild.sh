@@ -31,7 +31,7 @@ EPOCHS=${EPOCHS:-45}            # base model
 FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-24}
 TRAIN_SOURCES=fluidr3,freepats,sfgmbank,synth
 
-bash scripts/setup_corpus.sh    # the soundfonts, timidity, festival and espeak-ng (Debian packages)
+bash scripts/setup_corpus.sh    # the soundfonts, timidity, festival, espeak-ng and the recorded samples (Debian packages)
 if [ "${FRESH:-0}" = 1 ]; then
     KEEP=--overwrite TRACKS_KEEP=()
     rm -rf "$RUNS/base" "$RUNS/bundled" "$RUNS/bundled_tracks"

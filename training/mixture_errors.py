@@ -10,6 +10,10 @@ stem's label and gain) it prints, with the model's own thresholds:
 - recall per label, and which labels are invented next to which present ones;
 - precision at n (n = the true number of labels: the F1 a perfect count would give),
   which says whether a threshold could ever fix it or the ranking itself is wrong.
+
+Given several models (``MODEL MODEL ...``), it scores their ensemble: the mean of their
+scores held to the mean of their thresholds, and prints the mean's mAP too (what a
+distillation teacher made of them would start from).
 """
 from __future__ import annotations
 
@@ -111,20 +115,28 @@ def main(argv: list[str] | None = None) -> int:
 
     from tagger.datasets import read_manifest
     from tagger.evaluate import evaluate
+    from tagger.metrics import mean_average_precision
     from tagger.weights import load_checkpoint
 
     p = argparse.ArgumentParser(prog="python -m training.mixture_errors", description=__doc__.split("\n\n")[0])
-    p.add_argument("model", type=Path)
+    p.add_argument("model", type=Path, nargs="+",
+                   help="weights file; several: their ensemble (the mean of their scores, held to the mean of their thresholds)")
     p.add_argument("--corpus", type=Path, required=True, help="a build_corpus folder (manifest.csv, details.jsonl)")
     p.add_argument("--cache", type=Path, help="feature cache (default: none)")
     p.add_argument("--jobs", type=int, default=2)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     ds = read_manifest(args.corpus / "manifest.csv")
-    ev = evaluate(load_checkpoint(args.model), ds, torch.device("cpu"), args.jobs, args.cache)
+    evs = [evaluate(load_checkpoint(m), ds, torch.device("cpu"), args.jobs, args.cache) for m in args.model]
+    if len({ev.labels for ev in evs}) > 1:
+        raise SystemExit("mixture_errors: an ensemble needs models with the same labels")
+    score = np.mean([ev.y_score for ev in evs], axis=0)
+    thresholds = np.mean([np.broadcast_to(ev.thresholds, score.shape) for ev in evs], axis=0)
     stems = {(args.corpus / path).resolve(): s for path, s in read_stems(args.corpus).items()}
     per_item = [stems.get(Path(item.path), []) for item in ds.items]  # manifest paths are resolved
-    print(markdown(mixture_errors(ev.labels, ev.y_score, ev.thresholds, per_item)))
+    if len(evs) > 1:
+        print(f"the mean of {len(evs)} models' scores: mAP {mean_average_precision(evs[0].y_true, score):.4f}\n")
+    print(markdown(mixture_errors(evs[0].labels, score, thresholds, per_item)))
     return 0
 
 

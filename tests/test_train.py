@@ -328,6 +328,35 @@ def test_voice_penalty_is_split_by_the_style_of_the_voice_on_top(tmp_path):
     assert out["espeak"]["with"] == 0.5 and out["espeak"]["penalty"] == 0.5
 
 
+def test_pooled_voice_figures_pool_the_mixtures_of_every_pair_and_every_voice_alone_clip(tmp_path):
+    """training.heldout: the voice targets over several held-out voice sets at once: one F1 over
+    all their mixtures (clips paired by name within a pair, singles left out), one share of
+    clean voice-alone clips; two sets whose clips share names are not paired across."""
+    from tagger.datasets import Dataset, Item
+    from tagger.evaluate import Evaluation
+    from training.heldout import pooled_voice_figures
+
+    labels = ("bass", "drums", "piano", "voice")
+
+    def scored(folder: str, names: tuple, truth: list, scores: list) -> tuple:
+        items = tuple(Item(tmp_path / folder / n, ()) for n in names)
+        ev = Evaluation(labels, np.array(truth, np.float32), np.array(scores, np.float32), np.full(4, 0.5), {}, {})
+        return Dataset(items, labels, "manifest"), ev
+
+    ab = ("a.flac", "b.flac")
+    first = (scored("t", ab, [[1, 1, 0, 0], [0, 0, 1, 0]], [[.9, .9, 0, 0], [0, 0, .9, 0]]),  # b: a single
+             scored("tv", ab, [[1, 1, 0, 1], [0, 0, 1, 1]], [[.9, .9, .9, .9], [0, .9, .9, .9]]))  # a: piano invented
+    second = (scored("t2", ab, [[1, 0, 1, 0], [0, 1, 1, 0]], [[.9, 0, .9, 0], [0, .9, .9, 0]]),
+              scored("t2v", ab, [[1, 0, 1, 1], [0, 1, 1, 1]], [[.9, 0, .1, .9], [0, .9, .9, .9]]))  # a: piano lost
+    alone = [scored("v", ab, [[0, 0, 0, 1]] * 2, [[0, 0, 0, .9], [0, .6, 0, .9]]),
+             scored("v2", ("c.flac",), [[0, 0, 0, 1]], [[.4, 0, 0, .9]])]
+    out = pooled_voice_figures([first, second], alone)
+    # without: 6 of 6 right; with: tp 5, fp 1, fn 1
+    assert out["mixtures"] == 3 and out["without"] == 1.0
+    assert out["with_voice"] == pytest.approx(5 / 6) and out["penalty"] == pytest.approx(1 / 6)
+    assert out["voice_only_clips"] == 3 and out["voice_only_clean"] == pytest.approx(2 / 3)
+
+
 def test_blocks_added_to_a_trained_network_start_as_the_identity(tmp_path):
     """--blocks 1,1,1,2 with --init: the grown network's outputs equal the source's exactly
     before any training, and the new block is really there (and is trained: not frozen)."""
@@ -411,3 +440,4 @@ def test_pitch_warp_moves_a_partial_by_the_drawn_interval():
     lo, hi = centres[band] * 2 ** (-2 / 12), centres[band] * 2 ** (2 / 12)
     assert hz.min() >= lo * 0.97 and hz.max() <= hi * 1.03 and hz.std() > 30
     assert torch.equal(random_pitch_warp(x, torch.Generator().manual_seed(0), 2.0, centres), out)
+

@@ -10,6 +10,7 @@ The held-out sets are sound no model was trained or tuned on (see training/rebui
 | `test_vocal` | the very same clips with a held-out voice on top (festival's female `lp` voice, its HTS voice `slt`, unseen espeak-ng variants) |
 | `voice_only` | held-out voices alone: no instrument label should be given |
 | `voice_accomp` | held-out voices over quiet TimGM6mb accompaniment (14-24 dB down): labelled `voice` only |
+| `test2`, `test2_vocal`, `voice_only2` | more of the same: 1500 TimGM6mb mixtures (seed 19) without and with a held-out voice, and more held-out voices alone (seed 20) |
 | `physical` | the project's physical models in variants training never used (when built) |
 | `recorded` | recorded instrument samples from Debian's lmms-common and sonic-pi-samples, alone and mixed (training/recorded.py; when built) |
 
@@ -43,9 +44,15 @@ HELDOUT_SETS: dict[str, tuple[str, RowFilter | None]] = {
     "test_vocal": ("corpus_test_vocal", None),
     "voice_only": ("corpus_voice_test", lambda row: row["programs"] == ""),
     "voice_accomp": ("corpus_voice_test", lambda row: row["programs"] != ""),
+    "test2": ("corpus_test2", None),
+    "test2_vocal": ("corpus_test2_vocal", None),
+    "voice_only2": ("corpus_voice_test2", lambda row: row["programs"] == ""),
     "physical": ("corpus_physical_test", None),  # physical_heldout variants, classic effects
     "recorded": ("corpus_recorded", None),  # recorded samples, no effects (training/recorded.py)
 }
+# (without, with a voice on top): the same mixtures, the voice penalty is the F1 they lose
+VOCAL_PAIRS = (("test", "test_vocal"), ("test2", "test2_vocal"))
+VOICE_ONLY = ("voice_only", "voice_only2")
 COLUMNS = ("top1_single", "mixtures_micro_f1", "mixtures_precision", "mixtures_recall",
            "mixtures_invented_per_item", "no_instrument_clean", "mAP")
 
@@ -75,6 +82,43 @@ def score(model: Path, data: Path, sets: list[str], jobs: int) -> dict[str, dict
         styles = voice_styles(data / HELDOUT_SETS["test_vocal"][0])
         if styles:
             out["voice_penalty"]["by_style"] = penalty_by_style(scored["test"], scored["test_vocal"], styles)
+    pairs = [(scored[a], scored[b]) for a, b in VOCAL_PAIRS if a in scored and b in scored]
+    alone = [scored[name] for name in VOICE_ONLY if name in scored]
+    if len(pairs) > 1 or len(alone) > 1:
+        out["voice_pooled"] = pooled_voice_figures(pairs, alone)
+    return out
+
+
+def _instrument_table(pair: tuple[Dataset, Evaluation]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Clip file name -> (instruments it has, instruments predicted)."""
+    ds, ev = pair
+    instrument = instrument_columns(ev.labels)
+    y_pred = ev.y_pred[:, instrument]
+    return {item.path.name: (ev.y_true[i, instrument].astype(bool), y_pred[i]) for i, item in enumerate(ds.items)}
+
+
+def pooled_voice_figures(pairs: list[tuple[tuple[Dataset, Evaluation], tuple[Dataset, Evaluation]]],
+                         alone: list[tuple[Dataset, Evaluation]]) -> dict:
+    """The voice targets on every held-out voice set at once: the mixtures micro-F1 lost to a
+    voice on top over the mixtures of all ``pairs``, and the share of all voice-alone clips
+    that get no instrument label."""
+    out: dict = {}
+    if pairs:
+        rows: list[list[tuple[np.ndarray, np.ndarray]]] = [[], []]
+        for clean, vocal in pairs:
+            without, with_voice = _instrument_table(clean), _instrument_table(vocal)
+            for name in without:
+                if name in with_voice and without[name][0].sum() >= 2:
+                    rows[0].append(without[name])
+                    rows[1].append(with_voice[name])
+        f1 = []
+        for side in rows:
+            truth, pred = np.stack([r[0] for r in side]), np.stack([r[1] for r in side])
+            f1.append(classification_report(truth, pred, [str(j) for j in range(truth.shape[1])])["micro_f1"])
+        out.update(mixtures=len(rows[0]), without=f1[0], with_voice=f1[1], penalty=f1[0] - f1[1])
+    if alone:
+        clean = np.concatenate([~ev.y_pred[:, instrument_columns(ev.labels)].any(axis=1) for _, ev in alone])
+        out.update(voice_only_clips=int(len(clean)), voice_only_clean=float(clean.mean()))
     return out
 
 
@@ -102,14 +146,7 @@ def penalty_by_style(clean: tuple[Dataset, Evaluation], vocal: tuple[Dataset, Ev
     The vocal set is the clean one with a voice on top of each clip, under the same file
     names; a mixture is a clip of 2+ instruments.
     """
-    def predictions(pair: tuple[Dataset, Evaluation]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        ds, ev = pair
-        instrument = instrument_columns(ev.labels)
-        y_pred = ev.y_pred[:, instrument]
-        return {item.path.name: (ev.y_true[i, instrument].astype(bool), y_pred[i])
-                for i, item in enumerate(ds.items)}
-
-    without, with_voice = predictions(clean), predictions(vocal)
+    without, with_voice = _instrument_table(clean), _instrument_table(vocal)
     names = [n for n in without if n in with_voice and n in styles and without[n][0].sum() >= 2]
     out = {}
     for style in VOICE_STYLES:
@@ -165,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
         if by_style:
             print(f"{model}: voice penalty {r['voice_penalty']['mixtures_micro_f1']:.3f}; by the voice on top: "
                   + ", ".join(f"{k} {v['penalty']:.3f} ({v['mixtures']} mixtures)" for k, v in by_style.items()))
+        pooled = r.get("voice_pooled", {})
+        if "penalty" in pooled:
+            print(f"{model}: every held-out voice set: voice penalty {pooled['penalty']:.3f} on {pooled['mixtures']} "
+                  f"mixtures ({pooled['without']:.3f} -> {pooled['with_voice']:.3f})"
+                  + (f"; voice alone clean {pooled['voice_only_clean']:.3f} of {pooled['voice_only_clips']} clips"
+                     if "voice_only_clean" in pooled else ""))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

@@ -62,6 +62,13 @@ build --out "$DATA/corpus_test_vocal" --sources timgm6mb --seed 2 --clips-per-la
     --kinds single,mix --vocals 1.0 --voice-split heldout --effects classic "${SC[@]}"   # = corpus_test + voices
 build --out "$DATA/corpus_voice_test" --sources timgm6mb --seed 7 --clips-per-label 400 --kinds voice \
     --voice-split heldout --effects classic "${SC[@]}"
+# more of the same, so that a voice target is not judged on 600 mixtures and 258 voices: 1500
+# more TimGM6mb mixtures without and with a held-out voice, ~650 more held-out voices alone
+build --out "$DATA/corpus_test2" --sources timgm6mb --seed 19 --mixtures 1500 --kinds mix --effects classic "${SC[@]}"
+build --out "$DATA/corpus_test2_vocal" --sources timgm6mb --seed 19 --mixtures 1500 --kinds mix --vocals 1.0 \
+    --voice-split heldout --effects classic "${SC[@]}"                 # = corpus_test2 + voices
+build --out "$DATA/corpus_voice_test2" --sources timgm6mb --seed 20 --clips-per-label 1000 --kinds voice \
+    --voice-split heldout --effects classic "${SC[@]}"
 build --out "$DATA/corpus_prod" --sources $TRAIN_SOURCES --seed 8 --clips-per-label 100 --mixtures 1500 \
     --vocals 0.2 "${SC[@]}"                                  # production effects (the default)
 build --out "$DATA/corpus_physical" --sources physical --seed 10 --clips-per-label 100 --mixtures 1500 \
@@ -111,4 +118,5 @@ rm -rf "$RUNS/bundled_tracks"
     --write "$RUNS/bundled_tracks" | tee "$RUNS/bundled/track_tuning.txt"
 "$PY" -m training.publish "$RUNS/bundled_tracks" --heldout "$RUNS/bundled/heldout.json" \
     --corpus "${TRAIN_SETS[@]/#/$DATA/}" "$DATA"/corpus_val "$DATA"/corpus_val_voice "$DATA"/corpus_test \
-    "$DATA"/corpus_test_vocal "$DATA"/corpus_voice_test "$DATA"/corpus_physical_test "$DATA"/corpus_recorded
+    "$DATA"/corpus_test_vocal "$DATA"/corpus_voice_test "$DATA"/corpus_test2 "$DATA"/corpus_test2_vocal \
+    "$DATA"/corpus_voice_test2 "$DATA"/corpus_physical_test "$DATA"/corpus_recorded

@@ -352,9 +352,9 @@ def test_pooled_voice_figures_pool_the_mixtures_of_every_pair_and_every_voice_al
              scored("v2", ("c.flac",), [[0, 0, 0, 1]], [[.4, 0, 0, .9]])]
     out = pooled_voice_figures([first, second], alone)
     # without: 6 of 6 right; with: tp 5, fp 1, fn 1
-    assert out["mixtures"] == 3 and out["without"] == 1.0
-    assert out["with_voice"] == pytest.approx(5 / 6) and out["penalty"] == pytest.approx(1 / 6)
-    assert out["voice_only_clips"] == 3 and out["voice_only_clean"] == pytest.approx(2 / 3)
+    assert out["mixtures_items"] == 3 and out["mixtures_f1_without_voice"] == 1.0
+    assert out["mixtures_f1_with_voice"] == pytest.approx(5 / 6) and out["voice_penalty"] == pytest.approx(1 / 6)
+    assert out["no_instrument_items"] == 3 and out["no_instrument_clean"] == pytest.approx(2 / 3)
 
 
 def test_blocks_added_to_a_trained_network_start_as_the_identity(tmp_path):

@@ -85,7 +85,7 @@ def score(model: Path, data: Path, sets: list[str], jobs: int) -> dict[str, dict
     pairs = [(scored[a], scored[b]) for a, b in VOCAL_PAIRS if a in scored and b in scored]
     alone = [scored[name] for name in VOICE_ONLY if name in scored]
     if len(pairs) > 1 or len(alone) > 1:
-        out["voice_pooled"] = pooled_voice_figures(pairs, alone)
+        out["voices_pooled"] = pooled_voice_figures(pairs, alone)
     return out
 
 
@@ -115,10 +115,11 @@ def pooled_voice_figures(pairs: list[tuple[tuple[Dataset, Evaluation], tuple[Dat
         for side in rows:
             truth, pred = np.stack([r[0] for r in side]), np.stack([r[1] for r in side])
             f1.append(classification_report(truth, pred, [str(j) for j in range(truth.shape[1])])["micro_f1"])
-        out.update(mixtures=len(rows[0]), without=f1[0], with_voice=f1[1], penalty=f1[0] - f1[1])
+        out.update(mixtures_items=len(rows[0]), mixtures_f1_without_voice=f1[0], mixtures_f1_with_voice=f1[1],
+                   voice_penalty=f1[0] - f1[1])
     if alone:
         clean = np.concatenate([~ev.y_pred[:, instrument_columns(ev.labels)].any(axis=1) for _, ev in alone])
-        out.update(voice_only_clips=int(len(clean)), voice_only_clean=float(clean.mean()))
+        out.update(no_instrument_items=int(len(clean)), no_instrument_clean=float(clean.mean()))
     return out
 
 
@@ -202,12 +203,13 @@ def main(argv: list[str] | None = None) -> int:
         if by_style:
             print(f"{model}: voice penalty {r['voice_penalty']['mixtures_micro_f1']:.3f}; by the voice on top: "
                   + ", ".join(f"{k} {v['penalty']:.3f} ({v['mixtures']} mixtures)" for k, v in by_style.items()))
-        pooled = r.get("voice_pooled", {})
-        if "penalty" in pooled:
-            print(f"{model}: every held-out voice set: voice penalty {pooled['penalty']:.3f} on {pooled['mixtures']} "
-                  f"mixtures ({pooled['without']:.3f} -> {pooled['with_voice']:.3f})"
-                  + (f"; voice alone clean {pooled['voice_only_clean']:.3f} of {pooled['voice_only_clips']} clips"
-                     if "voice_only_clean" in pooled else ""))
+        pooled = r.get("voices_pooled", {})
+        if "voice_penalty" in pooled:
+            print(f"{model}: every held-out voice set: voice penalty {pooled['voice_penalty']:.3f} on "
+                  f"{pooled['mixtures_items']} mixtures ({pooled['mixtures_f1_without_voice']:.3f} -> "
+                  f"{pooled['mixtures_f1_with_voice']:.3f})"
+                  + (f"; voice alone clean {pooled['no_instrument_clean']:.3f} of {pooled['no_instrument_items']} clips"
+                     if "no_instrument_clean" in pooled else ""))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

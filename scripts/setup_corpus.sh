@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The Debian packages the training corpus renders with (make weights): General MIDI
-# soundfonts and their players, the voice engines, and the recorded samples of the held-out
-# `recorded` set (lmms-common, sonic-pi-samples: evaluation only, never trained on). As
-# root, installs the missing ones; otherwise prints one line naming them and exits 1.
+# soundfonts and their players, the voice engines, and the recordings of the held-out
+# `recorded` set (lmms-common, sonic-pi-samples) and `recorded2` set (gcompris-qt-data,
+# grandorgue-demo, hydrogen-drumkits-effects, fretsonfire-songs-muldjord,
+# csoundqt-examples): evaluation only, never trained on. As root, installs the missing
+# ones; otherwise prints one line naming them and exits 1.
 set -euo pipefail
 PACKAGES=(fluid-soundfont-gm timgm6mb-soundfont csound-soundfont freepats timidity libfluidsynth3
           festival festvox-kallpc16k festvox-kdlpc16k festvox-italp16k festvox-itapc16k
-          festvox-us-slt-hts festvox-ru espeak-ng lmms-common sonic-pi-samples)
+          festvox-us-slt-hts festvox-ru espeak-ng lmms-common sonic-pi-samples
+          gcompris-qt-data grandorgue-demo hydrogen-drumkits-effects fretsonfire-songs-muldjord csoundqt-examples)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,13 +1,20 @@
-"""The `recorded` held-out set: samples played as a sampler would, mixed, written as a corpus."""
+"""The `recorded` and `recorded2` held-out sets: samples played as a sampler would, mixed,
+written as a corpus; and the Qt resource bundles recorded2 reads some of them from."""
 from __future__ import annotations
 
+import io
 import json
+import struct
+import zipfile
+import zlib
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from tagger.datasets import read_manifest
+from tagger.labels import BUNDLED_LABELS
+from training import qt_rcc
 from training import recorded as rec
 from training.corpus.audio import CLIP_SAMPLES, SAMPLE_RATE
 
@@ -121,17 +128,18 @@ def test_explain_names_what_a_model_calls_each_recording(tmp_path, tiny_model, m
         assert sum(int(part.rsplit(" ", 1)[1]) for part in cells[2].split(", ")) == 3  # its 3 clips, counted
 
 
-def test_heldout_scores_the_recorded_set(tmp_path, tiny_model, capsys):
+@pytest.mark.parametrize("name", ["recorded", "recorded2"])
+def test_heldout_scores_the_recorded_sets(tmp_path, tiny_model, capsys, name):
     from training import heldout
 
     samples, roots = _package(tmp_path)
-    rec.build(tmp_path / "data" / "corpus_recorded", samples, singles=2, mixtures=4, seed=3, roots=roots)
+    rec.build(tmp_path / "data" / f"corpus_{name}", samples, singles=2, mixtures=4, seed=3, roots=roots, source=name)
     out = tmp_path / "h.json"
-    assert heldout.main([str(tiny_model), "--data", str(tmp_path / "data"), "--sets", "recorded",
+    assert heldout.main([str(tiny_model), "--data", str(tmp_path / "data"), "--sets", name,
                          "--json", str(out)]) == 0
     header, _, row = capsys.readouterr().out.strip().splitlines()[:3]
-    assert "recorded top-1" in header and "recorded mix F1 (P / R)" in header
-    figures = json.loads(out.read_text())[tiny_model.stem]["recorded"]
+    assert f"| {name} top-1 |" in header and f"| {name} mix F1 (P / R) |" in header
+    figures = json.loads(out.read_text())[tiny_model.stem][name]
     assert figures["items"] == 2 * 3 + 4
     assert f"{figures['top1_single']:.3f}" in row
 
@@ -162,3 +170,144 @@ def test_a_recording_that_cannot_serve_stops_the_build_in_one_line(tmp_path, bad
     message = str(stop.value)
     assert message.startswith(f"training.recorded: {target}") and "\n" not in message
     assert not (tmp_path / "out" / "manifest.csv").exists()
+
+
+def _rcc(files: dict[str, tuple[bytes, bool]], version: int) -> bytes:
+    """A Qt resource bundle as ``rcc --binary`` lays it out: ``files`` maps a path to its
+    bytes and whether it is zlib-compressed; the tree is written breadth first."""
+    root: dict = {}
+    for path, entry in files.items():
+        *folders, leaf = path.split("/")
+        node = root
+        for folder in folders:
+            node = node.setdefault(folder, {})
+        node[leaf] = entry
+    names, data, tree = bytearray(), bytearray(), []
+    queue, next_child = [("", root)], 1
+    while queue:
+        name, node = queue.pop(0)
+        name_at = len(names)
+        if name:
+            names += struct.pack(">HI", len(name), 0) + name.encode("utf-16-be")
+        if isinstance(node, dict):
+            children = sorted(node.items())
+            tree.append(struct.pack(">IHII", name_at, 2, len(children), next_child))
+            next_child += len(children)
+            queue.extend(children)
+        else:
+            contents, packed = node
+            stored = struct.pack(">I", len(contents)) + zlib.compress(contents) if packed else contents
+            tree.append(struct.pack(">IHHHI", name_at, 1 if packed else 0, 0, 0, len(data)))
+            data += struct.pack(">I", len(stored)) + stored
+        if version >= 2:
+            tree[-1] += struct.pack(">Q", 0)  # modification time
+    head = 24 if version >= 3 else 20
+    tree_bytes = b"".join(tree)
+    offsets = (head, head + len(tree_bytes), head + len(tree_bytes) + len(data))
+    header = b"qres" + struct.pack(">IIII", version, *offsets) + (b"\0" * 4 if version >= 3 else b"")
+    return header + tree_bytes + bytes(data) + bytes(names)
+
+
+FILES = {"top.txt": (b"plain at the top", False),
+         "a/b/deep.bin": (bytes(range(256)) * 40, True),
+         "a/b/note.txt": (b"plain, two folders down", False),
+         "a/packed.txt": (b"compress me " * 100, True),
+         "c/x.txt": (b"another folder", False)}
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_qt_rcc_reads_plain_and_zlib_entries_anywhere_in_the_tree(version):
+    blob = _rcc(FILES, version)
+    found = qt_rcc.resources(blob)
+    assert set(found) == set(FILES)
+    assert found["a/packed.txt"].flags == qt_rcc.COMPRESSED and found["top.txt"].flags == 0
+    for path, (contents, _) in FILES.items():
+        assert qt_rcc.read(blob, found[path]) == contents
+
+
+def test_qt_rcc_extracts_and_names_what_it_cannot_read(tmp_path):
+    bundle = tmp_path / "b.rcc"
+    bundle.write_bytes(_rcc(FILES, 3))
+    to = qt_rcc.extract(bundle, ":/a/b/deep.bin", tmp_path / "out" / "deep.bin")
+    assert to.read_bytes() == FILES["a/b/deep.bin"][0]
+    with pytest.raises(qt_rcc.RccError, match="no resource a/nothing"):
+        qt_rcc.extract(bundle, "a/nothing", tmp_path / "n")
+    blob = bytearray(_rcc({"z.bin": (b"z" * 500, True)}, 3))
+    blob[blob.index(zlib.compress(b"z" * 500)) + 4] ^= 0xFF  # damage the zlib stream
+    with pytest.raises(qt_rcc.RccError, match="z.bin"):
+        qt_rcc.read(bytes(blob), qt_rcc.resources(bytes(blob))["z.bin"])
+    with pytest.raises(qt_rcc.RccError, match="not a Qt resource bundle"):
+        qt_rcc.resources(b"RIFF" + bytes(40))
+
+
+def test_active_window_picks_where_the_track_plays():
+    rng = np.random.default_rng(2)
+    loud, gap = _tone(300.0, 4.0), np.zeros(4 * SR, dtype=np.float32)
+    track = np.concatenate([gap, loud, gap, gap, loud * 0.8, gap, loud, gap])  # 32 s, 12 of them playing
+    level = 20 * np.log10(rec.rms(loud))
+    seen = set()
+    for _ in range(200):
+        clip = rec.active_window(track, rng)
+        assert len(clip) == CLIP_SAMPLES
+        assert 20 * np.log10(rec.rms(clip) + 1e-12) >= level - 10
+        tenths = np.sqrt(np.mean(clip[: CLIP_SAMPLES // 30 * 30].reshape(30, -1) ** 2, axis=1))
+        assert np.mean(tenths < 1e-3) <= 0.35  # it plays in most of it (a quarter may rest, give or take a block)
+        seen.add(clip.tobytes())
+    assert len(seen) > 30  # from anywhere the track plays, not from one window
+    assert sum(rec.rms(rec.window(track, rng)) < 1e-3 for _ in range(200)) > 20  # where a plain window often lands
+
+
+def test_a_label_s_clips_alone_take_its_recordings_in_turn():
+    labels = ["organ", "violin", "organ", "organ"]
+    planned = rec.plan(4, labels, 5, 6, np.random.default_rng(0), per_label=True)
+    assert planned[:10] == [(0,), (2,), (3,), (0,), (2,), (1,), (1,), (1,), (1,), (1,)]
+    assert all(len({labels[i] for i in used}) == len(used) == 2 for used in planned[10:])  # 2 labels: pairs
+
+
+def test_recorded2_names_only_the_model_s_labels():
+    labels = {label for _, _, label, _ in rec.SAMPLES2}
+    assert labels <= set(BUNDLED_LABELS) and len(labels) >= 12
+    assert {kind for *_, kind in rec.SAMPLES2} <= set(rec.KINDS)
+    assert {root for root, *_ in rec.SAMPLES2} == set(rec.ROOTS2)
+    assert len({(root, path) for root, path, *_ in rec.SAMPLES2}) == len(rec.SAMPLES2)  # none twice
+
+
+@pytest.mark.skipif(bool(rec.missing_packages(rec.ROOTS2)),
+                    reason=f"not installed: {' '.join(rec.missing_packages(rec.ROOTS2))}")
+def test_every_recorded2_sample_is_in_its_package():
+    for root_name, path, _, _ in rec.SAMPLES2:
+        root = rec.ROOTS2[root_name][0]
+        if root.is_dir():
+            assert (root / path).is_file(), root / path
+        elif root.suffix == ".rcc":
+            assert path in qt_rcc.resources(root.read_bytes()), f"{root}: {path}"
+        else:
+            assert path in zipfile.ZipFile(root).namelist(), f"{root}: {path}"
+
+
+def _wav_bytes(x: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, x, SR, format="WAV")
+    return buf.getvalue()
+
+
+def test_recorded2_builds_from_bundles_and_archives(tmp_path, monkeypatch):
+    (tmp_path / "sounds.rcc").write_bytes(_rcc({"res/violin.wav": (_wav_bytes(_tone(440.0, 5.0)), True)}, 3))
+    with zipfile.ZipFile(tmp_path / "organ.orgue", "w") as archive:
+        archive.writestr("Montre8/054-F#.wav", _wav_bytes(_tone(185.0, 2.0, decay=1.0)))
+    monkeypatch.setattr(rec, "ROOTS2", {"bundle": (tmp_path / "sounds.rcc", "pkg-a"),
+                                        "zip": (tmp_path / "organ.orgue", "pkg-b")})
+    monkeypatch.setattr(rec, "SAMPLES2", (("bundle", "res/violin.wav", "violin", "active"),
+                                          ("zip", "Montre8/054-F#.wav", "organ", "note")))
+    out = tmp_path / "set"
+    assert rec.main(["--set", "recorded2", "--out", str(out), "--singles", "3", "--mixtures", "2"]) == 0
+    rows = list(read_manifest(out / "manifest.csv").items)
+    assert len(rows) == 2 * 3 + 2
+    assert sorted(p.name for p in out.iterdir()) == ["build.json", "clips", "details.jsonl", "manifest.csv"]
+    assert all(p.name.endswith("_recorded2.flac") for p in (out / "clips").iterdir())
+    stamp = json.loads((out / "build.json").read_text())
+    assert stamp["set"] == "recorded2" and stamp["seed"] == 22
+    monkeypatch.setattr(rec, "ROOTS2", {"bundle": (tmp_path / "gone.rcc", "pkg-a"),
+                                        "zip": (tmp_path / "organ.orgue", "pkg-b")})
+    with pytest.raises(SystemExit, match=r"missing Debian packages: pkg-a \("):
+        rec.main(["--set", "recorded2", "--out", str(tmp_path / "again")])

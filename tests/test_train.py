@@ -333,14 +333,15 @@ def test_pooled_voice_figures_pool_the_mixtures_of_every_pair_and_every_voice_al
     all their mixtures (clips paired by name within a pair, singles left out), one share of
     clean voice-alone clips; two sets whose clips share names are not paired across."""
     from tagger.datasets import Dataset, Item
-    from tagger.evaluate import Evaluation
+    from tagger.evaluate import Evaluation, summarise
     from training.heldout import pooled_voice_figures
 
     labels = ("bass", "drums", "piano", "voice")
 
     def scored(folder: str, names: tuple, truth: list, scores: list) -> tuple:
         items = tuple(Item(tmp_path / folder / n, ()) for n in names)
-        ev = Evaluation(labels, np.array(truth, np.float32), np.array(scores, np.float32), np.full(4, 0.5), {}, {})
+        y_true, y_score, thresholds = np.array(truth, np.float32), np.array(scores, np.float32), np.full(4, 0.5)
+        ev = Evaluation(labels, y_true, y_score, thresholds, summarise(y_true, y_score, labels, thresholds), {})
         return Dataset(items, labels, "manifest"), ev
 
     ab = ("a.flac", "b.flac")

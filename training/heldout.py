@@ -91,12 +91,27 @@ def score(model: Path, data: Path, sets: list[str], jobs: int) -> dict[str, dict
     return out
 
 
-def _instrument_table(pair: tuple[Dataset, Evaluation]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Clip file name -> (instruments it has, instruments predicted)."""
+Row = tuple[np.ndarray, np.ndarray]  # (instruments a clip has, instruments predicted)
+
+
+def _instrument_table(pair: tuple[Dataset, Evaluation]) -> dict[str, Row]:
+    """Clip file name -> its row."""
     ds, ev = pair
     instrument = instrument_columns(ev.labels)
     y_pred = ev.y_pred[:, instrument]
     return {item.path.name: (ev.y_true[i, instrument].astype(bool), y_pred[i]) for i, item in enumerate(ds.items)}
+
+
+def _paired_mixtures(clean: tuple[Dataset, Evaluation], vocal: tuple[Dataset, Evaluation]) -> dict[str, tuple[Row, Row]]:
+    """Clip file name -> (its row without the voice, with it), for the mixtures (2+ instruments)
+    that are in both sets: the vocal set is the clean one with a voice on top, same names."""
+    without, with_voice = _instrument_table(clean), _instrument_table(vocal)
+    return {n: (row, with_voice[n]) for n, row in without.items() if n in with_voice and row[0].sum() >= 2}
+
+
+def _micro_f1(rows: list[Row]) -> float:
+    truth, pred = np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
+    return classification_report(truth, pred, [str(j) for j in range(truth.shape[1])])["micro_f1"]
 
 
 def pooled_voice_figures(pairs: list[tuple[tuple[Dataset, Evaluation], tuple[Dataset, Evaluation]]],
@@ -106,22 +121,15 @@ def pooled_voice_figures(pairs: list[tuple[tuple[Dataset, Evaluation], tuple[Dat
     that get no instrument label."""
     out: dict = {}
     if pairs:
-        rows: list[list[tuple[np.ndarray, np.ndarray]]] = [[], []]
-        for clean, vocal in pairs:
-            without, with_voice = _instrument_table(clean), _instrument_table(vocal)
-            for name in without:
-                if name in with_voice and without[name][0].sum() >= 2:
-                    rows[0].append(without[name])
-                    rows[1].append(with_voice[name])
-        f1 = []
-        for side in rows:
-            truth, pred = np.stack([r[0] for r in side]), np.stack([r[1] for r in side])
-            f1.append(classification_report(truth, pred, [str(j) for j in range(truth.shape[1])])["micro_f1"])
-        out.update(mixtures_items=len(rows[0]), mixtures_f1_without_voice=f1[0], mixtures_f1_with_voice=f1[1],
-                   voice_penalty=f1[0] - f1[1])
-    if alone:
-        clean = np.concatenate([~ev.y_pred[:, instrument_columns(ev.labels)].any(axis=1) for _, ev in alone])
-        out.update(no_instrument_items=int(len(clean)), no_instrument_clean=float(clean.mean()))
+        rows = [both for clean, vocal in pairs for both in _paired_mixtures(clean, vocal).values()]
+        without, with_voice = _micro_f1([r[0] for r in rows]), _micro_f1([r[1] for r in rows])
+        out.update(mixtures_items=len(rows), mixtures_f1_without_voice=without, mixtures_f1_with_voice=with_voice,
+                   voice_penalty=without - with_voice)
+    counted = [ev.metrics for _, ev in alone if "no_instrument_items" in ev.metrics]  # evaluate's own figure
+    if counted:
+        n = sum(m["no_instrument_items"] for m in counted)
+        out.update(no_instrument_items=n,
+                   no_instrument_clean=sum(m["no_instrument_clean"] * m["no_instrument_items"] for m in counted) / n)
     return out
 
 
@@ -149,19 +157,14 @@ def penalty_by_style(clean: tuple[Dataset, Evaluation], vocal: tuple[Dataset, Ev
     The vocal set is the clean one with a voice on top of each clip, under the same file
     names; a mixture is a clip of 2+ instruments.
     """
-    without, with_voice = _instrument_table(clean), _instrument_table(vocal)
-    names = [n for n in without if n in with_voice and n in styles and without[n][0].sum() >= 2]
+    paired = _paired_mixtures(clean, vocal)
     out = {}
     for style in VOICE_STYLES:
-        group = [n for n in names if styles[n] == style]
+        group = [rows for n, rows in paired.items() if styles.get(n) == style]
         if not group:
             continue
-        f1 = []
-        for table_ in (without, with_voice):
-            truth = np.stack([table_[n][0] for n in group])
-            pred = np.stack([table_[n][1] for n in group])
-            f1.append(classification_report(truth, pred, [str(j) for j in range(truth.shape[1])])["micro_f1"])
-        out[style] = {"mixtures": len(group), "without": f1[0], "with": f1[1], "penalty": f1[0] - f1[1]}
+        without, with_voice = _micro_f1([r[0] for r in group]), _micro_f1([r[1] for r in group])
+        out[style] = {"mixtures": len(group), "without": without, "with": with_voice, "penalty": without - with_voice}
     return out
 
 

@@ -11,21 +11,22 @@ PACKAGES=(fluid-soundfont-gm timgm6mb-soundfont csound-soundfont freepats timidi
           festvox-us-slt-hts festvox-ru espeak-ng lmms-common sonic-pi-samples)
 # data only: without their recommends, which are the programs (gcompris, csoundqt and their Qt)
 RECORDINGS=(gcompris-qt-data grandorgue-demo hydrogen-drumkits-effects fretsonfire-songs-muldjord csoundqt-examples)
-missing=() missing_data=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-for p in "${RECORDINGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_data+=("$p")
-done
-[ ${#missing[@]} -eq 0 ] && [ ${#missing_data[@]} -eq 0 ] && exit 0
+not_installed() {
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+mapfile -t missing < <(not_installed "${PACKAGES[@]}")
+mapfile -t missing_data < <(not_installed "${RECORDINGS[@]}")
+all=("${missing[@]}" "${missing_data[@]}")
+[ ${#all[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "setup_corpus: installing ${missing[*]} ${missing_data[*]}"
+  echo "setup_corpus: installing ${all[*]}"
   apt-get update -qq
   [ ${#missing[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   [ ${#missing_data[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       "${missing_data[@]}" >/dev/null
 else
-  echo "setup_corpus: please install these Debian packages: ${missing[*]} ${missing_data[*]}" >&2
+  echo "setup_corpus: please install these Debian packages: ${all[*]}" >&2
   exit 1
 fi

@@ -23,38 +23,28 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tagger.evaluate import evaluate  # noqa: E402
-from tagger.labels import instrument_columns  # noqa: E402
 from tagger.weights import load_checkpoint  # noqa: E402
-from training.heldout import read_set  # noqa: E402
+from training.corpus.voices import VOICE_STYLES  # noqa: E402
+from training.heldout import HELDOUT_SETS, VOCAL_PAIRS, _micro_f1, _paired_mixtures, read_set, voice_styles  # noqa: E402
 
-PAIRS = (("corpus_test", "corpus_test_vocal"), ("corpus_test2", "corpus_test2_vocal"))
 LEVELS = ((-6.0, -3.0), (-3.0, 0.0), (0.0, 3.01))  # the corpus's VOCALS_DB is -6 .. +3
 
 
-def voice_on_top(folder: Path) -> tuple[list[str], np.ndarray]:
-    """Each clip's voice style (sing, choir, speak, espeak) and level, from details.jsonl."""
-    styles, gains = [], []
-    for line in (folder / "details.jsonl").read_text().splitlines():
-        first = json.loads(line)["effects"][0]  # e.g. "sing lp_diphone x1.10 at -2.3 dB"
-        styles.append(first.split()[0])
-        gains.append(float(re.search(r" at ([-+][\d.]+) dB", first).group(1)))
-    return styles, np.array(gains)
+def voice_levels(corpus: Path) -> dict[str, float]:
+    """Clip file name -> the level of the voice on top of it, dB re the instruments (from the
+    voice's description among the clip's effects, as ``voice_styles`` reads its style)."""
+    out = {}
+    for line in (corpus / "details.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        voice = next(e for e in row["effects"] if e.split(" ", 1)[0] in VOICE_STYLES)  # "sing lp_diphone x1.10 at -2.3 dB"
+        out[Path(row["path"]).name] = float(re.search(r" at ([-+][\d.]+) dB", voice).group(1))
+    return out
 
 
-def decisions(ckpt, folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(instruments present, instruments predicted), one row per clip in manifest order."""
-    ev = evaluate(ckpt, read_set(folder, None), torch.device("cpu"), 2, folder.parent / "cache")
-    inst = instrument_columns(ev.labels)
-    pred = ev.y_score >= np.broadcast_to(ev.thresholds, ev.y_score.shape)
-    return ev.y_true[:, inst] > 0.5, pred[:, inst]
-
-
-def counts(truth: np.ndarray, pred: np.ndarray) -> tuple[int, int, int]:
-    return int((truth & pred).sum()), int((~truth & pred).sum()), int((truth & ~pred).sum())
-
-
-def f1(tp: int, fp: int, fn: int) -> float:
-    return 2 * tp / max(1, 2 * tp + fp + fn)
+def errors(rows: list[tuple[np.ndarray, np.ndarray]]) -> tuple[int, int]:
+    """(labels invented, labels missed) over (instruments present, predicted) rows."""
+    return (sum(int((~truth & pred).sum()) for truth, pred in rows),
+            sum(int((truth & ~pred).sum()) for truth, pred in rows))
 
 
 def main() -> int:
@@ -63,38 +53,39 @@ def main() -> int:
     p.add_argument("--data", type=Path, default=Path("data"))
     args = p.parse_args()
     ckpt = load_checkpoint(args.model)
-    clean_t, clean_p, voiced_t, voiced_p, styles, gains = [], [], [], [], [], []
-    for clean, voiced in PAIRS:
-        if not (args.data / clean / "manifest.csv").exists() or not (args.data / voiced / "manifest.csv").exists():
-            raise SystemExit(f"voice_level: {args.data / clean} or {args.data / voiced} is not built (training/rebuild.sh)")
-        for folder, t, pr in ((clean, clean_t, clean_p), (voiced, voiced_t, voiced_p)):
-            truth, pred = decisions(ckpt, args.data / folder)
-            t.append(truth)
-            pr.append(pred)
-        s, g = voice_on_top(args.data / voiced)
-        styles += s
-        gains.append(g)
-    ct, cp, vt, vp = (np.concatenate(a) for a in (clean_t, clean_p, voiced_t, voiced_p))
-    if not np.array_equal(ct, vt):
-        raise SystemExit("voice_level: the clean and voiced sets do not hold the same instruments")
-    styles_a, gain = np.array(styles), np.concatenate(gains)
-    mix = ct.sum(1) >= 2
+    paired, styles, levels = {}, {}, {}
+    for pair in VOCAL_PAIRS:
+        scored = []
+        for name in pair:
+            folder = args.data / HELDOUT_SETS[name][0]
+            ds = read_set(folder, None)
+            if ds is None:
+                raise SystemExit(f"voice_level: {folder} is not built (training/rebuild.sh)")
+            scored.append((ds, evaluate(ckpt, ds, torch.device("cpu"), 2, args.data / "cache")))
+        vocal = args.data / HELDOUT_SETS[pair[1]][0]
+        # clip names repeat from one pair to the next: key everything by (pair, name)
+        styles.update({(pair, n): v for n, v in voice_styles(vocal).items()})
+        levels.update({(pair, n): v for n, v in voice_levels(vocal).items()})
+        paired.update({(pair, n): rows for n, rows in _paired_mixtures(*scored).items()})
 
-    def row(name: str, rows: np.ndarray) -> str:
-        a, b = counts(ct[rows], cp[rows]), counts(vt[rows], vp[rows])
-        return (f"| {name} | {rows.sum()} | {f1(*a):.3f} | {f1(*b):.3f} | {f1(*a) - f1(*b):.3f} "
-                f"| {b[1] - a[1]:+d} | {b[2] - a[2]:+d} |")
+    def row(name: str, keep) -> str:
+        group = [rows for key, rows in paired.items() if keep(key)]
+        without, with_voice = [r[0] for r in group], [r[1] for r in group]
+        (invented0, missed0), (invented1, missed1) = errors(without), errors(with_voice)
+        f_without, f_with = _micro_f1(without), _micro_f1(with_voice)
+        return (f"| {name} | {len(group)} | {f_without:.3f} | {f_with:.3f} | {f_without - f_with:.3f} "
+                f"| {invented1 - invented0:+d} | {missed1 - missed0:+d} |")
 
     print(f"{args.model.name}: held-out mixtures without and with a held-out voice on top")
     print("| voice on top | mixtures | F1 without | F1 with | penalty | invented | missed |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    print(row("all", mix))
+    print(row("all", lambda n: True))
     for lo, hi in LEVELS:
-        print(row(f"at {lo:+.0f} to {min(hi, 3):+.0f} dB", mix & (gain >= lo) & (gain < hi)))
-    for style in sorted(set(styles_a[mix])):
+        print(row(f"at {lo:+.0f} to {min(hi, 3):+.0f} dB", lambda n: lo <= levels[n] < hi))
+    for style in sorted(set(styles.values())):
         for lo, hi in ((-6.0, -1.5), (-1.5, 3.01)):
-            rows = mix & (styles_a == style) & (gain >= lo) & (gain < hi)
-            print(row(f"{style} at {lo:+.1f} to {min(hi, 3):+.1f} dB", rows))
+            print(row(f"{style} at {lo:+.1f} to {min(hi, 3):+.1f} dB",
+                      lambda n: styles.get(n) == style and lo <= levels[n] < hi))
     return 0
 
 

@@ -42,7 +42,7 @@ except ImportError:  # an older typer is built on click
 
 from . import __version__
 from .discover import show_path
-from .errors import DatasetError, ModelLoadError, RunMismatchError, TaggerError
+from .errors import CompileError, DatasetError, ModelLoadError, RunMismatchError, TaggerError
 
 if TYPE_CHECKING:
     from .scan import Scanner, ScorerInBackground
@@ -502,6 +502,7 @@ def train(
     device: Device = typer.Option(Device.auto),
     seed: int = typer.Option(0),
     cache: Optional[Path] = typer.Option(None, help="Feature cache folder (default OUT/cache); runs sharing one compute each dataset's features once."),
+    compile_: bool = typer.Option(False, "--compile", help="Compile the training step with torch.compile (about 1.4x faster on CPU; needs a C++ compiler). A run may resume with or without it."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Train a model on your data; the best weights land in OUT/<name>-<sha8>.safetensors."""
@@ -520,13 +521,13 @@ def train(
         val_fraction=val_fraction, arch=arch, width=width, blocks=stages, stem_pool=pool, epochs=epochs, batch_size=batch_size, lr=lr,
         patience=patience, mixup=mixup, specaugment=specaugment, eq_db=eq_db, pitch_warp=pitch_warp, max_segments=max_segments,
         init=str(init) if init else None, name=name, jobs=jobs, device=device.value, seed=seed,
-        cache_dir=str(cache) if cache else None, thresholds=thresholds,
+        cache_dir=str(cache) if cache else None, thresholds=thresholds, compile=compile_,
     )
     progress, report = _rich_progress()
     try:
         with progress:
             result = run_training(cfg, report)
-    except (DatasetError, ModelLoadError, RunMismatchError) as exc:
+    except (CompileError, DatasetError, ModelLoadError, RunMismatchError) as exc:
         raise _failed(exc) from None
     err.print(f"best weights: [bold]{result.weights}[/]")
     for name_, metrics in (("validation", result.val), ("test", result.test)):

@@ -34,3 +34,7 @@ class DatasetError(TaggerError):
 
 class RunMismatchError(TaggerError):
     """A training run folder holds a run made with other settings or data than asked for."""
+
+
+class CompileError(TaggerError):
+    """``torch.compile`` could not compile the network (no C++ compiler, an unsupported device...)."""

@@ -445,6 +445,11 @@ def test_pitch_warp_moves_a_partial_by_the_drawn_interval():
 
 
 
+needs_a_cxx_compiler = pytest.mark.skipif(
+    shutil.which(os.environ.get("CXX", "g++")) is None, reason="torch.compile needs a C++ compiler on the CPU")
+
+
+@needs_a_cxx_compiler
 def test_a_compiled_training_step_computes_what_the_eager_one_does():
     """--compile changes how the step runs, not what it computes: the same logits and
     gradients (to float rounding) from the same weights and batch, batch norms in training
@@ -472,6 +477,7 @@ def test_a_compiled_training_step_computes_what_the_eager_one_does():
     assert not any(k.startswith("_orig_mod") for k in twin.state_dict())  # what is saved is the plain module
 
 
+@needs_a_cxx_compiler
 def test_a_run_resumes_compiled_and_saves_weights_that_load(trained, tmp_path):
     cfg, first = trained
     copy = tmp_path / "run"

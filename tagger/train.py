@@ -248,7 +248,7 @@ def training_forward(classifier: torch.nn.Module, compile: bool) -> Callable[[to
 
 def _compiled_step_failed(exc: Exception) -> CompileError:
     """One line for a compiler failure: its first line (a compiler's log can run to pages)."""
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     return CompileError(f"torch.compile could not compile the training step ({reason}); train without --compile")
 
 
@@ -423,6 +423,7 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
         log.info("resuming %s at epoch %d", out, start_epoch + 1)
 
     forward = training_forward(model.classifier, cfg.compile)
+    compile_failure = torch._dynamo.exc.TorchDynamoException if cfg.compile else ()  # (): catch nothing
     rng = torch.Generator().manual_seed(cfg.seed + start_epoch)
     bad_epochs = start_epoch - best["epoch"]
     for epoch in range(start_epoch, cfg.epochs):
@@ -449,7 +450,7 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
                 loss = F.binary_cross_entropy_with_logits(forward(x), y)  # forward: (batch, labels)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-            except torch._dynamo.exc.TorchDynamoException as exc:  # only with --compile
+            except compile_failure as exc:
                 raise _compiled_step_failed(exc) from exc
             opt.step()
             sched.step()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Debian packages the training corpus renders with (make weights): General MIDI
-# soundfonts and their players, the voice engines, and the recordings of the held-out
+# soundfonts and their players, the voice engines, the C++ compiler of the compiled training step, and the recordings of the held-out
 # `recorded` set (lmms-common, sonic-pi-samples) and `recorded2` set (gcompris-qt-data,
 # grandorgue-demo, hydrogen-drumkits-effects, fretsonfire-songs-muldjord,
 # csoundqt-examples): evaluation only, never trained on. As root, installs the missing
@@ -8,7 +8,8 @@
 set -euo pipefail
 PACKAGES=(fluid-soundfont-gm timgm6mb-soundfont csound-soundfont freepats timidity libfluidsynth3
           festival festvox-kallpc16k festvox-kdlpc16k festvox-italp16k festvox-itapc16k
-          festvox-us-slt-hts festvox-ru espeak-ng lmms-common sonic-pi-samples)
+          festvox-us-slt-hts festvox-ru espeak-ng lmms-common sonic-pi-samples
+          g++)  # torch.compile's C++ compiler: both trainings run --compile
 # data only: without their recommends, which are the programs (gcompris, csoundqt and their Qt)
 RECORDINGS=(gcompris-qt-data grandorgue-demo hydrogen-drumkits-effects fretsonfire-songs-muldjord csoundqt-examples)
 not_installed() {

@@ -13,11 +13,10 @@ import functools
 import json
 import logging
 import os
-import signal
+import shlex
 import sqlite3
 import sys
 import tempfile
-import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ except ImportError:  # an older typer is built on click
 
     _CLICK_ERRORS = (click.exceptions.Exit, click.ClickException, click.Abort)
 
-from . import __version__
+from . import __version__, signals
 from .discover import show_path
 from .errors import CompileError, DatasetError, ModelLoadError, RunMismatchError, TaggerError
 
@@ -52,45 +51,30 @@ err = Console(stderr=True)
 log = logging.getLogger(__name__)
 
 EXIT_FAILED_FILES, EXIT_USAGE, EXIT_CANNOT_GO_ON = 1, 2, 3
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt, so both stop the same way:
-    workers stopped, a tag write in progress rolled back, one line, exit 143."""
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
 
 
 def _command(fn: Callable) -> Callable:
     """Every command: SIGTERM stops it like Ctrl-C, and nothing ends in a traceback.
 
-    Ctrl-C exits 130 and SIGTERM 143 (commands with more to say catch them first); any
-    other unexpected exception is a bug: one line on stderr and exit 3 (the traceback is
-    logged at debug level, shown with --verbose).
+    Ctrl-C exits 130 and SIGTERM 143 with one line (commands with more to say catch them
+    first; see :mod:`tagger.signals`); any other unexpected exception is a bug: one line on
+    stderr and exit 3 (the traceback is logged at debug level, shown with --verbose).
     """
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        in_main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
         try:
-            return fn(*args, **kwargs)
+            with signals.raising():
+                return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, *_CLICK_ERRORS):
             raise  # typer.Exit (a RuntimeError) and usage errors: already handled
         except KeyboardInterrupt as exc:
-            terminated = isinstance(exc, Terminated)
-            err.print("terminated" if terminated else "interrupted", highlight=False)
-            raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
+            err.print(signals.stopped_word(exc), highlight=False)
+            raise typer.Exit(signals.exit_code(exc)) from None
         except Exception as exc:
             log.debug("internal error", exc_info=True)
             raise _fail(f"internal error (a bug, please report it): {type(exc).__name__}: {_one_line(exc)}",
                         EXIT_CANNOT_GO_ON) from None
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
 
     return run
 
@@ -255,7 +239,7 @@ def scan(
     except (ModelLoadError, BackendError) as exc:
         raise _failed(exc) from None
     except ReportError as exc:
-        kept = f" (it holds the first {tally.rows} rows, each whole; run the same command again to finish)" if tally.rows else ""
+        kept = f" (it holds the first {tally.rows} rows, each whole; {_finish_hint(force, resume)})" if tally.rows else ""
         raise _fail(f"cannot write the report {show_path(csv_path)}: {exc}{kept}", EXIT_CANNOT_GO_ON) from None
     except TimelineError as exc:
         raise _fail(f"cannot write the segment timeline {show_path(exc.path or '')}: {exc}", EXIT_CANNOT_GO_ON) from None
@@ -264,16 +248,31 @@ def scan(
         raise _fail(f"cannot use the cache {show_path(cache_path)}: {_one_line(exc)} ({done}--no-resume runs without it)",
                     EXIT_CANNOT_GO_ON) from None
     except KeyboardInterrupt as exc:  # the workers are stopped; a tag write in progress was rolled back
-        stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        if tally.rows:
+        stopped = signals.stopped_word(exc)
+        if files and tally.rows == len(files):
+            left = f"; {show_path(html_path)} was not written" if html_path is not None else ""
+            err.print(f"{stopped} after the last file; {show_path(csv_path)} holds all {tally.rows} rows{left}",
+                      soft_wrap=True, highlight=False)
+        elif tally.rows:
             err.print(f"{stopped} after {tally.rows} of {len(files)} files; their rows are in {show_path(csv_path)}; "
-                      "run the same command again to finish", soft_wrap=True, highlight=False)
+                      f"{_finish_hint(force, resume)}", soft_wrap=True, highlight=False)
         else:  # the report is opened with the first row
             err.print(f"{stopped} before the first file was done; {show_path(csv_path)} is unchanged", soft_wrap=True, highlight=False)
-        raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
+        raise typer.Exit(signals.exit_code(exc)) from None
     if not quiet and not json_lines:
         _summary(tally.counts, tally.found, csv_path, write_tags)
     raise typer.Exit(EXIT_FAILED_FILES if tally.counts["error"] else 0)
+
+
+def _finish_hint(force: bool, resume: bool) -> str:
+    """How to finish a scan cut short: the files already done are skipped by a rerun
+    (the cache), except with --force (which rescans everything) or --no-resume (no cache)."""
+    if not resume:
+        return "run the same command again to scan every file (--no-resume keeps no cache)"
+    if force:
+        argv = [a for a in sys.argv[1:] if a != "--force"]
+        return f"to finish, run it again without --force: tagger {shlex.join(argv)}"
+    return "run the same command again to finish"
 
 
 @dataclass

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+RESEND_AFTER_S = 0.05  # an interrupt lost in a C callback is sent again this much later
 
 
 class Terminated(KeyboardInterrupt):
@@ -71,13 +72,31 @@ def exit_now() -> None:
             signal.signal(signum, _end_now)
 
 
+_held = 0  # depth of signals_held() in the main thread
+_pending: int | None = None  # a signal that came while held
+
+
 def _raise(signum: int, frame: object) -> None:
+    global _pending
+    if _held:
+        _pending = signum
+        return
     raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def _print_uncaught(previous, kind, value, tb) -> None:  # noqa: ANN001
+    if isinstance(value, KeyboardInterrupt):  # printed by a C callback that cannot pass it on (see _unraisable)
+        return
+    previous(kind, value, tb)
 
 
 def _unraisable(previous, unraisable) -> None:  # noqa: ANN001 (sys.UnraisableHookArgs)
     if isinstance(unraisable.exc_value, KeyboardInterrupt):  # ours, raised where it could not pass
-        signal.raise_signal(signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT)
+        # Sent again from a thread, a moment later: a handler run in this hook would raise in it.
+        signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+        again = threading.Timer(RESEND_AFTER_S, os.kill, (os.getpid(), signum))
+        again.daemon = True
+        again.start()
         return
     previous(unraisable)
 
@@ -93,32 +112,42 @@ def raising() -> Iterator[None]:
         yield
         return
     previous = {signum: signal.signal(signum, _raise) for signum in SIGNALS}
-    previous_hook = sys.unraisablehook
-    sys.unraisablehook = lambda unraisable: _unraisable(previous_hook, unraisable)
+    previous_hooks = sys.unraisablehook, sys.excepthook
+    sys.unraisablehook = lambda unraisable: _unraisable(previous_hooks[0], unraisable)
+    sys.excepthook = lambda *exc: _print_uncaught(previous_hooks[1], *exc)  # Cython prints some before
     try:
         yield
     finally:
-        sys.unraisablehook = previous_hook
+        sys.unraisablehook, sys.excepthook = previous_hooks
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
 
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
-    """Hold SIGINT back in this thread (pending, not lost) while it starts worker processes.
+    """Hold Ctrl-C and SIGTERM back (pending, not lost) while worker processes start.
 
-    A process started meanwhile inherits the blocked signal: a Ctrl-C sent to the whole
-    process group (the terminal's) never reaches it before it has set SIGINT aside itself
-    (see :func:`ignore_interrupts`). Python's own resource tracker is started the same way.
+    In the driver, a signal that comes meanwhile is raised once the block is left: a
+    worker interrupted half-way through its start would print a traceback (``EOFError:
+    Ran out of input``). A process started meanwhile inherits a blocked SIGINT, so a
+    Ctrl-C sent to the whole process group (the terminal's) never reaches it before it
+    has set SIGINT aside itself (see :func:`ignore_interrupts`); Python's own resource
+    tracker is started the same way.
     """
-    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    global _held, _pending
+    main = threading.current_thread() is threading.main_thread()
+    masked = hasattr(signal, "pthread_sigmask")
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if masked else None
+    _held += main
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        _held -= main
+        if masked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        if main and not _held and _pending is not None:
+            signum, _pending = _pending, None
+            _raise(signum, None)
 
 
 def ignore_interrupts() -> None:

@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 try:  # a recent typer carries its own click, and `click` itself may not be installed
     from typer.exceptions import TyperException
@@ -77,6 +79,31 @@ def _command(fn: Callable) -> Callable:
                         EXIT_CANNOT_GO_ON) from None
 
     return run
+
+
+def _version_line() -> str:
+    """``tagger <version> (model <name>)``: the bundled model's name read from its header (no torch)."""
+    from .weights import bundled_model_path, read_header
+
+    try:
+        model = f"model {read_header(bundled_model_path()).version}"
+    except ModelLoadError as exc:
+        model = f"no bundled model: {exc}"
+    return f"tagger {__version__} ({model})"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(_version_line())
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print tagger's version and the bundled model's name, and exit."),
+) -> None:
+    """Find the instruments in every track of a music library."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -200,6 +227,7 @@ def scan(
     except ModelLoadError as exc:
         raise _failed(exc) from None
     cache_path = cache_path_for(csv_path)
+    timeline_path = segments_path  # the one asked for (the HTML report alone uses a temporary one)
     tally = _Tally()
     files: list[Path] = []
     try:
@@ -260,7 +288,8 @@ def scan(
             err.print(f"{stopped} before the first file was done; {show_path(csv_path)} is unchanged", soft_wrap=True, highlight=False)
         raise typer.Exit(signals.exit_code(exc)) from None
     if not quiet and not json_lines:
-        _summary(tally.counts, tally.found, csv_path, write_tags)
+        written = [("report", csv_path), ("timeline", timeline_path), ("HTML report", html_path)]
+        _summary(tally.counts, tally.found, [(what, path) for what, path in written if path is not None], write_tags)
     raise typer.Exit(EXIT_FAILED_FILES if tally.counts["error"] else 0)
 
 
@@ -369,6 +398,8 @@ def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[
                     if result.status == "error":
                         # one line whatever the name: control characters in the path are escaped
                         progress.console.print(f"error: {show_path(result.path)}: {result.error}", style="red", markup=False, highlight=False, soft_wrap=True)
+                    elif not quiet:  # each file's result as it comes (above the progress bar)
+                        progress.console.print(_result_line(result), highlight=False, soft_wrap=True)
                     if json_lines:
                         sys.stdout.write(as_json(result) + "\n")
                         sys.stdout.flush()
@@ -378,6 +409,20 @@ def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[
                     report, timeline = open_outputs()
         finally:
             results.close()  # stops the workers (a tag write in progress was rolled back)
+
+
+def _result_line(result) -> Text:  # noqa: ANN001 (a tagger.scan.TrackResult)
+    """One file's result for the terminal: ``path: drums 0.93, bass 0.71``, or why it was skipped."""
+    labels = ", ".join(f"{label} {score:.2f}" for label, score in result.instruments)
+    line = Text(f"{show_path(result.path)}: ")
+    if result.status == "skipped":
+        why = "its own instruments tag kept" if result.tags == "kept" else "unchanged since the last run"
+        line.append(f"skipped, {why}", style="dim")
+        if labels:
+            line.append(f" ({labels})", style="dim")
+    else:
+        line.append(labels or "no instrument", style="green" if labels else "dim")
+    return line
 
 
 def _write_html(csv_path: Path, segments_path: Optional[Path], html_path: Path, thresholds: Optional[dict],
@@ -428,13 +473,15 @@ def report(
     err.print(f"wrote {out}", highlight=False)
 
 
-def _summary(counts: Counter, found: Counter, csv_path: Path, write_tags: bool) -> None:
+def _summary(counts: Counter, found: Counter, written: list[tuple[str, Path]], write_tags: bool) -> None:
+    """The end of a scan: counts, the labels found most, every file written (``(what, path)``), the tags."""
     table = Table(title="tagger scan", show_header=False)
     table.add_row("files ok", str(counts["ok"]))
     table.add_row("skipped", str(counts["skipped"]))
     table.add_row("failed", f"[red]{counts['error']}[/]" if counts["error"] else "0")
     table.add_row("top instruments", ", ".join(f"{label} ({n})" for label, n in found.most_common(5)) or "-")
-    table.add_row("report", str(csv_path))
+    for what, path in written:
+        table.add_row(what, escape(show_path(path)))
     table.add_row("tags", "written" if write_tags else "dry run (use --write-tags to write)")
     err.print(table)
 
@@ -443,9 +490,10 @@ def _summary(counts: Counter, found: Counter, csv_path: Path, write_tags: bool) 
 @_command
 def info(
     model: Optional[Path] = typer.Option(None, help="Weights file (default: the bundled model)."),
+    full: bool = typer.Option(False, "--full", help="The whole card: every held-out figure, the data, training, ablation."),
     json_out: bool = typer.Option(False, "--json", help="The model card as JSON on stdout."),
 ) -> None:
-    """Show the model card: labels, thresholds, training data, held-out figures, speed."""
+    """Show the model card: labels, thresholds, key held-out figures, known weaknesses (--full: everything)."""
     from .card import card_dict, render
     from .weights import bundled_model_path, read_header
 
@@ -458,7 +506,7 @@ def info(
     if json_out:
         print(json.dumps(info_dict, indent=2))
         return
-    render(info_dict, Console())
+    render(info_dict, Console(), full=full)
 
 
 def _rich_progress() -> tuple[Progress, Callable[[str, int, int], None]]:

@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Optional
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
@@ -480,10 +479,10 @@ def _summary(counts: Counter, found: Counter, written: list[tuple[str, Path]], w
     table.add_row("skipped", str(counts["skipped"]))
     table.add_row("failed", f"[red]{counts['error']}[/]" if counts["error"] else "0")
     table.add_row("top instruments", ", ".join(f"{label} ({n})" for label, n in found.most_common(5)) or "-")
-    for what, path in written:
-        table.add_row(what, escape(show_path(path)))
     table.add_row("tags", "written" if write_tags else "dry run (use --write-tags to write)")
     err.print(table)
+    for what, path in written:  # whole, never cut to the table's width: a path to copy
+        err.print(f"wrote {what}: {show_path(path)}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -21,7 +21,7 @@ def main() -> None:
             # Stopped by a signal and already said so, everything closed: the interpreter's
             # shutdown would only wait on threads (a model still loading).
             signals.end_process(exc.code)
-        raise
+        signals.shut_down(exc.code)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,24 @@ def end_process(code: int, line: str | None = None) -> None:
     os._exit(code)
 
 
+def shut_down(code: int | str | None) -> None:
+    """End the process as the interpreter would (threads joined, exit handlers run), with
+    :func:`exit_now`'s handlers still in place, then at once.
+
+    The interpreter's own finalization puts the default handlers back before it is done:
+    a signal in those last moments would kill the process without a word (``-15``).
+    """
+    import atexit
+
+    if isinstance(code, str):  # SystemExit("message"): printed, exit 1
+        print(code, file=sys.stderr)
+        code = 1
+    with contextlib.suppress(Exception):
+        threading._shutdown()  # type: ignore[attr-defined]  # joins non-daemon threads, runs concurrent.futures' exit
+    atexit._run_exitfuncs()  # multiprocessing's and joblib's clean-up, logging's flush
+    end_process(code or 0)
+
+
 def _end_now(signum: int, frame: object) -> None:
     end_process(128 + signum, stopped_word(signum))
 

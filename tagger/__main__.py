@@ -20,7 +20,7 @@ def main() -> None:
         if exc.code in (signals.EXIT_INTERRUPTED, signals.EXIT_TERMINATED):
             # Stopped by a signal and already said so, everything closed: the interpreter's
             # shutdown would only wait on threads (a model still loading).
-            signals.end_process(exc.code)
+            signals.end_process(exc.code, exit_handlers=True)
         signals.shut_down(exc.code)
 
 

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+EXIT_HANDLERS_S = 5.0  # the most an interrupted run's atexit clean-up may take
 RESEND_AFTER_S = 0.05  # an interrupt lost in a C callback is sent again this much later
 
 
@@ -40,16 +41,37 @@ def exit_code(exc: BaseException) -> int:
     return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
 
 
-def end_process(code: int, line: str | None = None) -> None:
+def end_process(code: int, line: str | None = None, exit_handlers: bool = False) -> None:
     """Flush what was printed, write ``line`` (if any) on stderr, and end the process now.
 
     Skips the interpreter's shutdown: its joins (a model still loading in a thread, a
     process pool's manager thread) could keep an interrupted run alive for long. Only
-    for a process whose work is over or given up (everything written is closed).
+    for a process whose work is over or given up (everything written is closed). With
+    ``exit_handlers``, the atexit functions run first (joblib's temporary folders,
+    multiprocessing's clean-up), once joblib's workers are killed.
     """
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a reentrant call, a closed pipe: the exit matters more
             stream.flush()
+    loky = sys.modules.get("joblib.externals.loky.reusable_executor")
+    executor = getattr(loky, "_executor", None)  # joblib's workers (train, eval) wait for more work
+    for pid in list(getattr(executor, "_processes", None) or {}):
+        with contextlib.suppress(OSError):  # killed, not shut down: loky's shutdown can wait for ever here
+            os.kill(pid, signal.SIGKILL)
+    if exit_handlers:
+        import atexit
+
+        watchdog = threading.Timer(EXIT_HANDLERS_S, os._exit, (code,))  # a clean-up that hangs ends here
+        watchdog.daemon = True
+        watchdog.start()
+        with contextlib.suppress(Exception):
+            atexit._run_exitfuncs()
+        # joblib's folders are removed now; its resource tracker would still count the
+        # killed workers' uses of them and warn of "leaked folder objects"
+        tracker = getattr(sys.modules.get("joblib.externals.loky.backend.resource_tracker"), "_resource_tracker", None)
+        if executor is not None and getattr(tracker, "_pid", None):
+            with contextlib.suppress(OSError):
+                os.kill(tracker._pid, signal.SIGKILL)
     if "multiprocessing.util" in sys.modules:
         # What multiprocessing's own exit does, less its joins: free the pools' named
         # semaphores, or its resource tracker warns of "leaked semaphore objects".

@@ -66,9 +66,10 @@ def wait_until(condition, proc: subprocess.Popen, what: str, timeout: float = 18
     raise AssertionError(f"the run never got to {what} (exit {proc.poll()})")
 
 
-def interrupt(proc: subprocess.Popen, stderr: Path, name: str, after: int = 0) -> str:
+def interrupt(proc: subprocess.Popen, stderr: Path, name: str, after: int = 0, bars: bool = False) -> str:
     """Send ``name`` to the run's process group; check how it ends; return its one line
-    (the only one on stderr, or past its first ``after`` bytes)."""
+    (the only one on stderr, or past its first ``after`` bytes; with ``bars``, besides
+    the progress bars' last state)."""
     signum, code, word = SIGNALS[name]
     os.killpg(proc.pid, signum)
     sent = time.monotonic()
@@ -82,7 +83,7 @@ def interrupt(proc: subprocess.Popen, stderr: Path, name: str, after: int = 0) -
     assert took < ENDS_WITHIN_S, f"ended {took:.1f} s after the signal"
     assert left == [], f"processes left: {left}"
     assert "Traceback" not in text and "Exception ignored" not in text and "Warning" not in text, text
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line for line in text.splitlines() if line.strip() and not (bars and "━" in line)]
     assert len(lines) == 1, text
     assert lines[0].startswith(word), text
     return lines[0]
@@ -190,3 +191,23 @@ def test_after_force_the_hint_resumes_instead_of_rescanning(tiny_model, tmp_path
     assert len(rows) == 12
     assert [r["status"] for r in rows].count("skipped") >= done  # the files done before were not scanned again
 
+
+
+@needs_proc
+@pytest.mark.parametrize("name", SIGNALS)
+def test_eval_while_joblib_workers_run(tiny_model, tmp_path, name):
+    """tagger eval (and train) extract features in joblib's worker processes: none is left."""
+    from audio_helpers import tone, write_audio
+    from tagger.weights import read_header
+
+    for j, label in enumerate(read_header(tiny_model).labels[:2]):
+        for i in range(40):  # two chunks of 32 files at least: workers are busy or waiting for more
+            write_audio(tmp_path / "data" / label / f"{i}.wav", tone(2.0, 100 + 10 * i + j))
+    marker = tmp_path / "features"
+    setup = ("import tagger.cli\nmake = tagger.cli._rich_progress\ndef patched():\n    progress, report = make()\n"
+             "    def slow_report(stage, done, total):\n        report(stage, done, total)\n"
+             f"        if done:\n{_indent(_marker_then_wait(marker), 12)}\n"
+             "    return progress, slow_report\ntagger.cli._rich_progress = patched")
+    proc, stderr = start(setup, ["eval", str(tmp_path / "data"), "--model", str(tiny_model), "--jobs", "2"], tmp_path)
+    wait_until(lambda: marker.exists() and len(live_processes_in_group(proc.pid)) >= 4, proc, "the first features")
+    assert interrupt(proc, stderr, name, bars=True) == SIGNALS[name][2]

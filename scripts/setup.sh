@@ -75,7 +75,8 @@ current() {
 if ! current; then
   # the distribution was called `tagger` before; an old editable install of this clone would
   # shadow the new one
-  if "$VENV/bin/python" -m pip show tagger 2>/dev/null | grep -q "^Editable project location: $PWD\$"; then
+  old=$("$VENV/bin/python" -m pip show tagger 2>/dev/null || true)
+  if grep -qx "Editable project location: $PWD" <<<"$old"; then
     $PIP uninstall -y tagger
   fi
   $PIP install -e ".${EXTRAS:+[$EXTRAS]}"

@@ -22,7 +22,7 @@ VENV=${VENV:-.venv}
 EXTRAS=${EXTRAS-test,train,dask,ray,parquet,beets}
 
 # --- Debian packages: only for the tests, and only those really missing -----------------
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
 need=()
 want() {  # want PACKAGE [PROBE...]: needed unless dpkg has it or the probe command succeeds
   local pkg=$1; shift

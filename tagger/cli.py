@@ -348,7 +348,8 @@ def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[
     with contextlib.ExitStack() as outputs:  # closed after the workers have stopped
 
         def open_outputs() -> tuple[CsvReport, TimelineWriter | None]:
-            scorer.result()  # the model loads while the first files decode: raises ModelLoadError
+            if scorer.started:  # the model loads while the first files decode (none when all are cached)
+                scorer.result()  # raises ModelLoadError
             opened = outputs.enter_context(CsvReport.open(csv_path, scorer.labels))
             if segments_path is None:
                 return opened, None
@@ -431,8 +432,8 @@ def report(
 
 def _summary(counts: Counter, found: Counter, csv_path: Path, write_tags: bool) -> None:
     table = Table(title="tagger scan", show_header=False)
-    table.add_row("files ok", str(counts["ok"]))
-    table.add_row("skipped", str(counts["skipped"]))
+    cached = f" ({counts['skipped']} from the cache)" if counts["skipped"] else ""  # skipped: a result reused
+    table.add_row("files ok", f"{counts['ok'] + counts['skipped']}{cached}")
     table.add_row("failed", f"[red]{counts['error']}[/]" if counts["error"] else "0")
     table.add_row("top instruments", ", ".join(f"{label} ({n})" for label, n in found.most_common(5)) or "-")
     table.add_row("report", str(csv_path))

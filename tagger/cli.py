@@ -430,6 +430,54 @@ def report(
     err.print(f"wrote {out}", highlight=False)
 
 
+@app.command()
+@_command
+def untag(
+    paths: list[Path] = typer.Argument(..., help="Music files or folders (searched recursively)."),
+    write_tags: bool = typer.Option(False, "--write-tags", help="Really change the files (default: dry run, as for scan)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Errors only."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Undo tagger's tags: remove what it wrote and put back your own instruments tag where it wrote over one."""
+    from .untag import untag as untag_files
+
+    _setup_logging(verbose, quiet)
+    _check_paths(paths)
+    counts: Counter = Counter()
+    try:
+        for result in untag_files(paths, dry_run=not write_tags):
+            counts[result.status] += 1
+            line = _untag_line(result)
+            if result.status == "error":
+                err.print(line, style="red", markup=False, highlight=False, soft_wrap=True)
+            elif not quiet:
+                err.print(line, markup=False, highlight=False, soft_wrap=True)
+    except OSError as exc:  # a path named on the command line vanished since it was checked
+        raise _fail(f"{show_path(exc.filename or '')}: {exc.strerror or exc}") from None
+    if not quiet:
+        said = {"restored": "restored", "removed": "removed"} if write_tags else {"restored": "to restore", "removed": "to remove"}
+        done = ", ".join(f"{counts[s]} {said.get(s, s)}" for s in ("restored", "removed", "untouched", "error") if counts[s])
+        done = done or "no audio files found"
+        mode = "" if write_tags else " (dry run: nothing written; use --write-tags to undo)"
+        err.print(f"{done}{mode}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_FAILED_FILES if counts["error"] else 0)
+
+
+def _untag_line(result) -> str:
+    """One line per file: what was (or, in a dry run, would be) done."""
+    path = show_path(result.path)
+    if result.status == "error":
+        return f"error: {path}: {result.error}"
+    if result.status == "untouched":
+        return f"untouched: {path}: no instruments tag written by tagger"
+    verb = {"restored": "would restore" if result.dry_run else "restored",
+            "removed": "would remove" if result.dry_run else "removed"}[result.status]
+    removed = "; ".join(result.removed) or "none"
+    if result.status == "restored":
+        return f"{verb}: {path}: {'; '.join(result.restored)} (instead of tagger's {removed})"
+    return f"{verb}: {path}: tagger's {removed}"
+
+
 def _summary(counts: Counter, found: Counter, csv_path: Path, write_tags: bool) -> None:
     table = Table(title="tagger scan", show_header=False)
     cached = f" ({counts['skipped']} from the cache)" if counts["skipped"] else ""  # skipped: a result reused

@@ -85,7 +85,11 @@ class TrackResult:
     scores: dict[str, float] = field(default_factory=dict)  # label -> track score
     instruments: list[tuple[str, float]] = field(default_factory=list)  # ranked (label, score)
     model: str = ""
-    tags: str = ""  # written | dry-run | kept | ""
+    # What this run did with the file's tags: dry-run (nothing written, whatever an earlier
+    # run wrote), written (the file holds these instruments: written by this run, or by an
+    # earlier one when the result comes from the cache), kept (a user's own tag left as it
+    # was; the analysis is in the row all the same), "" on an error.
+    tags: str = ""
     previous_instruments: list[str] = field(default_factory=list)
     # Where the instruments play (None for an error or a kept file): every scored segment
     # with its start, end, loudness and scores, and per label the time ranges it is active.

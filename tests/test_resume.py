@@ -125,8 +125,10 @@ def test_cli_rerun_from_the_cache_does_not_import_torch(tiny_model, lib, tmp_pat
     (tmp_path / "fake" / "torch").mkdir(parents=True)
     (tmp_path / "fake" / "torch" / "__init__.py").write_text(NO_TORCH)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "fake"), os.environ.get("PYTHONPATH", "")])}
-    rerun = subprocess.run([*args, "--write-tags"], capture_output=True, text=True, timeout=300, env=env)
+    html = tmp_path / "r.html"
+    rerun = subprocess.run([*args, "--write-tags", "--html", str(html)], capture_output=True, text=True, timeout=300, env=env)
     assert rerun.returncode == 0, rerun.stderr
+    assert html.stat().st_size > 0  # the HTML report (and its segments) from the cache too
     with open(report, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["status"], r["tags"]) for r in rows] == [("skipped", "written")] * 3

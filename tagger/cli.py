@@ -1,4 +1,4 @@
-"""The command line: a thin layer over :mod:`tagger.scan`, :mod:`tagger.train`, :mod:`tagger.evaluate`.
+"""The command line: a thin layer over :mod:`tagger.scan`, :mod:`tagger.untag`, :mod:`tagger.train`, :mod:`tagger.evaluate`.
 
 Progress and tables go to stderr; machine output (CSV file, ``--json`` lines) never
 mixes with them. Exit codes (DESIGN.md): 0 every file handled, 1 some files failed, 2 bad
@@ -191,7 +191,7 @@ def scan(
     hop: Optional[float] = typer.Option(None, min=0.1, help="Seconds between segment starts (default: the segment length, 3 s)."),
     file_timeout: float = typer.Option(120.0, "--file-timeout", min=0.0, metavar="SECONDS", help="Give up on a file whose decoding takes longer (each 10-minute span of a long file); 0: no limit."),
     file_memory: int = typer.Option(2048, "--file-memory", min=0, metavar="MB", help="Memory cap of each decoding process (with --jobs 2 or more); a file that needs more fails alone; 0: no cap."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip files unchanged since a run with the same model and settings (cache next to the CSV)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse the results of files unchanged since a run with the same model and settings (cache next to the CSV); --write-tags after a dry run then only writes the tags."),
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON line per file on stdout instead of the summary table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary, errors only."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
@@ -434,7 +434,7 @@ def report(
 @_command
 def untag(
     paths: list[Path] = typer.Argument(..., help="Music files or folders (searched recursively)."),
-    write_tags: bool = typer.Option(False, "--write-tags", help="Really change the files (default: dry run, as for scan)."),
+    write_tags: bool = typer.Option(False, "--write-tags", help="Change the files (default: a dry run that only says what it would do, as scan without --write-tags)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Errors only."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:

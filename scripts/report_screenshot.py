@@ -87,7 +87,7 @@ def main() -> None:
             d.get(file_url(html))
             chrome = d.execute_script("return window.outerHeight - window.innerHeight") or 0
             if opts.library_view:
-                height = d.execute_script("return document.querySelector('#rows').closest('.panel').getBoundingClientRect().top + 520")
+                height = d.execute_script("return document.documentElement.scrollHeight")  # the whole page: 30 rows, the column legend
                 d.set_window_size(opts.width, int(height) + chrome)
                 d.execute_script("window.dispatchEvent(new Event('resize'))")
                 time.sleep(0.4)

@@ -201,8 +201,11 @@ PAGE = r"""<!doctype html>
 <link rel="icon" href="data:,">
 <title>{{TITLE}}</title>
 <style>
+/* emoji from a colour emoji font of the system (no download); the range leaves digits and # to the text font */
+@font-face { font-family:"tagger emoji"; src: local("Apple Color Emoji"), local("Segoe UI Emoji"), local("Noto Color Emoji"), local("NotoColorEmoji"); font-weight:100 900;
+  unicode-range: U+1F000-1FAFF, U+2600-27BF, U+2B00-2BFF, U+2300-23FF, U+FE0F, U+200D; }
 :root { --bg:#f6f7f9; --card:#fff; --ink:#1d2430; --dim:#5f6874; --line:#e3e6ea; --acc:#2f6fde; --err:#c8372d; --ok:#2e8b57; --skip:#8a8f98; --plays:#e08a1e;
-  --font: system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK KR", "Hiragino Sans", "PingFang SC", "Microsoft YaHei", "Malgun Gothic", "Helvetica Neue", Arial, "DejaVu Sans", sans-serif, "Apple Color Emoji", "Segoe UI Emoji", "Noto Color Emoji"; }
+  --font: "tagger emoji", system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK KR", "Hiragino Sans", "PingFang SC", "Microsoft YaHei", "Malgun Gothic", "Helvetica Neue", Arial, "DejaVu Sans", sans-serif, "Apple Color Emoji", "Segoe UI Emoji", "Noto Color Emoji"; }
 * { box-sizing: border-box; }
 body { margin:0; font:14px/1.45 var(--font); color:var(--ink); background:var(--bg); }
 svg text { font-family: var(--font); }
@@ -240,7 +243,7 @@ td.num { text-align:right; font-variant-numeric: tabular-nums; }
 .chip.prev { background:#f0f0f0; color:#555; }
 .chip.other { background:#f3e8fb; color:#6a2c91; }
 .st-ok { color:var(--ok); } .st-error { color:var(--err); font-weight:600; } .st-skipped { color:var(--skip); } .st-cached { color:#6a5acd; }
-.errtext { color:var(--err); font-size:12px; }
+.errtext { color:var(--err); font-size:12px; font-weight:400; }
 .pager { display:flex; gap:10px; align-items:center; margin-top:10px; color:var(--dim); }
 .errors li { margin-bottom:4px; word-break:break-all; }
 a { color:var(--acc); text-decoration:none; } a:hover { text-decoration:underline; }
@@ -386,8 +389,9 @@ function drawCooc() {
   const cfs = c >= 30 ? 12 : 11;
   let s = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-size="${fs}" role="img" aria-label="co-occurrence of instruments">`;
   used.forEach((i, k) => {
-    s += `<text x="${left - 8}" y="${top + k * c + c / 2 + 4}" text-anchor="end" fill="#1d2430">${esc(nice(L[i]))}</text>`;
-    s += `<text transform="translate(${left + k * c + c / 2 - 2},${top - 6}) rotate(-45)" fill="#1d2430">${esc(nice(L[i]))}</text>`;
+    const ink = other.has(i) ? "#6a2c91" : "#1d2430";  // purple: not an instrument
+    s += `<text x="${left - 8}" y="${top + k * c + c / 2 + 4}" text-anchor="end" fill="${ink}">${esc(nice(L[i]))}</text>`;
+    s += `<text transform="translate(${left + k * c + c / 2 - 2},${top - 6}) rotate(-45)" fill="${ink}">${esc(nice(L[i]))}</text>`;
   });
   used.forEach((a, ka) => used.forEach((b, kb) => {
     const v = co[a][b], diag = a === b, f = diag || !maxOff ? 0 : v / maxOff;
@@ -538,7 +542,7 @@ function trackView(i) {
     : `<div class="player"><span class="note" id="audionote">No player: ${esc(t[11] || "the file cannot be reached from this page")} (${esc(t[0])}).</span></div>`;
   let h = `<p><a href="#" id="back">‹ All tracks</a></p><div class="panel"><h2 class="name">${esc(name)}</h2><div class="folder">${esc(folder)}</div>${player}<div class="kv">` +
     `<div>status</div><div class="st-${esc(st)}">${st === "cached" ? "ok, from the cache (the file is unchanged since an earlier run)" : esc(t[1])}${t[2] ? ` — <span class="errtext">${esc(t[2])}</span>` : ""}</div>` +
-    `<div>duration</div><div>${fmtDur(t[3]) || "–"}${t[4] != null ? ` (${t[4]} segments)` : ""}</div>` +
+    `<div>duration</div><div>${fmtDur(t[3]) || "–"}${t[4] != null ? ` (${plural(t[4], "segment", "segments")})` : ""}</div>` +
     `<div>instruments</div><div>${t[5].map(chip).join("") || '<span class="muted">none</span>'}</div>` +
     `<div>tags</div><div>${esc({written: "written into the file", "dry-run": "dry run (not written)", kept: "kept the user's own tag"}[t[7]] || t[7] || "–")}</div>` +
     `<div>previous tags</div><div>${t[8] ? t[8].split(";").map((p) => `<span class="chip prev">${esc(p)}</span>`).join("") : '<span class="muted">none</span>'}</div>` +
@@ -557,8 +561,8 @@ function trackView(i) {
   if (t[6]) {
     const order = L.map((l, j) => j).sort((a, b) => t[6][b] - t[6][a] || a - b);
     const thr = order.map((j) => trackThr(t, j)), one = thr[0] != null && thr.every((v) => v === thr[0]);
-    const kind = D.trackThreshold != null && t[4] >= 2 ? "track threshold" : D.thresholds && new Set(thr).size > 1 ? "each label's threshold" : "threshold";
-    h += `<div class="panel scores" style="margin-top:16px"><h2>Track scores</h2><p class="sub">0 to 1: how sure the model is that the label plays in the track (the mean of its best segment scores over the top third of the audible segments)${thr[0] != null ? `; the track's labels (●) reach the ${kind}, the black line` : ""}.</p><div class="rows"${one ? ' style="padding-top:20px"' : ""}>` +
+    const kind = D.trackThreshold != null && t[4] >= 2 ? "track threshold" : "threshold";
+    h += `<div class="panel scores" style="margin-top:16px"><h2>Track scores</h2><p class="sub">0 to 1: how sure the model is that the label plays in the track (the mean of its best segment scores over the top third of the audible segments)${thr[0] == null ? "" : one ? `; the track's labels (●) reach the ${kind}, the black line` : "; the track's labels (●) reach their label's threshold, the black tick"}.</p><div class="rows"${one ? ' style="padding-top:20px"' : ""}>` +
       (one ? `<div class="thr" style="left:calc(158px + (100% - 218px) * ${thr[0]})"><span>${kind} ${fmtThr(thr[0])}</span></div>` : "") +
       order.map((j, k) => `<div class="row ${chosen.has(j) ? "chosen" : ""}"><span class="lab">${chosen.has(j) ? "● " : ""}${esc(nice(L[j]))}</span><div class="track"><div class="fill" style="width:${t[6][j] / 10}%"></div>` +
         `${thr[k] != null && !one ? `<div class="tick" style="left:${100 * thr[k]}%" title="threshold ${fmtThr(thr[k])}"><span>${fmtThr(thr[k])}</span></div>` : ""}</div><span class="num">${(t[6][j] / 1000).toFixed(3)}</span></div>`).join("") + "</div></div>";

@@ -101,8 +101,15 @@ def timeline_json(t: Timeline, labels: list[str], thresholds: Mapping[str, float
     return d
 
 
+NO_PLAYER = {  # why a track has no player (the page stores the key, 10,000 tracks stay small)
+    "missing": "the file was not found when the report was written",
+    "drive": "the file is on another drive than the report, so the page cannot reach it",
+}
+
+
 def audio_src(path: str, report_dir: Path, search: tuple[Path, ...] = ()) -> tuple[str | None, str]:
-    """(URL of the audio file relative to the report's folder, "") or (None, why not).
+    """(URL of the audio file relative to the report's folder, "") or (None, why not: a key of
+    :data:`NO_PLAYER`).
 
     A relative ``path`` (as the scan was given it) is looked for under each folder of
     ``search`` in turn (the current folder first, then the CSV's). Every path segment is
@@ -113,11 +120,11 @@ def audio_src(path: str, report_dir: Path, search: tuple[Path, ...] = ()) -> tup
     candidates = [given] if given.is_absolute() else [folder / given for folder in search]
     found = next((c for c in candidates if c.is_file()), None)
     if found is None:
-        return None, "the file was not found when the report was written"
+        return None, "missing"
     try:
         rel = os.path.relpath(os.path.abspath(found), os.path.abspath(report_dir))
     except ValueError:  # Windows: another drive, no relative path
-        return None, "the file is on another drive than the report, so the page cannot reach it"
+        return None, "drive"
     return "/".join(quote(os.fsencode(part), safe="") for part in rel.replace(os.sep, "/").split("/")), ""
 
 
@@ -176,6 +183,7 @@ def build_report(csv_path: Path, segments_path: Path | None = None, thresholds: 
         "timelines": timelines,
         "levels": LEVELS,
         "hasSegments": segments_path is not None,
+        "noPlayer": NO_PLAYER,
     }
     payload = json.dumps(data, separators=(",", ":"), ensure_ascii=True).replace("</", "<\\/")
     name = Path(csv_path).name.encode("utf-8", "backslashreplace").decode("utf-8")  # any file name, even not UTF-8
@@ -334,7 +342,7 @@ const fmtDur = (s) => s == null ? "" : (s >= 3600 ? Math.floor(s / 3600) + ":" +
 const split = (p) => { const i = Math.max(p.lastIndexOf("/"), p.lastIndexOf("\\")); return [i >= 0 ? p.slice(0, i) : "", p.slice(i + 1)]; };
 const fmtThr = (v) => (+v).toFixed(3).replace(/0$/, "");
 // track fields: 0 path, 1 status, 2 error, 3 duration, 4 segments, 5 instrument indices, 6 scores (per mille) or null,
-// 7 tags, 8 previous, 9 model, 10 audio URL relative to this page (or null), 11 why there is no URL
+// 7 tags, 8 previous, 9 model, 10 audio URL relative to this page (or null), 11 why there is none (a key of D.noPlayer)
 const statusOf = (t) => t[1] === "skipped" && t[6] ? "cached" : t[1];  // a skipped row with scores: a result from the cache
 const rows = T.map((t, i) => { const [folder, name] = split(t[0]); return {i, t, st: statusOf(t), folder, name, lname: (t[0] + " " + t[2]).toLowerCase()}; });
 const models = [...new Set(T.map((t) => t[9]).filter(Boolean))];
@@ -539,7 +547,7 @@ function trackView(i) {
   current = {i, t, tl};
   const player = t[10]
     ? `<div class="player"><audio id="player" controls preload="metadata" src="${esc(t[10])}"></audio><span class="muted">${tl ? "click the heat map to play from a segment" : ""}</span></div><div class="note hidden" id="audionote"></div>`
-    : `<div class="player"><span class="note" id="audionote">No player: ${esc(t[11] || "the file cannot be reached from this page")} (${esc(t[0])}).</span></div>`;
+    : `<div class="player"><span class="note" id="audionote">No player: ${esc(D.noPlayer[t[11]] || "the file cannot be reached from this page")} (${esc(t[0])}).</span></div>`;
   let h = `<p><a href="#" id="back">‹ All tracks</a></p><div class="panel"><h2 class="name">${esc(name)}</h2><div class="folder">${esc(folder)}</div>${player}<div class="kv">` +
     `<div>status</div><div class="st-${esc(st)}">${st === "cached" ? "ok, from the cache (the file is unchanged since an earlier run)" : esc(t[1])}${t[2] ? ` — <span class="errtext">${esc(t[2])}</span>` : ""}</div>` +
     `<div>duration</div><div>${fmtDur(t[3]) || "–"}${t[4] != null ? ` (${plural(t[4], "segment", "segments")})` : ""}</div>` +

@@ -74,6 +74,10 @@ def test_report_command_with_parquet_segments_and_bad_input(scanned, tiny_model,
     assert proc.returncode == 2 and "not a tagger CSV report" in proc.stderr  # a timeline is not a report
     proc = tagger("report", str(tmp_path / "p.csv"), "-o", str(tmp_path / "plain.html"))  # no segments: library view only
     assert proc.returncode == 0 and _embedded((tmp_path / "plain.html").read_text(encoding="utf-8"))["timelines"] == {}
+    inside = scanned["lib"] / "rock" / "here.html"  # the players link the files from where the page is written
+    assert tagger("report", str(tmp_path / "p.csv"), "-o", str(inside)).returncode == 0
+    players = {Path(t[0]).name: t[10] for t in _embedded(inside.read_text(encoding="utf-8"))["tracks"]}
+    assert players["take one.wav"] == "../jazz/take%20one.wav" and players["riff.flac"] == "riff.flac"
 
 
 def test_library_without_segments_file_still_gets_heat_maps(tiny_model, tmp_path):
@@ -121,7 +125,7 @@ def test_audio_src_is_relative_to_the_report_and_encoded_per_segment(tmp_path, m
     monkeypatch.chdir(tmp_path)  # a relative path is the scan's: looked for under the current folder, then the CSV's
     assert audio_src("Music/late set #2/" + name, out, (tmp_path / "elsewhere", tmp_path))[0].startswith("../Music/")
     src, why = audio_src(str(tmp_path / "gone.flac"), out, (tmp_path,))
-    assert src is None and "not found" in why
+    assert src is None and why == "missing"
 
 
 needs_browser = pytest.mark.skipif(find_browser() is None or shutil.which("chromium") is None,

@@ -262,7 +262,7 @@ a { color:var(--acc); text-decoration:none; } a:hover { text-decoration:underlin
 .player { display:flex; align-items:center; gap:12px; flex-wrap:wrap; margin:10px 0 4px; }
 .player audio { width:min(640px, 100%); }
 .note { color:#8a5a00; background:#fff6e5; border:1px solid #f1d9a6; border-radius:6px; padding:4px 10px; font-size:12px; }
-.heat svg { display:block; } .heat .plot { cursor:pointer; }
+.heat svg { display:block; } .heat.seekable .plot { cursor:pointer; }
 .legend { display:flex; align-items:center; gap:6px 14px; color:var(--dim); font-size:12px; margin-top:8px; flex-wrap:wrap; }
 .legend .ramp { display:inline-block; width:140px; height:10px; border-radius:2px; vertical-align:middle; margin:0 4px; }
 .legend .sw { display:inline-block; width:18px; height:4px; vertical-align:middle; margin-right:4px; }
@@ -485,7 +485,7 @@ function heatmap(t, tl, W) {
   const end = Math.max(...e), rowH = 20, capH = 20, left = Math.min(220, Math.ceil(Math.max(...L.map((l) => measure("● " + nice(l), 12)))) + 16);
   const right = W - 12, plotW = right - left, x = (sec) => left + plotW * sec / end;
   const groups = [[chosen, chosen.length ? "labels of this track · orange: where it plays" : "no label of this track passed its threshold"],
-    [rest, "other labels: track score below the track threshold · grey hatching: segments over the label's clip threshold, not counted"]];
+    [rest, "other labels, not the track's (track score under the threshold, or past --top-k) · grey hatching: segments over the clip threshold, not counted"]];
   let y = 4, svg = "", lanes = [];
   for (const [members, caption] of groups) {
     if (!members.length && members === rest) continue;
@@ -504,12 +504,12 @@ function heatmap(t, tl, W) {
       `<title>${esc(nice(l))}: track score ${t[6] ? (t[6][j] / 1000).toFixed(3) : "–"}${trackThr(t, j) != null ? `, track threshold ${fmtThr(trackThr(t, j))}` : ""}${thr != null ? `; clip threshold ${fmtThr(thr)}` : ""}</title></text>`;
     for (let k = 0; k < n; k++) {
       const v = lv(tl.q[k * L.length + j]), x0 = x(s[k]), x1 = k + 1 < n ? Math.min(x(e[k]), x(s[k + 1])) : x(e[k]);
-      out += `<rect x="${x0.toFixed(1)}" y="${y0}" width="${Math.max(0.5, x1 - x0).toFixed(1)}" height="${rowH - 2}" fill="${color(v)}"><title>${esc(nice(l))} ${fmtDur(s[k])}–${fmtDur(e[k])}: ≈${v.toFixed(2)} (click to play from ${fmtDur(s[k])})</title></rect>`;
+      out += `<rect x="${x0.toFixed(1)}" y="${y0}" width="${Math.max(0.5, x1 - x0).toFixed(1)}" height="${rowH - 2}" fill="${color(v)}"><title>${esc(nice(l))} ${fmtDur(s[k])}–${fmtDur(e[k])}: ≈${v.toFixed(2)}${t[10] ? ` (click to play from ${fmtDur(s[k])})` : ""}</title></rect>`;
     }
     if (isChosen) out += `<rect x="${left - 5}" y="${y0}" width="3" height="${rowH - 2}" fill="#e08a1e"/>`;
     for (const [a, b] of (tl.a && tl.a[l]) || []) out += isChosen
       ? `<rect class="plays" x="${x(a).toFixed(1)}" y="${y0 + rowH - 6}" width="${Math.max(1, x(b) - x(a)).toFixed(1)}" height="4" fill="#e08a1e"><title>${esc(nice(l))} plays ${fmtDur(a)}–${fmtDur(b)}</title></rect>`
-      : `<rect class="below" x="${x(a).toFixed(1)}" y="${y0 + rowH - 6}" width="${Math.max(1, x(b) - x(a)).toFixed(1)}" height="4" fill="url(#below)" opacity=".8"><title>${esc(nice(l))} ${fmtDur(a)}–${fmtDur(b)}: over its clip threshold here, but its track score is below the track threshold, so it is not a label of this track</title></rect>`;
+      : `<rect class="below" x="${x(a).toFixed(1)}" y="${y0 + rowH - 6}" width="${Math.max(1, x(b) - x(a)).toFixed(1)}" height="4" fill="url(#below)" opacity=".8"><title>${esc(nice(l))} ${fmtDur(a)}–${fmtDur(b)}: over its clip threshold here, but not a label of this track (its track score is under the threshold)</title></rect>`;
   }
   const quietTop = lanes.length ? lanes[0][1] : 0;
   for (let k = 0; k < n; k++) if (lv(tl.l[k]) * 90 - 90 <= -60) out += `<rect x="${x(s[k]).toFixed(1)}" y="${quietTop}" width="${Math.max(0.5, x(e[k]) - x(s[k])).toFixed(1)}" height="${bottom - quietTop - 6}" fill="url(#quiet)" opacity=".5"/>`;
@@ -558,11 +558,11 @@ function trackView(i) {
   if (tl) {
     const clip = D.thresholds ? [...new Set(Object.values(D.thresholds))] : [];
     const clipText = !clip.length ? "" : clip.length === 1 ? ` ≥ ${fmtThr(clip[0])}` : ` ≥ the label's clip threshold (${fmtThr(Math.min(...clip))}–${fmtThr(Math.max(...clip))})`;
-    h += `<div class="panel" style="margin-top:16px"><h2>Where the instruments play <span class="muted" style="font-weight:400">(click to play from there)</span></h2><div class="heat" id="heat"></div>` +
+    h += `<div class="panel" style="margin-top:16px"><h2>Where the instruments play${t[10] ? ' <span class="muted" style="font-weight:400">(click to play from there)</span>' : ""}</h2><div class="heat${t[10] ? " seekable" : ""}" id="heat"></div>` +
       `<div class="legend"><span>segment score 0<span class="ramp" style="background:${ramp(0, 1)}"></span>1</span>` +
       `<span><b>●</b> <span style="color:#e08a1e">▌</span> a label of this track</span>` +
       (D.thresholds ? `<span><span class="sw" style="background:#e08a1e"></span>plays: audible and segment score${clipText}</span>` +
-        `<span><span class="sw" style="background:repeating-linear-gradient(45deg,#7d8590 0 2px,transparent 2px 4px);height:6px"></span>same, for a label below the track threshold (not counted)</span>` : "") +
+        `<span><span class="sw" style="background:repeating-linear-gradient(45deg,#7d8590 0 2px,transparent 2px 4px);height:6px"></span>same, for a label that is not the track's (not counted)</span>` : "") +
       `<span>hatched: silent</span><span><span class="sw" style="background:#d62728;width:3px;height:12px"></span>playhead</span>` +
       `${tl.n > tl.q.length / L.length ? `<span>${tl.n} segments shown as ${tl.q.length / L.length} columns (maximum of each)</span>` : ""}</div></div>`;
   } else if (t[6]) h += `<div class="panel muted" style="margin-top:16px">${D.hasSegments ? "No segment timeline for this track." : "Pass --segments to see where the instruments play."}</div>`;

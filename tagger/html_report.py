@@ -3,7 +3,9 @@
 Everything is inline (CSS, JavaScript, SVG drawn by the script) and the data is one JSON
 object embedded in the page, so the file opens from disk with no server and no network.
 The library view pages its table (50 rows at a time), so 10,000 tracks stay quick; the
-track view draws an instrument-by-time heat map of the segment scores.
+track view has a player (the audio file, linked by a URL relative to the page: see
+:func:`audio_src`) and draws an instrument-by-time heat map of the segment scores that
+seeks the player where it is clicked.
 
 Segment scores are stored in the page quantised to 64 levels, one character each (a
 heat map needs no more); the track-level scores come from the CSV, to 3 decimals. Tracks

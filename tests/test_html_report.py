@@ -119,7 +119,10 @@ def test_audio_src_is_relative_to_the_report_and_encoded_per_segment(tmp_path, m
     name = os.fsdecode(b"100% sure? \xff #1.wav")  # a name that is not UTF-8, with %, ?, # and spaces
     folder = tmp_path / "Music" / "late set #2"
     folder.mkdir(parents=True)
-    (folder / name).write_bytes(b"RIFF")
+    try:
+        (folder / name).write_bytes(b"RIFF")
+    except OSError:
+        pytest.skip("this file system takes UTF-8 names only")
     out = tmp_path / "reports"
     assert audio_src(str(folder / name), out) == ("../Music/late%20set%20%232/100%25%20sure%3F%20%FF%20%231.wav", "")
     monkeypatch.chdir(tmp_path)  # a relative path is the scan's: looked for under the current folder, then the CSV's
@@ -196,7 +199,10 @@ def _listening_library(tmp_path: Path) -> tuple[Path, Path]:
     wav = tmp_path / "Music" / "late set #2" / os.fsdecode(b"100% sure? \xff.wav")
     write_audio(tmp_path / "tmp.wav", tone(12.0, 330))
     wav.parent.mkdir(parents=True)
-    os.rename(tmp_path / "tmp.wav", wav)
+    try:
+        os.rename(tmp_path / "tmp.wav", wav)
+    except OSError:
+        pytest.skip("this file system takes UTF-8 names only")
     seg = np.array([[0.1, 0.9, 0.0], [0.8, 0.9, 0.0], [0.8, 0.9, 0.1], [0.1, 0.9, 0.0]])  # (segments, labels)
     tl = make_timeline(np.arange(4) * 3.0, 3.0, 12.0, np.full(4, -20.0), seg, labels)
     results = [

@@ -1,7 +1,8 @@
 """Read and write our three tag fields: instruments, their confidences, and provenance.
 
 Each field is declared once (``INSTRUMENTS``, ``CONFIDENCE``, ``SOURCE`` below) with one
-storage style per tag system, the way beets declares its custom fields:
+storage style per tag system, the way beets declares its custom fields (the beets plugin
+builds its media fields from these same declarations):
 
 ============  =======================================  ================================
 tag system    containers                               key of the instruments field
@@ -12,6 +13,15 @@ MP4           M4A (AAC, ALAC)                          ``----:com.apple.iTunes:I
 APEv2         Monkey's Audio, WavPack, Musepack        ``Instruments``
 ASF           WMA (our extension)                      ``INSTRUMENTS``
 ============  =======================================  ================================
+
+Multiple values (the labels, their confidences): Vorbis comments repeat the key, one
+value per label; every other tag system gets one value, the labels joined with ``; ``
+(``acoustic_guitar; piano``). That is the form every common reader shows whole: ffprobe
+and exiftool show only the first of several values in an ID3v2.4 TXXX frame, an MP4
+freeform atom or an APEv2 item, foobar2000 only the first data atom of an MP4 atom,
+and the ID3 standard defines TXXX as a single string. Reading accepts both forms,
+each value split at ``; ``, so files written by earlier versions (one value per label
+everywhere) read the same.
 
 A write only ever replaces these three fields; every other frame, tag, picture and the
 audio stream are left as they are. It goes to a temporary copy in the same folder which
@@ -59,8 +69,9 @@ TEMP_MARKER = ".tagger-tmp"
 # name too long for that is cut and ends in "~" and 8 hex digits of its hash (see _temp_path).
 _TEMP_NAME = re.compile(r"^\..+" + re.escape(TEMP_MARKER) + r"-[0-9a-f]{8}\Z", re.DOTALL)
 NAME_MAX = 255  # bytes in a file name, when the file system does not say
-# ID3v2.3 has no multi-value text frames: values are joined with this, as DESIGN.md says.
-ID3V23_SEPARATOR = "; "
+# Joins the values of a multi-valued field into one (every tag system but Vorbis comments);
+# labels never contain it. ID3v2.3 files have always been written this way.
+VALUE_SEPARATOR = "; "
 ID3V1_SIZE = 128  # bytes of an ID3v1 tag at the very end of an MP3
 
 
@@ -99,15 +110,12 @@ class StorageStyle(Protocol):
 
 @dataclass(frozen=True)
 class ID3Style:
-    """A TXXX frame with description `desc`; one frame, one text value per item."""
+    """A TXXX frame with description `desc`; one frame (its text values, as stored)."""
 
     desc: str
 
     def get(self, tags: Any) -> list[str]:
-        values = [str(v) for frame in tags.getall(f"TXXX:{self.desc}") for v in frame.text]
-        if tags.version < (2, 4, 0) and len(values) == 1:  # v2.3 joins values
-            values = values[0].split(ID3V23_SEPARATOR)
-        return values
+        return [str(v) for frame in tags.getall(f"TXXX:{self.desc}") for v in frame.text]
 
     def set(self, tags: Any, values: list[str]) -> None:
         tags.delall(f"TXXX:{self.desc}")
@@ -133,7 +141,7 @@ class VorbisStyle:
 
 @dataclass(frozen=True)
 class MP4Style:
-    """An iTunes freeform atom ``----:com.apple.iTunes:<name>``, one UTF-8 value per item."""
+    """An iTunes freeform atom ``----:com.apple.iTunes:<name>``, one UTF-8 data atom per value."""
 
     name: str
 
@@ -187,20 +195,43 @@ class ASFStyle:
             tags[self.name] = [ASFUnicodeAttribute(v) for v in values]
 
 
+# Tag systems that keep the values of a multi-valued field as repeated keys; the others
+# get one value joined with VALUE_SEPARATOR (see the module's docstring for why).
+REPEATED_KINDS = frozenset({"vorbis"})
+
+
+def split_values(values: list[str]) -> list[str]:
+    """Each stored value split at VALUE_SEPARATOR: reads the joined and the repeated form."""
+    return [part for value in values for part in value.split(VALUE_SEPARATOR)]
+
+
+def join_values(kind: str, values: list[str]) -> list[str]:
+    """The values as a multi-valued field stores them in tag system `kind`."""
+    if kind in REPEATED_KINDS or not values:
+        return list(values)
+    return [VALUE_SEPARATOR.join(values)]
+
+
 @dataclass(frozen=True)
 class TagField:
-    """One of our fields, declared once with its storage style in each tag system."""
+    """One of our fields, declared once with its storage style in each tag system.
+
+    ``multi``: the field holds a list (joined or repeated, see ``join_values``); else
+    one value, stored as it is.
+    """
 
     styles: dict[str, StorageStyle]
+    multi: bool = True
 
     def get(self, kind: str, tags: Any) -> list[str]:
-        return self.styles[kind].get(tags)
+        values = self.styles[kind].get(tags)
+        return split_values(values) if self.multi else values
 
     def set(self, kind: str, tags: Any, values: list[str]) -> None:
-        self.styles[kind].set(tags, values)
+        self.styles[kind].set(tags, join_values(kind, values) if self.multi else list(values))
 
 
-def _field(upper: str, ape: str) -> TagField:
+def _field(upper: str, ape: str, multi: bool = True) -> TagField:
     return TagField(
         {
             "id3": ID3Style(upper),
@@ -208,16 +239,17 @@ def _field(upper: str, ape: str) -> TagField:
             "mp4": MP4Style(upper),
             "ape": APEStyle(ape),
             "asf": ASFStyle(upper),
-        }
+        },
+        multi=multi,
     )
 
 
 INSTRUMENTS = _field("INSTRUMENTS", "Instruments")
 CONFIDENCE = _field("INSTRUMENTS_CONFIDENCE", "Instruments_Confidence")
-SOURCE = _field("INSTRUMENTS_SOURCE", "Instruments_Source")
+SOURCE = _field("INSTRUMENTS_SOURCE", "Instruments_Source", multi=False)
 
 # The tag system of each container mutagen recognises; anything else is unsupported.
-_TAG_KIND: dict[type, str] = {
+TAG_KINDS: dict[type, str] = {
     MP3: "id3",
     WAVE: "id3",
     AIFF: "id3",
@@ -304,10 +336,10 @@ def _detect(path: Path) -> tuple[type, str]:
         raise
     except Exception as exc:  # mutagen raises more than MutagenError on damaged files
         raise TagWriteError(f"unreadable tags: {_plain(exc)}", path) from exc
-    if audio is None or type(audio) not in _TAG_KIND:
+    if audio is None or type(audio) not in TAG_KINDS:
         found = "unknown format" if audio is None else type(audio).__name__
         raise TagWriteError(f"unsupported container ({found})", path)
-    return type(audio), _TAG_KIND[type(audio)]
+    return type(audio), TAG_KINDS[type(audio)]
 
 
 def _open(path: Path, detected: tuple[type, str] | None = None) -> tuple[Any, str]:
@@ -387,7 +419,7 @@ def _save(audio: Any, kind: str) -> None:
     if version < (2, 3, 0):  # mutagen cannot write v2.2; converting would touch every frame
         raise TagWriteError(f"ID3v2.{version[1]} tag cannot be kept as it is", audio.filename)
     if version[:2] == (2, 3):
-        options = {"v2_version": 3, "v23_sep": ID3V23_SEPARATOR}
+        options = {"v2_version": 3, "v23_sep": VALUE_SEPARATOR}
     else:
         options = {"v2_version": 4}
     if isinstance(audio, MP3):

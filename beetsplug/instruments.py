@@ -226,6 +226,5 @@ class InstrumentsPlugin(BeetsPlugin):
             return
         self._log.debug("{}: instruments edited by hand, kept as the user's own", item.filepath)
         for name in ("instruments_confidence", "instruments_source"):
-            tags[name] = None
-            if name in item:
-                del item[name]
+            tags[name] = None  # removed from the file
+        item["instruments_confidence"], item["instruments_source"] = [], ""

@@ -105,9 +105,9 @@ def _tagged_sources(tmp_path: Path) -> Path:
     return music
 
 
-def _field(home: Path, query: str, fmt: str) -> dict[str, str]:
-    """`beet ls -f fmt query`: file name -> the formatted line."""
-    proc = beet(home, "ls", "-f", f"$path\t{fmt}", *([query] if query else []))
+def _field(home: Path, query: str, fmt: str, *options: str) -> dict[str, str]:
+    """`beet [options] ls -f fmt query`: file name -> the formatted line."""
+    proc = beet(home, *options, "ls", "-f", f"$path\t{fmt}", *([query] if query else []))
     assert proc.returncode == 0, proc.stderr
     return {Path(line.split("\t")[0]).name: line.split("\t", 1)[1] for line in proc.stdout.splitlines()}
 
@@ -123,6 +123,7 @@ def _write_on(home: Path) -> Path:
 
 
 def test_import_copy_write_leaves_the_sources_and_tags_the_copies(tiny_model, tmp_path):
+    pytest.importorskip("beets.metadata_plugins")  # stubsource's base class (beets 2.4 and later)
     music = _tagged_sources(tmp_path)
     before = _md5s(music)
     home = _beets_home(tmp_path, tiny_model, write=True, auto=True, copy=True)
@@ -207,6 +208,13 @@ def test_beet_instruments_stores_skips_forces_and_goes_on_after_a_failure(tiny_m
     for name in ("a.flac", "b.wav"):  # written by beets, read back by tagger
         on_disk = read_instruments(music / name)
         assert "; ".join(on_disk.instruments) + "|" + on_disk.source == found[name]
+
+    # score_fields: yes also stores every label's score as a number, for range queries
+    scores = home / "scores.yaml"
+    scores.write_text("instruments:\n  score_fields: yes\n")
+    assert beet(home, "-c", str(scores), "instruments", "-f").returncode == 0
+    assert set(_field(home, "instrument_piano:0.0..1.0", "$title", "-c", str(scores))) == {"a.flac", "b.wav"}
+    assert len(_field(home, "", "$instrument_piano", "-c", str(scores))["a.flac"].split(".")[1]) == 3
 
 
 def test_a_users_own_tag_is_kept_unless_forced(tiny_model, tmp_path):

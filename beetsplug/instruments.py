@@ -113,6 +113,13 @@ def _model_labels(model: str | None) -> tuple[str, ...]:
         return ()
 
 
+def _shown(item: Item) -> str:
+    """The item's path for a log line: control characters and odd bytes escaped."""
+    from tagger.discover import show_path
+
+    return show_path(os.fsdecode(item.path))
+
+
 def _confidence_labels(values: Sequence[str]) -> list[str]:
     return [str(v).rsplit(":", 1)[0] for v in values]
 
@@ -124,7 +131,10 @@ class InstrumentsPlugin(BeetsPlugin):
                          "force": False, "score_fields": False})
         self._scorer = None
         for name, field in media_fields().items():
-            self.add_media_field(name, field)
+            try:
+                self.add_media_field(name, field)
+            except ValueError:  # declared by an earlier instance in this process
+                pass
         self.item_types = {
             "instruments": types.MULTI_VALUE_DSV,
             "instruments_confidence": types.MULTI_VALUE_DSV,
@@ -175,9 +185,9 @@ class InstrumentsPlugin(BeetsPlugin):
             if force:
                 todo.append(item)
             elif item.get("instruments_source"):
-                self._log.info("{}: already has instruments (use -f to redo it)", item.filepath)
+                self._log.info("{}: already has instruments (use -f to redo it)", _shown(item))
             elif item.get("instruments"):
-                self._log.info("{}: has its own instruments, kept (use -f to replace them)", item.filepath)
+                self._log.info("{}: has its own instruments, kept (use -f to replace them)", _shown(item))
             else:
                 todo.append(item)
         if not todo:
@@ -196,7 +206,7 @@ class InstrumentsPlugin(BeetsPlugin):
 
     def _store(self, item: Item, result, source: str, write: bool) -> None:
         if result.status == "error":
-            self._log.error("{}: {}", item.filepath, result.error)
+            self._log.error("{}: {}", _shown(item), result.error)
             return
         labels = [label for label, _ in result.instruments]
         item["instruments"] = labels
@@ -205,7 +215,7 @@ class InstrumentsPlugin(BeetsPlugin):
         if self.config["score_fields"].get(bool):
             for label, score in result.scores.items():
                 item[f"{SCORE_PREFIX}{label}"] = round(score, 3)
-        self._log.info("{}: {}", item.filepath, ", ".join(labels) or "no instrument")
+        self._log.info("{}: {}", _shown(item), ", ".join(labels) or "no instrument")
         if write:
             item.try_write()
         item.store()
@@ -224,7 +234,7 @@ class InstrumentsPlugin(BeetsPlugin):
             return
         if list(instruments) == _confidence_labels(confidences):
             return
-        self._log.debug("{}: instruments edited by hand, kept as the user's own", item.filepath)
+        self._log.debug("{}: instruments edited by hand, kept as the user's own", _shown(item))
         for name in ("instruments_confidence", "instruments_source"):
             tags[name] = None  # removed from the file
         item["instruments_confidence"], item["instruments_source"] = [], ""

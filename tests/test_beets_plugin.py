@@ -258,6 +258,7 @@ def test_hostile_names_and_tag_values(tiny_model, tmp_path):
         assert line == f"{text}|" if i % 2 else line.split("|")[1].startswith("tagger "), repr(line)
     proc = beet(home, "-v", "instruments", "-f")
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert "\\x1b[31m" in proc.stderr and "\x1b" not in proc.stderr  # logged names are escaped
     found = _field(home, "", "$instruments|$instruments_source")
     assert len(found) == len(HOSTILE) + 1
     assert all(line.split("|")[1].startswith("tagger ") for line in found.values())

@@ -176,6 +176,12 @@ def test_a_tagged_file_imports_with_its_instruments_and_beets_edits_them(tiny_mo
     assert set(_field(home, "instruments:banjo", "$title")) == {"flac.flac"}
     assert _field(home, "title:song flac", "$instruments_source") == {"flac.flac": ""}
 
+    # tagged again by tagger outside beets: `beet update` reads the new values
+    write_instruments(music / "m4a.m4a", InstrumentTags(["violin"], {"violin": 0.7}, "tagger 9.9 resnet-beef"))
+    (tmp_path / "library").mkdir()  # else `beet update` asks whether the library is gone
+    assert beet(home, "update", "-M").returncode == 0
+    assert _field(home, "title:song m4a", "$instruments|$instruments_source") == {"m4a.m4a": "violin|tagger 9.9 resnet-beef"}
+
 
 def test_beet_instruments_stores_skips_forces_and_goes_on_after_a_failure(tiny_model, tmp_path):
     music = _music(tmp_path)

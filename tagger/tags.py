@@ -249,7 +249,7 @@ CONFIDENCE = _field("INSTRUMENTS_CONFIDENCE", "Instruments_Confidence")
 SOURCE = _field("INSTRUMENTS_SOURCE", "Instruments_Source", multi=False)
 
 # The tag system of each container mutagen recognises; anything else is unsupported.
-TAG_KINDS: dict[type, str] = {
+_TAG_KIND: dict[type, str] = {
     MP3: "id3",
     WAVE: "id3",
     AIFF: "id3",
@@ -262,6 +262,7 @@ TAG_KINDS: dict[type, str] = {
     Musepack: "ape",
     ASF: "asf",
 }
+TAG_KINDS = _TAG_KIND  # public: the beets plugin picks its storage styles' formats by it
 
 
 # --- opening files --------------------------------------------------------------------
@@ -336,10 +337,10 @@ def _detect(path: Path) -> tuple[type, str]:
         raise
     except Exception as exc:  # mutagen raises more than MutagenError on damaged files
         raise TagWriteError(f"unreadable tags: {_plain(exc)}", path) from exc
-    if audio is None or type(audio) not in TAG_KINDS:
+    if audio is None or type(audio) not in _TAG_KIND:
         found = "unknown format" if audio is None else type(audio).__name__
         raise TagWriteError(f"unsupported container ({found})", path)
-    return type(audio), TAG_KINDS[type(audio)]
+    return type(audio), _TAG_KIND[type(audio)]
 
 
 def _open(path: Path, detected: tuple[type, str] | None = None) -> tuple[Any, str]:

@@ -6,8 +6,6 @@ import csv
 import numpy as np
 import pytest
 
-from scipy.signal import find_peaks
-
 from tagger.labels import GM_PROGRAMS
 from training.corpus import physical as ph
 from training.corpus.audio import RENDER_SAMPLES, SAMPLE_RATE
@@ -66,7 +64,7 @@ def _harmonic_amp(freqs, spec, f, width=0.03):
 
 
 def test_coverage_names_gm_programs_of_the_label():
-    for source in ("physical", "physical_heldout", "physical2", "physical2_heldout"):
+    for source in ("physical", "physical_heldout"):
         cov = coverage_for(source)
         assert set(cov.labels) == set(ph.MODELS)
         for label, progs in cov.programs.items():
@@ -271,104 +269,3 @@ def test_wah_sweeps_its_resonance():
         peak = freqs[np.argmax(smooth, axis=1)]  # the resonance
         assert 300 < peak.min() and peak.max() < 3000, seed
         assert peak.max() > 1.8 * peak.min(), seed
-
-
-# ---------------------------------------------------------------------------- second generation
-
-
-GEN2_LABELS = {"electric_guitar", "violin", "cello"}
-
-
-@pytest.mark.parametrize("label,program", ALL_PROGRAMS, ids=[f"{a}-{b}" for a, b in ALL_PROGRAMS])
-def test_generation_two_changes_only_amplified_guitars_and_bowed_strings(label, program):
-    """physical2 is physical with a speaker cabinet and a dense body: every other label,
-    and the first generation itself, render exactly as before."""
-    for seed, heldout in ((10, False), (11, True)):
-        stem = Stem(label, 0, program, _material(label, program, seed))
-        one = ph.render_physical(stem, seed, heldout, generation=1)
-        two = ph.render_physical(stem, seed, heldout, generation=2)
-        assert np.array_equal(one, _render(stem, seed, heldout))
-        assert np.isfinite(two).all() and two.shape == (RENDER_SAMPLES,) and np.max(np.abs(two)) <= 0.5 + 1e-6
-        assert np.array_equal(two, ph.render_physical(stem, seed, heldout, generation=2))
-        if label in GEN2_LABELS:
-            assert _rms(two - one) > 0.1 * _rms(one), (label, seed)
-        else:
-            assert np.array_equal(one, two), (label, seed)
-
-
-def _response_db(ir, nfft=16384):
-    h = np.fft.rfft(ir, nfft)
-    return np.fft.rfftfreq(nfft, 1 / SR), 20 * np.log10(np.abs(h) + 1e-12)
-
-
-def test_min_phase_ir_has_the_asked_magnitude_and_comes_first():
-    f = np.fft.rfftfreq(4096, 1 / SR)
-    want = -10 * np.log10(1 + (np.maximum(f, 1) / 2000.0) ** 8) + 6 * ph._log_bump(np.maximum(f, 1), 800, 0.3)
-    ir = ph.min_phase_ir(want, 2048)
-    got = 20 * np.log10(np.abs(np.fft.rfft(ir, 4096)) + 1e-12)
-    band = (f > 100) & (f < 4000)
-    assert np.max(np.abs(got[band] - want[band])) < 1.0
-    energy = np.cumsum(ir ** 2) / np.sum(ir ** 2)
-    assert energy[int(0.003 * SR)] > 0.9  # minimum phase: the energy is at the front
-
-
-def test_cabinet_rolls_off_the_fizz():
-    """A guitar speaker radiates little above ~6 kHz: the cabinet is >= 20 dB down at
-    9-10 kHz from its 1-3 kHz level, where the first generation's first-order filters
-    leave the amplifier's fizz; and a distorted note through it keeps less energy up there."""
-    for seed in range(8):
-        f, db = _response_db(ph.cabinet_ir(np.random.default_rng(seed)))
-        mid, top = db[(f > 1000) & (f < 3000)].mean(), db[(f > 9000) & (f < 10000)].mean()
-        assert mid - top > 20, seed
-    t = np.arange(SR) / SR
-    x = np.sin(2 * np.pi * 196 * t) * np.exp(-t)
-
-    def fizz(y):
-        freqs, spec = _spectrum(y[2000:20000])
-        return float(np.sum(spec[freqs > 6000] ** 2) / np.sum(spec ** 2))
-
-    for seed in range(4):
-        cab = ph.cabinet_ir(np.random.default_rng([seed, 2]))
-        old = ph.amp_chain(np.random.default_rng(seed), x, "high", fuzz=False)
-        new = ph.amp_chain(np.random.default_rng(seed), x, "high", fuzz=False, cabinet=cab)
-        assert fizz(new) < 0.3 * fizz(old), seed
-
-
-def test_bowed_body_is_a_dense_thicket_of_modes():
-    """Where the first body has a handful of resonances (1-4 peaks of 3 dB prominence
-    between 1 and 5 kHz), the second has a thicket (12-20), as a violin's measured
-    response does."""
-    for seed in range(4):
-        rng = np.random.default_rng(seed)
-        f, db = _response_db(ph.bowed_body_ir(rng, "strad_like", 1.0))
-        band = (f > 1000) & (f < 5000)
-        peaks, _ = find_peaks(db[band], prominence=3)
-        assert len(peaks) >= 10, (seed, len(peaks))
-        impulse = np.zeros(8192)
-        impulse[0] = 1.0
-        old = ph.body_filter(impulse, ph.bowed_body(np.random.default_rng(seed), "strad_like", 1.0), direct=0.2)
-        f, db_old = _response_db(old)
-        peaks_old, _ = find_peaks(db_old[band], prominence=3)
-        assert len(peaks) > 2.5 * len(peaks_old), (seed, len(peaks), len(peaks_old))
-
-
-def _harmonic_wobble(y, f0) -> float:
-    """How much the 3rd-8th harmonics' levels move (dB, std over time) while vibrato is on."""
-    from scipy import signal as sg
-
-    f, t, z = sg.stft(y, SR, nperseg=2048, noverlap=2048 - 256)
-    a = np.abs(z[:, (t > 1.0) & (t < 2.5)])
-    return float(np.mean([np.std(20 * np.log10(a[(f > n * f0 * 0.97) & (f < n * f0 * 1.03)].max(0) + 1e-9))
-                          for n in range(3, 9)]))
-
-
-def test_vibrato_moves_harmonic_levels_more_through_the_dense_body():
-    """The cue the dense body adds: vibrato sweeps harmonics across its peaks and notches,
-    so their levels move with it. Same stems and seeds (so the same vibrato), both bodies."""
-    for label, program, pitch in (("violin", 40, 76), ("cello", 42, 50)):
-        one, two = [], []
-        for seed in range(6):
-            stem = _note_stem(label, program, pitch, start=0.05, end=2.9)
-            one.append(_harmonic_wobble(ph.render_physical(stem, seed, False, 1), ph.hz(pitch)))
-            two.append(_harmonic_wobble(ph.render_physical(stem, seed, False, 2), ph.hz(pitch)))
-        assert np.mean(two) > 1.1 * np.mean(one), (label, one, two)

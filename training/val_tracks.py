@@ -49,7 +49,7 @@ log = logging.getLogger("training.val_tracks")
 # Training sources only, with the share of tracks each renders. TimGM6mb and
 # physical_heldout are the held-out sources: never here.
 VAL_SOURCES: dict[str, float] = {"fluidr3": 0.35, "sfgmbank": 0.25, "freepats": 0.20, "physical": 0.12, "synth": 0.08}
-HELD_OUT_SOURCES = frozenset({"timgm6mb", "physical_heldout", "physical2_heldout"})
+HELD_OUT_SOURCES = frozenset({"timgm6mb", "physical_heldout"})
 N_TRACKS = 100
 SEED = 7
 MAX_ATTEMPTS = 6

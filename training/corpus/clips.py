@@ -85,8 +85,7 @@ class BuildConfig:
 # for "synthesizer" where it is as genuine as any soundfont. The physical models draw a
 # new instrument per stem (hundreds of timbres per label): a full share for every label
 # they cover.
-SOURCE_WEIGHTS: dict[str, float] = {"synth": 0.5, "physical": 1.0, "physical_heldout": 1.0, "physical2": 1.0,
-                                    "physical2_heldout": 1.0}
+SOURCE_WEIGHTS: dict[str, float] = {"synth": 0.5, "physical": 1.0, "physical_heldout": 1.0}
 FULL_WEIGHT_LABELS: dict[str, tuple[str, ...]] = {"synth": ("synthesizer",)}
 
 

@@ -31,8 +31,6 @@ See training/CORPUS.md for the parameters drawn and the held-out split.
 """
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 from scipy import signal
 
@@ -86,7 +84,8 @@ VARIANTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 assert set(VARIANTS) == set(PHYSICAL_PROGRAMS)
 
 
-def physical_coverage(source: str = "physical") -> Coverage:
+def physical_coverage(heldout: bool = False) -> Coverage:
+    source = "physical_heldout" if heldout else "physical"
     skipped = {f"{label}:*": "no physical/spectral model in training/corpus/physical.py"
                for label in BUNDLED_LABELS if label not in PHYSICAL_PROGRAMS}
     skipped.update({"bass:38": "synth bass: the synth source", "bass:39": "synth bass: the synth source",
@@ -108,24 +107,11 @@ def choose_variant(rng: np.random.Generator, label: str, program: int, heldout: 
     return str(options[int(rng.integers(len(options)))])
 
 
-def render_physical(stem: Stem, seed: int, heldout: bool = False, generation: int = 1) -> np.ndarray:
-    """Render one stem: float32 mono, RENDER_SAMPLES long, peak 0.5 (or silent).
-
-    ``generation`` 2 (the ``physical2`` sources) plays the amplified guitars through a
-    loudspeaker cabinet (``cabinet_ir``) and radiates the bowed strings through a dense
-    modal body (``bowed_body_ir``); every other draw, and every other label, renders
-    exactly as generation 1 (the new parts draw from their own generator)."""
+def render_physical(stem: Stem, seed: int, heldout: bool = False) -> np.ndarray:
+    """Render one stem: float32 mono, RENDER_SAMPLES long, peak 0.5 (or silent)."""
     rng = np.random.default_rng(seed)
     variant = choose_variant(rng, stem.label, stem.program, heldout)
     fn = MODELS[stem.label]
-    if generation == 2:
-        rng2 = np.random.default_rng([seed, 2])
-        if fn is electric_guitar:
-            fn = partial(electric_guitar, cabinet=cabinet_ir(rng2))
-        elif fn is bowed:
-            fn = partial(bowed, body_ir=bowed_body_ir(rng2, variant, BOWED_SCALE.get(stem.program, 1.0)))
-    elif generation != 1:
-        raise ValueError(f"unknown physical model generation {generation}")
     out = fn(stem, rng, variant)
     out = np.nan_to_num(out[:RENDER_SAMPLES], nan=0.0, posinf=0.0, neginf=0.0)
     if len(out) < RENDER_SAMPLES:
@@ -408,11 +394,8 @@ def _pedalboard(x: np.ndarray, plugins: list) -> np.ndarray:
     return board(x.astype(np.float32)[None, :], float(SR))[0].astype(np.float64)
 
 
-def amp_chain(rng: np.random.Generator, x: np.ndarray, kind: str, fuzz: bool,
-              cabinet: np.ndarray | None = None) -> np.ndarray:
-    """Guitar amplifier: pre-EQ, drive, tone stack, cabinet, optional modulation. The
-    cabinet is ``cabinet`` (an impulse response, ``cabinet_ir``) or, without one, the first
-    generation's approximation: first-order band limits and two peaks."""
+def amp_chain(rng: np.random.Generator, x: np.ndarray, kind: str, fuzz: bool) -> np.ndarray:
+    """Guitar amplifier: pre-EQ, drive, cabinet (HP + LP + peaks), optional modulation."""
     import pedalboard as pb
 
     x = x / (np.max(np.abs(x)) + 1e-9)
@@ -444,82 +427,24 @@ def amp_chain(rng: np.random.Generator, x: np.ndarray, kind: str, fuzz: bool,
     # limits and a couple of resonances
     plugins += [pb.LowShelfFilter(float(rng.uniform(150, 300)), float(rng.uniform(-6, 6)), 0.7),
                 pb.HighShelfFilter(float(rng.uniform(1500, 3000)), float(rng.uniform(-6, 6)), 0.7)]
-    cab = [pb.HighpassFilter(float(rng.uniform(80, 120))),
-           pb.LowpassFilter(float(rng.uniform(3000, 6000))),
-           pb.PeakFilter(float(rng.uniform(90, 140)), float(rng.uniform(0, 5)), 1.2),
-           pb.PeakFilter(float(rng.uniform(1800, 3500)), float(rng.uniform(-6, 6)), float(rng.uniform(1, 3)))]
+    plugins += [pb.HighpassFilter(float(rng.uniform(80, 120))),
+                pb.LowpassFilter(float(rng.uniform(3000, 6000))),
+                pb.PeakFilter(float(rng.uniform(90, 140)), float(rng.uniform(0, 5)), 1.2),
+                pb.PeakFilter(float(rng.uniform(1800, 3500)), float(rng.uniform(-6, 6)), float(rng.uniform(1, 3)))]
     if kind != "clean":
-        cab.append(pb.LowpassFilter(float(rng.uniform(4000, 7000))))
+        plugins.append(pb.LowpassFilter(float(rng.uniform(4000, 7000))))
     if rng.random() < 0.12:  # wah pedal before the amp: rocked by the foot or by the envelope
         x = wah(x, rng)
-    mods: list = []
     r = rng.random()
     if r < 0.2:
-        mods.append(pb.Chorus(rate_hz=float(rng.uniform(0.3, 2.0)), depth=float(rng.uniform(0.1, 0.4)),
-                              mix=float(rng.uniform(0.3, 0.5))))
+        plugins.append(pb.Chorus(rate_hz=float(rng.uniform(0.3, 2.0)), depth=float(rng.uniform(0.1, 0.4)),
+                                 mix=float(rng.uniform(0.3, 0.5))))
     elif r < 0.3:
-        mods.append(pb.Phaser(rate_hz=float(rng.uniform(0.2, 1.5)), mix=float(rng.uniform(0.3, 0.6))))
+        plugins.append(pb.Phaser(rate_hz=float(rng.uniform(0.2, 1.5)), mix=float(rng.uniform(0.3, 0.6))))
     if rng.random() < 0.25:
-        mods.append(pb.Delay(delay_seconds=float(rng.uniform(0.18, 0.45)), feedback=float(rng.uniform(0.1, 0.4)),
-                             mix=float(rng.uniform(0.1, 0.3))))
-    if cabinet is None:
-        return _pedalboard(x, plugins + cab + mods)
-    y = signal.oaconvolve(_pedalboard(x, plugins), cabinet)[:len(x)]
-    return _pedalboard(y, mods) if mods else y
-
-
-def _log_bump(f: np.ndarray, centre: float, octaves: float) -> np.ndarray:
-    """A bell over log frequency: 1 at ``centre``, 1/e^0.5 ``octaves`` away."""
-    return np.exp(-0.5 * (np.log2(f / centre) / octaves) ** 2)
-
-
-def min_phase_ir(mag_db: np.ndarray, taps: int) -> np.ndarray:
-    """The minimum-phase FIR (``taps`` long) whose magnitude is ``mag_db`` on the bins of
-    ``np.fft.rfftfreq(2 * (len(mag_db) - 1))``: the real-cepstrum (homomorphic) method."""
-    nfft = 2 * (len(mag_db) - 1)
-    cep = np.fft.irfft(mag_db * (np.log(10) / 20), nfft)
-    fold = np.zeros(nfft)
-    fold[0], fold[nfft // 2] = cep[0], cep[nfft // 2]
-    fold[1:nfft // 2] = 2 * cep[1:nfft // 2]
-    h = np.fft.irfft(np.exp(np.fft.rfft(fold)), nfft)[:taps]
-    fade = max(taps // 8, 1)
-    h[-fade:] *= 0.5 + 0.5 * np.cos(np.linspace(0, np.pi, fade))
-    return h
-
-
-def cabinet_ir(rng: np.random.Generator, nfft: int = 4096) -> np.ndarray:
-    """A guitar loudspeaker in its cabinet, close-miked, as a minimum-phase impulse response.
-
-    What a speaker cabinet does, drawn per instrument: the cone's low resonance and the
-    box's high-pass below it (closed back: 4th order with a bump; open back: 2nd order);
-    a steep roll-off above 3.5-6 kHz (30-54 dB/octave: a 10-12" cone does not radiate
-    the amplifier's fizz); a scoop in the low mids; 2-4 cone break-up peaks at 1.2-4.5 kHz
-    and 1-3 cancellation notches above them; +-1.5 dB of finer ripple; the microphone
-    off axis (a high shelf down to -8 dB) and, on a third of them, a second path
-    (a floor or second microphone 0.3-2 ms later: a comb)."""
-    f = np.fft.rfftfreq(nfft, 1 / SR)
-    f[0] = f[1] / 2
-    closed = rng.random() < 0.6
-    flo = rng.uniform(70, 130)
-    db = -10 * np.log10(1 + (flo / f) ** (8 if closed else 4))
-    db += rng.uniform(2, 6) * _log_bump(f, flo * 1.2, 0.3) if closed else rng.uniform(0, 3) * _log_bump(f, flo * 1.3, 0.4)
-    fhi = rng.uniform(3500, 6000)
-    db -= 10 * np.log10(1 + (f / fhi) ** (2 * int(rng.integers(5, 10))))
-    db -= rng.uniform(1, 7) * _log_bump(f, rng.uniform(300, 800), 0.5)
-    for _ in range(int(rng.integers(2, 5))):
-        db += rng.uniform(2, 9) * _log_bump(f, rng.uniform(1200, 4500), rng.uniform(0.08, 0.25))
-    for _ in range(int(rng.integers(1, 4))):
-        db -= rng.uniform(4, 15) * _log_bump(f, rng.uniform(2000, 7000), rng.uniform(0.04, 0.12))
-    octave = np.log2(f / 100.0)
-    knots = np.linspace(octave.min(), octave.max(), 40)
-    db += np.interp(octave, knots, rng.uniform(-1.5, 1.5, len(knots)))
-    shelf = rng.uniform(1500, 3000)
-    db -= rng.uniform(0, 8) / (1 + (shelf / f) ** 2)
-    ir = min_phase_ir(db, 1024)
-    if rng.random() < 0.33:
-        k = int(rng.uniform(0.3e-3, 2e-3) * SR)
-        ir[k:] += rng.uniform(0.2, 0.5) * ir[:-k].copy()
-    return ir / np.sqrt(np.sum(ir ** 2))
+        plugins.append(pb.Delay(delay_seconds=float(rng.uniform(0.18, 0.45)), feedback=float(rng.uniform(0.1, 0.4)),
+                                mix=float(rng.uniform(0.1, 0.3))))
+    return _pedalboard(x, plugins)
 
 
 def wah(x: np.ndarray, rng, block: int = 64) -> np.ndarray:
@@ -550,7 +475,7 @@ def wah(x: np.ndarray, rng, block: int = 64) -> np.ndarray:
     return 0.8 * y + 0.2 * x
 
 
-def electric_guitar(stem: Stem, rng, variant: str, cabinet: np.ndarray | None = None) -> np.ndarray:
+def electric_guitar(stem: Stem, rng, variant: str) -> np.ndarray:
     # (pickup position as a fraction of the string from the bridge, second coil/pickup,
     #  base brightness, pickup resonance Hz (coil inductance + cable capacitance), its Q)
     coil = rng.uniform(0.025, 0.032)  # humbucker coil spacing, ~18 mm on a 648 mm scale
@@ -577,7 +502,7 @@ def electric_guitar(stem: Stem, rng, variant: str, cabinet: np.ndarray | None = 
         p.update(bright=rng.uniform(0.0, 0.2), hardness=rng.uniform(0.2, 0.5), t60=rng.uniform(1.0, 2.5), click=0.0)
     dry = natural_harmonics(stem, rng, p) if stem.program == 31 else pluck_stem(stem, rng, p)
     dry = lowpass_q(dry, pickups[3] * (0.7 if stem.program == 26 else 1.0), pickups[4])
-    return amp_chain(rng, dry, kind, fuzz=variant == "p90_fuzz", cabinet=cabinet)
+    return amp_chain(rng, dry, kind, fuzz=variant == "p90_fuzz")
 
 
 def acoustic_guitar(stem: Stem, rng, variant: str) -> np.ndarray:
@@ -802,64 +727,17 @@ def bowed_body(rng, variant: str, scale: float) -> list[tuple[float, float, floa
     return modes
 
 
-def bowed_body_ir(rng: np.random.Generator, variant: str, scale: float, seconds: float = 0.3) -> np.ndarray:
-    """A bowed-string body as the impulse response of many damped modes (the second
-    generation's body; the first one is ``bowed_body``'s handful of resonances).
-
-    A violin's radiation has the family's signature modes (A0, CBR, B1-, B1+) and above
-    them a dense thicket: the plate modes crowd together as frequency rises (a plate's
-    modal density is constant in Hz, so it grows per octave), each with Q 20-70 and a
-    random sign, so the response swings by +-10 dB within a semitone; as vibrato sweeps
-    the harmonics across those peaks and notches, each harmonic's level moves with it.
-    Here: the signature modes, 60-140 more spread uniformly in Hz from 500 Hz to 7 kHz
-    (scaled to the instrument's size, the upper limit by its square root), the bridge
-    hill as a +6-12 dB bell over them and a roll-off above 5 kHz."""
-    b = BOWED_BODIES[variant]
-    sc = scale * rng.uniform(0.96, 1.04)
-    hill = rng.uniform(*b["hill"]) * sc
-    top = 7000 * np.sqrt(sc)
-    sig = [(rng.uniform(*b["a0"]) * sc, rng.uniform(15, 30), rng.uniform(0.8, 1.5)),
-           (rng.uniform(380, 420) * sc, rng.uniform(15, 30), rng.uniform(0.3, 0.7)),
-           (rng.uniform(*b["b1m"]) * sc, rng.uniform(20, 40), rng.uniform(1.0, 2.0)),
-           (rng.uniform(*b["b1p"]) * sc, rng.uniform(20, 40), rng.uniform(1.0, 2.0))]
-    if b["nasal"]:
-        sig.append((rng.uniform(*b["nasal"]) * sc, rng.uniform(5, 10), rng.uniform(0.8, 1.5)))
-    n = int(rng.integers(60, 141))
-    fd = rng.uniform(500 * sc, top, n)
-    env_db = rng.uniform(6, 12) * _log_bump(fd, hill, 0.6) - 12 * np.log2(np.maximum(fd / (5000 * np.sqrt(sc)), 1))
-    ad = rng.rayleigh(0.5, n) * 10 ** (env_db / 20) * rng.choice([-1.0, 1.0], n)
-    f = np.concatenate([[m[0] for m in sig], fd])
-    q = np.concatenate([[m[1] for m in sig], rng.uniform(20, 70, n)])
-    a = np.concatenate([[m[2] * rng.choice([-1.0, 1.0]) for m in sig], ad])
-    keep = f < NYQUIST * 0.9
-    f, q, a = f[keep], q[keep], a[keep]
-    t = np.arange(int(seconds * SR)) / SR
-    # a mode's peak gain is its amplitude over its decay rate (pi f / Q): scale to make
-    # ``a`` the peak, so the envelope above is the response's, whatever the Q
-    rate = np.pi * f / q
-    ir = (a * rate / rate.max())[:, None] * np.exp(-rate[:, None] * t) * np.sin(TAU * f[:, None] * t)
-    ir = ir.sum(axis=0)
-    return ir / np.sqrt(np.sum(ir ** 2))
-
-
-def bowed(stem: Stem, rng, variant: str, body_ir: np.ndarray | None = None) -> np.ndarray:
-    """Violin, viola, cello. The body is ``bowed_body``'s resonances or, when given,
-    ``body_ir`` (``bowed_body_ir``), through which all the sound radiates."""
+def bowed(stem: Stem, rng, variant: str) -> np.ndarray:
     cello = stem.label == "cello"
     scale = BOWED_SCALE.get(stem.program, 1.0)
     modes = bowed_body(rng, variant, scale)
-
-    def radiate(x, direct):
-        if body_ir is None:
-            return body_filter(x, modes, direct=direct)
-        return signal.oaconvolve(x, body_ir)[:len(x)]
     notes = notes_in_render(stem)
     if not notes:
         return np.zeros(RENDER_SAMPLES)
     short = np.median([n.end - n.start for n in notes]) < 0.3
     if rng.random() < (0.35 if short else 0.08):  # pizzicato
         dry = _pizzicato(stem, rng, cello)
-        return lowpass(radiate(dry, rng.uniform(0.1, 0.3)), 8000 * scale ** 0.3)
+        return lowpass(body_filter(dry, modes, direct=rng.uniform(0.1, 0.3)), 8000 * scale ** 0.3)
     out = np.zeros(RENDER_SAMPLES)
     bend = bend_curve(stem)
     bow_noise = rng.uniform(0.01, 0.05)
@@ -889,7 +767,7 @@ def bowed(stem: Stem, rng, variant: str, body_ir: np.ndarray | None = None) -> n
         scratch = np.exp(-since / rng.uniform(0.02, 0.06)) * (k >= 0) * rng.uniform(0.5, 2.0)
         noise = breath(rng, RENDER_SAMPLES, 1500 * scale ** 0.5, 7000 * scale ** 0.3)
         out += env * y + noise * env * (bow_noise + 0.3 * scratch * bow_noise * 4)
-    y = radiate(out, rng.uniform(0.1, 0.3))
+    y = body_filter(out, modes, direct=rng.uniform(0.1, 0.3))
     return lowpass(y, rng.uniform(6500, 9000) * scale ** 0.3)
 
 

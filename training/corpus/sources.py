@@ -13,9 +13,6 @@
 - ``physical`` / ``physical_heldout``: the project's own physical and spectral models
   (``physical.py``); the held-out source uses only instrument variants the training one
   never uses (evaluation only).
-- ``physical2`` / ``physical2_heldout``: the same models, second generation: amplified
-  guitars through a loudspeaker cabinet, bowed strings through a dense modal body; every
-  other label renders as ``physical`` does.
 """
 from __future__ import annotations
 
@@ -44,11 +41,7 @@ SOUNDFONTS: dict[str, Path] = {
 }
 FREEPATS_CFG = Path("/etc/timidity/freepats.cfg")
 TIMIDITY = "/usr/bin/timidity"
-ALL_SOURCES = ("fluidr3", "timgm6mb", "sfgmbank", "freepats", "synth", "physical", "physical_heldout",
-               "physical2", "physical2_heldout")
-# physical-model source -> (held-out variants?, model generation: physical.render_physical)
-PHYSICAL_SOURCES = {"physical": (False, 1), "physical_heldout": (True, 1),
-                    "physical2": (False, 2), "physical2_heldout": (True, 2)}
+ALL_SOURCES = ("fluidr3", "timgm6mb", "sfgmbank", "freepats", "synth", "physical", "physical_heldout")
 DRUM_BANK = 128
 # Bank-128 kits never used: orchestral (timpani, concert bass drum), sound effects, and
 # the MT-32 set; they are not what "drums" means in a band.
@@ -426,10 +419,10 @@ def coverage_for(source: str) -> Coverage:
         from .synth import synth_coverage
 
         return synth_coverage()
-    if source in PHYSICAL_SOURCES:
+    if source in ("physical", "physical_heldout"):
         from .physical import physical_coverage
 
-        return physical_coverage(source)
+        return physical_coverage(heldout=source == "physical_heldout")
     raise ValueError(f"unknown source {source!r}; choose from {', '.join(ALL_SOURCES)}")
 
 
@@ -445,9 +438,8 @@ def render_stems(source: str, stems: list[Stem], coverage: Coverage, seed: int) 
         from .synth import render_synth
 
         return [render_synth(s, seed + i) for i, s in enumerate(stems)]
-    if source in PHYSICAL_SOURCES:
+    if source in ("physical", "physical_heldout"):
         from .physical import render_physical
 
-        heldout, generation = PHYSICAL_SOURCES[source]
-        return [render_physical(s, seed + i, heldout, generation) for i, s in enumerate(stems)]
+        return [render_physical(s, seed + i, heldout=source == "physical_heldout") for i, s in enumerate(stems)]
     raise ValueError(source)

@@ -52,17 +52,14 @@ class Voice:
     sings: bool  # festival's singing mode works with it
     low: int  # MIDI range the singer is asked to sing in (before the tract factor)
     high: int
-    # a man's voice that also sings as a woman's would: an octave higher with a shorter vocal
-    # tract (REGISTER_UP), on this share of its solo lines (training has no woman who sings)
-    up_share: float = 0.0
 
 
 # Festival's diphone voices sing; its HTS and clunits voices only speak (they ignore the
 # singing markup's pitches).
 FESTIVAL_VOICES = {
-    "kal_diphone": Voice("festival", "kal_diphone", True, 43, 67, up_share=0.5),  # US English, male
-    "ked_diphone": Voice("festival", "ked_diphone", True, 43, 67, up_share=0.5),  # US English, male
-    "pc_diphone": Voice("festival", "pc_diphone", True, 43, 67, up_share=0.5),  # Italian, male
+    "kal_diphone": Voice("festival", "kal_diphone", True, 43, 67),  # US English, male
+    "ked_diphone": Voice("festival", "ked_diphone", True, 43, 67),  # US English, male
+    "pc_diphone": Voice("festival", "pc_diphone", True, 43, 67),  # Italian, male
     "lp_diphone": Voice("festival", "lp_diphone", True, 53, 77),  # Italian, female
     "msu_ru_nsh_clunits": Voice("festival", "msu_ru_nsh_clunits", False, 0, 0),  # Russian, male
     "cmu_us_slt_arctic_hts": Voice("festival", "cmu_us_slt_arctic_hts", False, 0, 0),  # US English, female
@@ -81,10 +78,6 @@ VOICE_SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
                 "speak": ("cmu_us_slt_arctic_hts", "lp_diphone"),
                 "espeak": ESPEAK_HELDOUT_VARIANTS},
 }
-# A woman's register from a man's diphone voice: the melody drawn 10 semitones higher at the
-# bottom of the range and 8 at the top (a woman's 53-75 from a man's 43-67), and a vocal-tract
-# factor that raises the formants 10-40 % (women's are about 15-20 % above men's).
-REGISTER_UP = {"shift_low": 10, "shift_high": 8, "factor": (1.1, 1.4)}
 MAX_FESTIVAL_HZ = 480.0  # festival 2.5 segfaults when asked to sing above ~500 Hz
 VOICE_STYLES = {"sing": 0.55, "choir": 0.15, "speak": 0.1, "espeak": 0.2}
 
@@ -217,13 +210,10 @@ def _normalise(audio: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- performances
 
 
-def _sung_notes(rng: np.random.Generator, ctx: MusicContext, voice: Voice, factor: float, shift: int,
-                up: bool = False) -> tuple[list[tuple[float, float, str]], float]:
-    """(Hz, seconds, syllable) notes for festival, already stretched by the tract factor;
-    ``up``: in the REGISTER_UP range."""
+def _sung_notes(rng: np.random.Generator, ctx: MusicContext, voice: Voice, factor: float, shift: int
+                ) -> tuple[list[tuple[float, float, str]], float]:
+    """(Hz, seconds, syllable) notes for festival, already stretched by the tract factor."""
     lo, hi = voice.low + shift, voice.high + shift
-    if up:
-        lo, hi = lo + REGISTER_UP["shift_low"], hi + REGISTER_UP["shift_high"]
     if rng.random() < 0.75:
         phrase = gen_melody(rng, ctx, lo, hi, 80.0)
     else:
@@ -246,10 +236,9 @@ def _sung_notes(rng: np.random.Generator, ctx: MusicContext, voice: Voice, facto
     return out, start * factor
 
 
-def sing(rng: np.random.Generator, ctx: MusicContext, voice_name: str, factor: float, shift: int = 0,
-         up: bool = False) -> np.ndarray:
+def sing(rng: np.random.Generator, ctx: MusicContext, voice_name: str, factor: float, shift: int = 0) -> np.ndarray:
     voice = FESTIVAL_VOICES[voice_name]
-    notes, start = _sung_notes(rng, ctx, voice, factor, shift, up)
+    notes, start = _sung_notes(rng, ctx, voice, factor, shift)
     audio = tract_resample(festival_sing(voice.name, notes, start), factor)
     if rng.random() < 0.8:
         audio = vibrato(audio, rng, rng.uniform(4.5, 6.8), rng.uniform(15, 60), rng.uniform(0.2, 1.2))
@@ -283,14 +272,12 @@ def render_voice(rng: np.random.Generator, ctx: MusicContext, split: str = "trai
     offset = int(rng.integers(0, int(0.4 * SAMPLE_RATE)))
     if style == "sing":
         name = str(rng.choice(voices["sing"]))
-        voice = FESTIVAL_VOICES[name]
-        up = voice.up_share > 0 and rng.random() < voice.up_share  # no draw for a voice that never goes up
-        factor = float(rng.uniform(*REGISTER_UP["factor"])) if up else float(rng.uniform(0.9, 1.25))
-        audio = _fit(sing(rng, ctx, name, factor, up=up), offset)
+        factor = float(rng.uniform(0.9, 1.25))
+        audio = _fit(sing(rng, ctx, name, factor), offset)
         if rng.random() < 0.25:  # double-tracked lead: a second take, a little late and detuned
-            second = sing(np.random.default_rng(rng.integers(2**31)), ctx, name, factor * rng.uniform(0.99, 1.01), up=up)
+            second = sing(np.random.default_rng(rng.integers(2**31)), ctx, name, factor * rng.uniform(0.99, 1.01))
             audio = audio + 0.7 * _fit(second, offset + int(rng.integers(200, 900)))
-        return _normalise(audio), f"sing {name}{' up' if up else ''} x{factor:.2f}"
+        return _normalise(audio), f"sing {name} x{factor:.2f}"
     if style == "choir":
         n = int(rng.integers(3, 6))
         seed = int(rng.integers(2**31))  # every singer sings the same melody

@@ -35,7 +35,6 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from .audio import RENDER_SAMPLES, SAMPLE_RATE
-from .formant_singer import draw_singer, sing_formant
 from .material import MusicContext, Note, gen_melody, gen_sustained
 
 TEXT2WAVE = "text2wave"
@@ -65,8 +64,6 @@ FESTIVAL_VOICES = {
     "msu_ru_nsh_clunits": Voice("festival", "msu_ru_nsh_clunits", False, 0, 0),  # Russian, male
     "cmu_us_slt_arctic_hts": Voice("festival", "cmu_us_slt_arctic_hts", False, 0, 0),  # US English, female
 }
-# our own glottal-source singers (training/corpus/formant_singer.py), a man and a woman
-FORMANT_SINGERS = {"formant_man": "man", "formant_woman": "woman"}
 ESPEAK_LANGUAGES = ("en", "en-us", "de", "fr", "es", "it", "pt", "nl", "sv", "pl", "cs", "fi", "hu", "ro", "tr")
 ESPEAK_TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "f1", "f2", "f3", "f4", "klatt", "klatt2",
                          "croak", "Andy", "Annie", "Denis", "Gene", "Jacky", "Mario", "Michael", "anika",
@@ -74,7 +71,7 @@ ESPEAK_TRAIN_VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "f1", "f2", "f3", "
 ESPEAK_HELDOUT_VARIANTS = ("m7", "f5", "klatt3", "Alicia", "Hugo", "aunty", "grandpa", "john")
 
 VOICE_SPLITS: dict[str, dict[str, tuple[str, ...]]] = {
-    "train": {"sing": ("kal_diphone", "ked_diphone", "pc_diphone", *FORMANT_SINGERS),
+    "train": {"sing": ("kal_diphone", "ked_diphone", "pc_diphone"),
               "speak": ("kal_diphone", "ked_diphone", "pc_diphone", "msu_ru_nsh_clunits"),
               "espeak": ESPEAK_TRAIN_VARIANTS},
     "heldout": {"sing": ("lp_diphone",),
@@ -213,8 +210,8 @@ def _normalise(audio: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- performances
 
 
-def _sung_notes(rng: np.random.Generator, ctx: MusicContext, voice: Voice, factor: float, shift: int,
-                max_hz: float = MAX_FESTIVAL_HZ) -> tuple[list[tuple[float, float, str]], float]:
+def _sung_notes(rng: np.random.Generator, ctx: MusicContext, voice: Voice, factor: float, shift: int
+                ) -> tuple[list[tuple[float, float, str]], float]:
     """(Hz, seconds, syllable) notes for festival, already stretched by the tract factor."""
     lo, hi = voice.low + shift, voice.high + shift
     if rng.random() < 0.75:
@@ -232,7 +229,7 @@ def _sung_notes(rng: np.random.Generator, ctx: MusicContext, voice: Voice, facto
             out.append((0.0, (note.start - t) * factor, ""))
         legato = min(end, max(note.end, note.start + 0.12))
         hz = 440.0 * 2 ** ((note.pitch - 69) / 12) / factor
-        while hz > max_hz:  # festival's singing mode crashes above ~500 Hz
+        while hz > MAX_FESTIVAL_HZ:  # festival's singing mode crashes above ~500 Hz
             hz /= 2
         out.append((hz, (legato - note.start) * factor, str(rng.choice(words))))
         t = legato
@@ -240,11 +237,6 @@ def _sung_notes(rng: np.random.Generator, ctx: MusicContext, voice: Voice, facto
 
 
 def sing(rng: np.random.Generator, ctx: MusicContext, voice_name: str, factor: float, shift: int = 0) -> np.ndarray:
-    if voice_name in FORMANT_SINGERS:  # our own engine: its own vibrato, formants times the factor
-        singer = draw_singer(rng, FORMANT_SINGERS[voice_name])
-        notes, start = _sung_notes(rng, ctx, Voice("formant", voice_name, True, singer.low, singer.high), 1.0,
-                                   shift, np.inf)
-        return sing_formant(rng, notes, start, singer, tract=factor)
     voice = FESTIVAL_VOICES[voice_name]
     notes, start = _sung_notes(rng, ctx, voice, factor, shift)
     audio = tract_resample(festival_sing(voice.name, notes, start), factor)

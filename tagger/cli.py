@@ -491,7 +491,6 @@ def train(
     patience: int = typer.Option(6, min=1, help="Stop after this many epochs without a better validation mAP."),
     val_fraction: float = typer.Option(0.1, min=0.0, max=0.9),
     mixup: float = typer.Option(0.5, min=0.0, max=1.0, help="Share of each batch mixed (as sound: mel powers added, within 6 dB) with another example; labels are the union."),
-    voice_overlay: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of voiceless training examples given a voice-alone training example on top (-6 to +3 dB, mixed as sound; labels: theirs and voice)."),
     specaugment: bool = typer.Option(True, "--specaugment/--no-specaugment"),
     eq_db: float = typer.Option(10.0, min=0.0, help="Random spectral-envelope augmentation, dB peak to peak (0: off)."),
     pitch_warp: float = typer.Option(0.0, min=0.0, help="Scale each example's frequencies by up to this many semitones, up or down (0: off)."),
@@ -520,7 +519,7 @@ def train(
     cfg = TrainConfig(
         data=[str(p) for p in data], out=str(out), val=[str(p) for p in val], test=[str(p) for p in test],
         val_fraction=val_fraction, arch=arch, width=width, blocks=stages, stem_pool=pool, epochs=epochs, batch_size=batch_size, lr=lr,
-        patience=patience, mixup=mixup, voice_overlay=voice_overlay, specaugment=specaugment, eq_db=eq_db, pitch_warp=pitch_warp, max_segments=max_segments,
+        patience=patience, mixup=mixup, specaugment=specaugment, eq_db=eq_db, pitch_warp=pitch_warp, max_segments=max_segments,
         init=str(init) if init else None, name=name, jobs=jobs, device=device.value, seed=seed,
         cache_dir=str(cache) if cache else None, thresholds=thresholds, compile=compile_,
     )

@@ -29,7 +29,6 @@ from .errors import CompileError, DatasetError, RunMismatchError
 from .evaluate import evaluate, item_scores, predict_features, summarise
 from .features import FeatureSet, compute_features_by_part
 from .frontend import FrontendConfig
-from .labels import VOICE_LABEL, instrument_columns
 from .metrics import classification_report, mean_average_precision, tune_global_threshold, tune_thresholds
 from .models import ModelConfig, Tagger
 from .segments import SILENCE_DB
@@ -60,7 +59,6 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     patience: int = 6
     mixup: float = 0.5  # share of each batch mixed, as sound, with another example (see mix_batch)
-    voice_overlay: float = 0.0  # share of voiceless examples given a training voice on top (see overlay_voices)
     specaugment: bool = True
     eq_db: float = 10.0  # random spectral envelope augmentation, dB peak to peak (0: off)
     pitch_warp: float = 0.0  # each example's frequencies scaled by up to this many semitones (0: off)
@@ -233,38 +231,6 @@ def mix_batch(x: torch.Tensor, y: torch.Tensor, rng: torch.Generator, prob: floa
     return x, y
 
 
-# a voice on top of an example, dB re its level: the corpus's rule (training/corpus/clips.py VOCALS_DB)
-VOICE_OVERLAY_DB = (-6.0, 3.0)
-
-
-def voice_only_rows(y: np.ndarray, labels: Sequence[str]) -> np.ndarray:
-    """Rows of ``y`` labelled ``voice`` and nothing else: the voices an overlay draws from."""
-    if VOICE_LABEL not in labels:
-        return np.zeros(0, dtype=np.int64)
-    voice = y[:, list(labels).index(VOICE_LABEL)] > 0.5
-    return np.flatnonzero(voice & ~(y[:, instrument_columns(labels)] > 0.5).any(axis=1))
-
-
-def overlay_voices(x: torch.Tensor, y: torch.Tensor, voices: torch.Tensor, voice: int, rng: torch.Generator,
-                   prob: float, db: tuple[float, float] = VOICE_OVERLAY_DB) -> tuple[torch.Tensor, torch.Tensor]:
-    """Put a voice on top of a share ``prob`` of the examples that have none.
-
-    ``voices`` holds one voice-alone example per row of ``x`` (drawn by the caller); each
-    chosen example gets its row at ``db`` dB re its own level, mixed as sound, and the
-    ``voice`` label; its instrument labels stay. Rendered vocals give a few thousand such
-    pairs; this gives every voice over every accompaniment the corpus has.
-    """
-    b = len(x)
-    chosen = ((torch.rand(b, generator=rng) < prob) & (y[:, voice].cpu() < 0.5)).to(x.device)
-    lo, hi = db
-    gain_db = torch.rand(b, 1, 1, 1, generator=rng) * (hi - lo) + lo
-    mixed = mix_as_sound(x, voices, (0.1 * math.log(10)) * gain_db.to(x.device))
-    x = torch.where(chosen[:, None, None, None], mixed, x)
-    y = y.clone()
-    y[chosen, voice] = 1.0
-    return x, y
-
-
 # ---------------------------------------------------------------- training
 
 
@@ -418,17 +384,14 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
 
         return compute_features_by_part(parts, frontend, cache, cfg.jobs, max_segments=max_segments, progress=tick)
 
-    y_train_items = Dataset(tuple(train_items), labels, "").targets(labels)
-    if cfg.voice_overlay and not len(voice_only_rows(y_train_items, labels)):
-        raise DatasetError(f"--voice-overlay needs training files labelled {VOICE_LABEL} and nothing else")
     train_fs = features(train_parts, cfg.max_segments, "features (train)")
     val_fs = features(val_parts, None, "features (validation)")
+    y_train_items = Dataset(tuple(train_items), labels, "").targets(labels)
     y_val = Dataset(tuple(val_items), labels, "").targets(labels)
     keep = train_fs.loudness > SILENCE_DB
     x_train = train_fs.features[keep]
     y_train = y_train_items[train_fs.item_index[keep]]
     log.info("training on %d segments of %d files; validating on %d files", len(x_train), len(train_items), len(val_items))
-    voice_pool = voice_only_rows(y_train, labels)  # segments, louder than silence
 
     extra = {"blocks": list(cfg.blocks)} if cfg.blocks else {}
     if cfg.stem_pool:
@@ -481,10 +444,6 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
                 x = random_eq(x, rng, cfg.eq_db)
             if cfg.mixup:
                 x, y = mix_batch(x, y, rng, cfg.mixup)
-            if cfg.voice_overlay:
-                pick = voice_pool[torch.randint(len(voice_pool), (len(x),), generator=rng).numpy()]
-                voices = torch.from_numpy(x_train[pick].astype(np.float32)).unsqueeze(1).to(device)
-                x, y = overlay_voices(x, y, voices, labels.index(VOICE_LABEL), rng, cfg.voice_overlay)
             if cfg.specaugment:
                 x = spec_augment(x, rng)
             try:

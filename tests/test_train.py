@@ -258,64 +258,6 @@ def test_mix_batch_labels_are_the_union_and_only_chosen_examples_change():
     assert torch.allclose(mx.mean(dim=(2, 3)), torch.zeros(16, 1), atol=1e-5)
 
 
-def test_voice_only_rows_are_voice_and_nothing_else():
-    import numpy as np
-
-    from tagger.train import voice_only_rows
-
-    labels = ("piano", "voice", "drums")
-    y = np.array([[0, 1, 0], [1, 1, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
-    assert voice_only_rows(y, labels).tolist() == [0, 3]
-    assert voice_only_rows(y[:, [0, 2]], ("piano", "drums")).tolist() == []
-
-
-def test_overlay_voices_adds_a_voice_to_voiceless_examples_only_and_keeps_their_labels():
-    import torch
-
-    from tagger.train import mix_as_sound, overlay_voices
-
-    b = 400
-    x = torch.randn(b, 1, 8, 10)
-    x = x - x.mean(dim=(2, 3), keepdim=True)
-    voices = torch.randn(b, 1, 8, 10)
-    y = torch.zeros(b, 3)
-    y[:, 0] = 1.0                    # every example has an instrument
-    y[: b // 4, 1] = 1.0             # a quarter already has a voice
-    rng = torch.Generator().manual_seed(0)
-    ox, oy = overlay_voices(x, y, voices, voice=1, rng=rng, prob=0.5, db=(-6.0, 3.0))
-    changed = (ox != x).flatten(1).any(1)
-    assert not changed[: b // 4].any()                     # a voice never goes on a voice
-    assert 0.35 < changed[b // 4:].float().mean() < 0.65   # about half of the others
-    assert torch.equal(oy[:, 0], y[:, 0])                  # instrument labels stay
-    assert torch.equal(oy[:, 1] > 0.5, changed | (y[:, 1] > 0.5))
-    assert torch.equal(y[:, 1].sum(), torch.tensor(b / 4))  # the caller's labels are not touched
-    i = int(torch.nonzero(changed)[0])
-    lo = mix_as_sound(x[i], voices[i], torch.tensor(-0.6 * 2.302585))
-    hi = mix_as_sound(x[i], voices[i], torch.tensor(0.3 * 2.302585))
-    between = (ox[i] >= torch.minimum(lo, hi) - 1e-4) & (ox[i] <= torch.maximum(lo, hi) + 1e-4)
-    assert between.float().mean() > 0.9  # mixed as sound, at a gain within the range
-    assert torch.allclose(ox.mean(dim=(2, 3)), torch.zeros(b, 1), atol=1e-5)
-
-
-def test_voice_overlay_trains_and_says_in_one_line_when_there_is_no_voice(trained, tmp_path):
-    cfg, _ = trained
-    data = tmp_path / "voiced"
-    for label, name in (("hum", "hum"), ("hiss", "hiss"), ("whistle", "voice")):  # the whistle plays a voice
-        (data / name).mkdir(parents=True)
-        for p in sorted((Path(cfg.data[0]) / label).glob("*.wav")):
-            (data / name / p.name).symlink_to(p)
-    run = TrainConfig(data=[str(data)], out=str(tmp_path / "ov"), width=8, epochs=1, batch_size=8, jobs=1,
-                      voice_overlay=0.5, val_fraction=0.2, name="toy")
-    result = train(run)
-    assert load_checkpoint(result.weights).labels == ("hiss", "hum", "voice")
-    assert json.loads((tmp_path / "ov" / "history.json").read_text())[0]["epoch"] == 1
-    proc = subprocess.run([sys.executable, "-m", "tagger", "train", cfg.data[0], "--out", str(tmp_path / "none"),
-                           "--voice-overlay", "0.3", "--epochs", "1", "--jobs", "1"],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 2 and "--voice-overlay needs training files labelled voice" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and not list((tmp_path / "none").glob("*.safetensors"))
-
-
 def test_fine_tune_onto_more_labels_keeps_the_shared_labels_output_rows(tmp_path):
     """A label added to a model's set starts from scratch; the others keep their output rows,
     also when both sets have as many labels (the rows were copied by shape, mislabelled)."""

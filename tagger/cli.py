@@ -496,7 +496,6 @@ def train(
     pitch_warp: float = typer.Option(0.0, min=0.0, help="Scale each example's frequencies by up to this many semitones, up or down (0: off)."),
     max_segments: int = typer.Option(4, min=1, help="3-second segments taken per training file."),
     thresholds: str = typer.Option("global", help="global: one threshold for all labels, tuned on validation micro-F1 (default); per-label: each label's own F1 (overfits small validation sets)."),
-    loss: str = typer.Option("bce", help="bce: binary cross-entropy (default); asl: asymmetric loss, which discounts easy negatives."),
     init: Optional[Path] = typer.Option(None, help="Start from this checkpoint (fine-tuning; a new label set gets a new head)."),
     name: Optional[str] = typer.Option(None, help="Model name (default: the architecture)."),
     jobs: int = typer.Option(-1, help="Feature extraction processes (-1: all cores)."),
@@ -508,11 +507,9 @@ def train(
 ) -> None:
     """Train a model on your data; the best weights land in OUT/<name>-<sha8>.safetensors."""
     from .models import ARCHITECTURES
-    from .train import LOSSES, THRESHOLD_TUNING, TrainConfig, train as run_training
+    from .train import THRESHOLD_TUNING, TrainConfig, train as run_training
 
     _setup_logging(verbose, False, tagger_level=logging.INFO)
-    if loss not in LOSSES:
-        raise _fail(f"unknown --loss {loss!r}; choose {' or '.join(LOSSES)}")
     if thresholds not in THRESHOLD_TUNING:
         raise _fail(f"unknown --thresholds {thresholds!r}; choose {' or '.join(THRESHOLD_TUNING)}")
     if arch not in ARCHITECTURES:
@@ -524,7 +521,7 @@ def train(
         val_fraction=val_fraction, arch=arch, width=width, blocks=stages, stem_pool=pool, epochs=epochs, batch_size=batch_size, lr=lr,
         patience=patience, mixup=mixup, specaugment=specaugment, eq_db=eq_db, pitch_warp=pitch_warp, max_segments=max_segments,
         init=str(init) if init else None, name=name, jobs=jobs, device=device.value, seed=seed,
-        cache_dir=str(cache) if cache else None, thresholds=thresholds, compile=compile_, loss=loss,
+        cache_dir=str(cache) if cache else None, thresholds=thresholds, compile=compile_,
     )
     progress, report = _rich_progress()
     try:

@@ -64,7 +64,6 @@ class TrainConfig:
     pitch_warp: float = 0.0  # each example's frequencies scaled by up to this many semitones (0: off)
     max_segments: int = 4  # per training file; clips of 3 s have one
     thresholds: str = "global"  # "global": one tuned on validation for all labels; "per-label"
-    loss: str = "bce"  # "bce"; "asl": asymmetric loss (see asymmetric_loss)
     init: str | None = None
     name: str | None = None
     seed: int = 0
@@ -72,22 +71,6 @@ class TrainConfig:
     device: str = "auto"
     cache_dir: str | None = None  # default: <out>/cache
     compile: bool = False  # the training step's network through torch.compile (needs a C++ compiler on CPU)
-
-
-def asymmetric_loss(logits: torch.Tensor, y: torch.Tensor, gamma_neg: float = 4.0, clip: float = 0.05) -> torch.Tensor:
-    """Asymmetric loss (Ridnik et al., ICCV 2021) for multi-label training: positives as
-    in binary cross-entropy; a negative whose probability is under ``clip`` costs nothing
-    and the others are focused by ``p ** gamma_neg``, so the many easy negatives of each
-    example (most instruments are absent) stop dominating the gradient. Mean over labels
-    and examples, as ``binary_cross_entropy_with_logits``."""
-    p = torch.sigmoid(logits)
-    pos = y * F.logsigmoid(logits)
-    p_neg = (p - clip).clamp(min=0)
-    neg = (1 - y) * torch.log((1 - p_neg).clamp(min=1e-8)) * p_neg.pow(gamma_neg)
-    return -(pos + neg).mean()
-
-
-LOSSES = {"bce": F.binary_cross_entropy_with_logits, "asl": asymmetric_loss}
 
 
 # Settings a run may change when it resumes from its state.pt: more epochs, more patience,
@@ -464,7 +447,7 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
             if cfg.specaugment:
                 x = spec_augment(x, rng)
             try:
-                loss = LOSSES[cfg.loss](forward(x), y)  # forward: (batch, labels)
+                loss = F.binary_cross_entropy_with_logits(forward(x), y)  # forward: (batch, labels)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             except compile_failure as exc:

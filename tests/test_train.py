@@ -497,33 +497,3 @@ def test_train_says_in_one_line_when_torch_compile_cannot_compile(trained, tmp_p
     last = proc.stderr.strip().splitlines()[-1]
     assert "torch.compile could not compile the training step" in last and "without --compile" in last
     assert "Traceback" not in proc.stderr
-
-
-def test_asymmetric_loss_is_bce_without_focusing_and_ignores_easy_negatives():
-    import torch
-    import torch.nn.functional as F
-
-    from tagger.train import asymmetric_loss
-
-    g = torch.Generator().manual_seed(0)
-    logits = torch.randn(8, 18, generator=g)
-    y = (torch.rand(8, 18, generator=g) < 0.2).float()
-    assert torch.allclose(asymmetric_loss(logits, y, gamma_neg=0.0, clip=0.0),
-                          F.binary_cross_entropy_with_logits(logits, y), atol=1e-6)
-    # an easy negative (probability under the clip) costs nothing and gets no gradient;
-    # a confident wrong one still does
-    easy = torch.tensor([[-6.0, 4.0]], requires_grad=True)  # p = 0.0025, 0.98
-    loss = asymmetric_loss(easy, torch.zeros(1, 2))
-    loss.backward()
-    assert easy.grad[0, 0] == 0 and easy.grad[0, 1] > 0
-    # positives keep the cross-entropy gradient
-    pos = torch.tensor([[-1.0]], requires_grad=True)
-    asymmetric_loss(pos, torch.ones(1, 1)).backward()
-    assert torch.allclose(pos.grad, torch.sigmoid(torch.tensor([[-1.0]])) - 1)
-
-
-def test_train_cli_refuses_an_unknown_loss(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "tagger", "train", str(tmp_path), "--out", str(tmp_path / "run"),
-                           "--loss", "hinge"], capture_output=True, text=True)
-    assert proc.returncode != 0
-    assert "unknown --loss 'hinge'" in proc.stderr

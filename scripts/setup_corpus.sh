@@ -3,7 +3,8 @@
 # soundfonts and their players, the voice engines, the C++ compiler of the compiled training step, and the recordings of the held-out
 # `recorded` set (lmms-common, sonic-pi-samples) and `recorded2` set (gcompris-qt-data,
 # grandorgue-demo, hydrogen-drumkits-effects, fretsonfire-songs-muldjord,
-# csoundqt-examples): evaluation only, never trained on. As root, installs the missing
+# csoundqt-examples) and the `band` set (fretsonfire-songs-muldjord's songs as mixed):
+# evaluation only, never trained on. As root, installs the missing
 # ones; otherwise prints one line naming them and exits 1.
 set -euo pipefail
 PACKAGES=(fluid-soundfont-gm timgm6mb-soundfont csound-soundfont freepats timidity libfluidsynth3

@@ -119,3 +119,11 @@ def test_figures_count_clean_clips_by_kind():
     assert f["no_instrument_clean"] == 0.5  # a voice label is not an instrument
     assert f["clean_by_kind"] == {"tone": 0.5, "noise": 0.5}
     assert f["labels_named"] == {"synthesizer": 1, "drums": 1}
+
+
+def test_a_corpus_summary_counts_label_free_clips_apart(tmp_path):
+    from training.publish import corpus_summary
+
+    builder.build(tmp_path / "neg", "heldout", clips=3, kinds=("tone", "noise"), seconds=(3.0, 3.5))
+    summary = corpus_summary(tmp_path / "neg")
+    assert summary["clips_per_label"] == {} and summary["clips_without_label"] == 3

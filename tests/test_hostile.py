@@ -398,3 +398,110 @@ def test_error_lines_on_stderr_are_one_line_whatever_the_name(tiny_model, tmp_pa
     assert line == f"error: {lib}/new\\nline\\x1b[31m.mp3: not an audio file (Invalid data found when processing input)"
     [row] = read_rows(tmp_path / "r.csv")
     assert row["path"] == str(odd)  # the report keeps the name as it is
+
+
+# --- issue 27 item 9: crafted weights ------------------------------------------------------
+
+
+def crafted_weights(tmp_path: Path, source: Path, change) -> Path:
+    """``source`` with its metadata changed by ``change(meta)``: the same tensors, under a
+    name without a digest (the loader warns that it cannot verify it, and reads it)."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    with safe_open(str(source), framework="numpy") as f:
+        meta = json.loads(f.metadata()["tagger"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    change(meta)
+    out = tmp_path / "crafted.safetensors"
+    save_file(tensors, str(out), metadata={"tagger": json.dumps(meta)})
+    return out
+
+
+def relabel(*labels):
+    def change(meta):
+        meta["model"]["labels"] = list(labels)
+        meta["thresholds"] = {label: 0.5 for label in labels}
+    return change
+
+
+def threshold(value):
+    def change(meta):
+        meta["thresholds"]["piano"] = value
+    return change
+
+
+CRAFTED = {
+    # case: (change, what the one line says)
+    "label path": (relabel("piano", "path"), "label 'path' is the name of a report column"),
+    "label status": (relabel("status", "piano"), "label 'status' is the name of a report column"),
+    "label start_s": (relabel("piano", "start_s"), "label 'start_s' is the name of a report column"),
+    "label __proto__": (relabel("piano", "__proto__"), "label '__proto__' is not a name of lowercase letters"),
+    "label constructor": (relabel("constructor", "piano"), "label 'constructor' is a name every JavaScript object has"),
+    "label with a capital": (relabel("Piano"), "label 'Piano' is not a name"),
+    "label with a space": (relabel("acoustic guitar"), "label 'acoustic guitar' is not a name"),
+    "label with markup": (relabel("</script>"), "label '</script>' is not a name"),
+    "label formula": (relabel("=1+1"), "label '=1+1' is not a name"),
+    "empty label": (relabel("piano", ""), "label '' is not a name"),
+    "label twice": (relabel("piano", "drums", "piano"), "label 'piano' appears twice"),
+    "no labels": (relabel(), "no labels"),
+    "label not a string": (relabel("piano", 7), "label 7 is not a name"),
+    "NaN threshold": (threshold(float("nan")), "threshold of 'piano' is nan, not a number in [0, 1]"),
+    "infinite threshold": (threshold(float("inf")), "threshold of 'piano' is inf"),
+    "threshold above 1": (threshold(1.5), "threshold of 'piano' is 1.5"),
+    "negative threshold": (threshold(-0.1), "threshold of 'piano' is -0.1"),
+    "threshold as text": (threshold("0.5"), "threshold of 'piano' is '0.5'"),
+    "threshold true": (threshold(True), "threshold of 'piano' is True"),
+    "threshold missing": (threshold(None), "threshold of 'piano' is None"),
+    "NaN track threshold": (lambda m: m["aggregation"].update(track_threshold=float("nan")), "unknown aggregation"),
+    "model name a formula": (lambda m: m.update(name='=HYPERLINK("http://x","x")'), "model name '=HYPERLINK"),
+    "model name with markup": (lambda m: m.update(name="<img src=x onerror=alert(1)>"), "model name '<img"),
+}
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_crafted_weights_are_refused_with_one_line(tiny_model, tmp_path, case):
+    from tagger.errors import ModelLoadError
+    from tagger.weights import read_header
+
+    change, expected = CRAFTED[case]
+    path = crafted_weights(tmp_path, tiny_model, change)
+    with pytest.raises(ModelLoadError) as caught:
+        read_header(path)
+    assert expected in str(caught.value) and "\n" not in str(caught.value) and caught.value.path == path
+
+
+def test_unchanged_metadata_loads_and_so_do_the_bundled_weights(tiny_model, tmp_path):
+    from tagger.weights import bundled_model_path, load_checkpoint, read_header
+
+    assert read_header(crafted_weights(tmp_path, tiny_model, lambda meta: None)).labels == read_header(tiny_model).labels
+    bundled = load_checkpoint(bundled_model_path())
+    assert len(bundled.labels) >= 17 and bundled.state_dict
+
+
+def test_reserved_labels_are_every_column_of_the_report_and_the_timeline():
+    from tagger import report, timeline
+    from tagger.weights import RESERVED_LABELS
+
+    assert RESERVED_LABELS == {*report.FIXED_HEAD, *report.FIXED_TAIL, *timeline.FIXED}
+
+
+def test_cli_refuses_a_label_named_path_with_exit_2_and_one_line(tiny_model, tmp_path):
+    song = write_audio(tmp_path / "lib" / "a.wav", tone(2.0))
+    model = crafted_weights(tmp_path, tiny_model, relabel("piano", "path"))
+    proc = cli("scan", str(song), "--model", str(model), "--csv", str(tmp_path / "r.csv"), "--jobs", "1", "--quiet")
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and "could not be verified" not in line]
+    assert lines == [f"error: {model}: bad weights file: label 'path' is the name of a report column"]
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_training_refuses_labels_the_loader_would_refuse_before_any_work(tmp_path):
+    data = tmp_path / "data"
+    for label in ("Sound_Guitar", "piano"):
+        write_audio(data / label / "a.wav", tone(1.0))
+    proc = cli("train", str(data), "--out", str(tmp_path / "run"), "--epochs", "1")
+    assert proc.returncode == 2, proc.stderr
+    assert "label 'Sound_Guitar' is not a name of lowercase letters, digits and _" in proc.stderr

@@ -99,6 +99,16 @@ def timeline_json(t: Timeline, labels: list[str], thresholds: Mapping[str, float
     return d
 
 
+# Characters that could end or change the <script> element the JSON sits in (</script>,
+# <!--, ]]>) and line breaks that old JavaScript parsers refuse: escaped as JSON allows.
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def embedded_json(data: object) -> str:
+    """``data`` as JSON that can sit inside a ``<script>`` element whatever its strings hold."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=True).translate(_SCRIPT_SAFE)
+
+
 def build_report(csv_path: Path, segments_path: Path | None = None, thresholds: Mapping[str, float] | None = None,
                  threshold: float | None = None, track_threshold: float | None = None) -> str:
     """The HTML page for a CSV report (and its timeline), as a string.
@@ -149,7 +159,7 @@ def build_report(csv_path: Path, segments_path: Path | None = None, thresholds: 
         "levels": LEVELS,
         "hasSegments": segments_path is not None,
     }
-    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=True).replace("</", "<\\/")
+    payload = embedded_json(data)
     name = Path(csv_path).name.encode("utf-8", "backslashreplace").decode("utf-8")  # any file name, even not UTF-8
     return PAGE.replace("{{TITLE}}", html.escape(f"Instruments — {name}")).replace("{{DATA}}", payload)
 

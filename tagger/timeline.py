@@ -21,6 +21,7 @@ from typing import IO
 
 import numpy as np
 
+from .cells import path_cell
 from .errors import TaggerError
 from .segments import SILENCE_DB
 
@@ -191,6 +192,7 @@ class TimelineWriter:
             return
         if timeline.labels != self.labels:
             raise ValueError("timeline labels differ from the file's columns")
+        path = path_cell(path)  # as in the report (their join key): no cell that starts a formula
         self.rows += len(timeline)
         with _writing(self.path):
             if self._stream is not None:

@@ -6,6 +6,7 @@ file is ever opened that would block (a FIFO) or never end (a device).
 from __future__ import annotations
 
 import csv
+import json
 import os
 import resource
 import socket
@@ -505,3 +506,74 @@ def test_training_refuses_labels_the_loader_would_refuse_before_any_work(tmp_pat
     proc = cli("train", str(data), "--out", str(tmp_path / "run"), "--epochs", "1")
     assert proc.returncode == 2, proc.stderr
     assert "label 'Sound_Guitar' is not a name of lowercase letters, digits and _" in proc.stderr
+
+
+# --- issue 27 item 4: no cell of the CSV files starts a formula -----------------------------
+
+
+FORMULAS = ['=HYPERLINK("http://x","x")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(1+1)", "\t=1+1", "\r=1+1"]
+
+
+@pytest.mark.parametrize("value", FORMULAS)
+def test_text_from_the_files_never_starts_a_formula_and_reads_back_exactly(value):
+    from tagger.cells import list_cell, list_values, text_cell, text_value
+    from tagger.report import row
+    from tagger.scan import TrackResult
+
+    result = TrackResult(Path("lib") / "a.wav", "error", error=value, model=value, previous_instruments=[value, "piano", value])
+    cells = row(result, ["piano"])
+    assert cells["error"] == cells["model"] == "'" + value  # OWASP: a leading '
+    assert cells["previous_instruments"] == f"'{value};piano;'{value}"  # also safe where ; splits the cells
+    assert text_value(cells["error"]) == value and list_values(cells["previous_instruments"]) == [value, "piano", value]
+    for exact in (value, "'" + value, "''" + value, "'piano", "piano", "", "'", "a=b"):
+        assert text_value(text_cell(exact)) == exact and list_values(list_cell([exact, exact])) == [exact, exact]
+    assert text_cell("piano") == "piano" and text_cell("'piano") == "'piano"  # nothing else changes
+
+
+@pytest.mark.parametrize("name", FORMULAS)
+def test_a_path_that_would_start_a_formula_gets_dot_slash_and_stays_the_same_file(name):
+    from tagger.cells import path_cell
+    from tagger.report import as_json, row
+    from tagger.scan import TrackResult
+
+    path = Path(name + ".mp3")  # a file (or a folder, where the name holds a /) at the top of `tagger scan .`
+    cell = row(TrackResult(path, "ok"), [])["path"]
+    assert cell == "./" + str(path) and Path(cell) == path
+    assert json.loads(as_json(TrackResult(path, "ok")))["path"] == str(path)  # the JSON output is exact
+    for exact in ("/abs/" + str(path), "lib/" + str(path), "'" + str(path)):
+        assert path_cell(Path(exact)) == exact
+
+
+def test_the_timeline_writes_the_path_as_the_report_does(tmp_path):
+    from tagger.timeline import Timeline, TimelineWriter, read_timelines
+
+    t = Timeline(np.array([0.0]), np.array([3.0]), np.array([-20.0], dtype=np.float32),
+                 np.array([[0.5]], dtype=np.float32), ("piano",))
+    with TimelineWriter(tmp_path / "t.csv", ("piano",)) as writer:
+        writer.write(Path("=HYPERLINK(1).mp3"), t)
+    [(path, _)] = list(read_timelines(tmp_path / "t.csv"))
+    assert path == "./=HYPERLINK(1).mp3"
+
+
+# --- issue 27 item 3: the HTML report's embedded JSON cannot end or change its <script> ------
+
+
+HOSTILE = {
+    "comment-script": "<!--<script>",
+    "end-script": "</script><script>alert(1)</script>",
+    "img": "<img src=x onerror=alert(1)>",
+    "hyperlink": '=HYPERLINK("http://x","x")',
+    "cmd": "+cmd|' /C calc'!A0",
+    "proto": "__proto__",
+    "control": "c\x01\x07\x1b[31m\x7f\ttab\rcr\nnl",
+    "bad-utf8": os.fsdecode(b"u\xff\xfe\xc3("),
+}
+
+
+def test_embedded_json_holds_no_markup_whatever_the_strings(tmp_path):
+    from tagger.html_report import embedded_json
+
+    data = {"strings": [*HOSTILE.values(), "& ]]> \u2028\u2029"]}
+    text = embedded_json(data)
+    assert json.loads(text) == data
+    assert not set(text) & set("<>&\u2028\u2029") and text.isascii()

@@ -14,8 +14,10 @@ are. The JSON output is never changed.
 """
 from __future__ import annotations
 
+import csv
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # OWASP's list of characters that start a formula
 
@@ -48,3 +50,26 @@ def path_cell(path: str | os.PathLike) -> str:
     """A path as a cell: the same path, with ``./`` in front when it would start a formula."""
     text = os.fspath(path)
     return os.curdir + os.sep + text if text.startswith(FORMULA_STARTS) else text
+
+
+class _LineFeedRows:
+    """Forwards csv's rows to ``out``, each ending in ``\n`` instead of the writer's ``\r\n``."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, text: str) -> Any:
+        return self.out.write(text[:-2] + "\n" if text.endswith("\r\n") else text)
+
+
+# csv's writers quote a cell only for the characters of their line terminator: with "\n", a
+# cell holding a lone "\r" (a file name may) goes out bare and readers end the row there.
+# These writers quote a cell holding either, and end their rows in "\n" all the same.
+def row_writer(out: TextIO) -> Any:
+    """``csv.writer`` on ``out``: rows end in ``\n``; a cell with ``\r`` or ``\n`` is quoted."""
+    return csv.writer(_LineFeedRows(out), lineterminator="\r\n")
+
+
+def dict_row_writer(out: TextIO, fieldnames: Sequence[str]) -> csv.DictWriter:
+    """``csv.DictWriter`` on ``out``, as :func:`row_writer`."""
+    return csv.DictWriter(_LineFeedRows(out), fieldnames=fieldnames, lineterminator="\r\n")  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from .cells import list_cell, path_cell, text_cell
+from .cells import dict_row_writer, list_cell, path_cell, text_cell
 from .errors import TaggerError
 from .scan import TrackResult
 
@@ -105,7 +105,7 @@ class CsvReport:
         self.rows = 0  # whole rows on disk
         self._whole = file.tell()  # bytes up to the end of the last whole row
         self._buf = io.StringIO()
-        self._writer = csv.DictWriter(self._buf, fieldnames=columns(self.labels), lineterminator="\n")
+        self._writer = dict_row_writer(self._buf, columns(self.labels))  # a lone \r in a name is quoted
         self._writer.writeheader()
         self._emit()
 

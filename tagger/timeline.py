@@ -21,7 +21,7 @@ from typing import IO
 
 import numpy as np
 
-from .cells import path_cell
+from .cells import path_cell, row_writer
 from .errors import TaggerError
 from .segments import SILENCE_DB
 
@@ -248,8 +248,8 @@ def columns(labels: Sequence[str]) -> list[str]:
 def csv_rows(path: str, timeline: Timeline) -> str:
     """A track's timeline rows as CSV text (path quoted as needed, scores with 3 decimals)."""
     quoted = io.StringIO()
-    csv.writer(quoted, lineterminator="").writerow([path])
-    head = quoted.getvalue()
+    row_writer(quoted).writerow([path])  # quoted when it holds a , " \r or \n
+    head = quoted.getvalue()[:-1]
     lines = []
     for i in range(len(timeline)):
         scores = ",".join(f"{s:.3f}" for s in timeline.scores[i])

@@ -565,7 +565,8 @@ HOSTILE = {
     "hyperlink": '=HYPERLINK("http://x","x")',
     "cmd": "+cmd|' /C calc'!A0",
     "proto": "__proto__",
-    "control": "c\x01\x07\x1b[31m\x7f\ttab\rcr\nnl",
+    "control": "c\x01\x07\x1b[31m\x7f\ttab\rcr",  # a lone CR: csv's writer left it bare, and readers split the row
+    "newline": "new\nline",
     "bad-utf8": os.fsdecode(b"u\xff\xfe\xc3("),
 }
 
@@ -577,3 +578,174 @@ def test_embedded_json_holds_no_markup_whatever_the_strings(tmp_path):
     text = embedded_json(data)
     assert json.loads(text) == data
     assert not set(text) & set("<>&\u2028\u2029") and text.isascii()
+
+
+# --- issue 27 "Done when": hostile names through the scan, the CSV, the timeline, the HTML ----
+# Each string of HOSTILE as a file name, a folder name and a user's instruments tag value, in
+# one small library scanned once as `tagger scan .` (so the paths begin with the strings); the
+# report is then opened in headless Chromium. A string holding "/" makes folders: the path
+# still holds the string.
+
+
+def _set_users_tag(path: Path, value: str) -> None:
+    """A user's instruments tag (no INSTRUMENTS_SOURCE); a value that is not UTF-8 is patched in as bytes."""
+    from mutagen.flac import FLAC
+
+    raw = os.fsencode(value)
+    stand_in = value if raw == value.encode("utf-8", "surrogatepass") else "Q" * len(raw)
+    f = FLAC(path)
+    f["INSTRUMENTS"] = [stand_in]
+    f.save()
+    if stand_in != value:
+        data = path.read_bytes()
+        assert data.count(b"INSTRUMENTS=" + stand_in.encode()) == 1
+        path.write_bytes(data.replace(b"INSTRUMENTS=" + stand_in.encode(), b"INSTRUMENTS=" + raw))
+
+
+def _hostile_library(lib: Path) -> dict[tuple[str, str], Path]:
+    """(string, placement) -> the file's path relative to ``lib``."""
+    made = {}
+    for i, (key, value) in enumerate(HOSTILE.items()):
+        made[key, "file"] = Path(value + ".wav")
+        made[key, "folder"] = Path(value) / "in the folder.wav"
+        made[key, "tag"] = Path(f"tagged-{key}.flac")
+        for j, placement in enumerate(("file", "folder", "tag")):
+            path = lib / made[key, placement]  # written under a plain name: libsndfile wants UTF-8 names
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(write_audio(lib / f"plain{path.suffix}", tone(3.0, 200 + 40 * i + 10 * j)), path)
+        _set_users_tag(lib / made[key, "tag"], value)
+    return made
+
+
+def _page_text(text: str) -> str:
+    """``text`` as the page shows it: the HTML parser turns CR into LF, a lone surrogate into U+FFFD."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+
+
+@pytest.fixture(scope="module")
+def hostile_scan(tiny_model, tmp_path_factory):
+    from tagger.cells import path_cell
+
+    root = tmp_path_factory.mktemp("hostile")
+    lib = root / "lib"
+    made = _hostile_library(lib)
+    out = {"csv": root / "r.csv", "seg": root / "seg.csv", "html": root / "r.html"}
+    proc = cli("scan", ".", "--model", str(tiny_model), "--csv", str(out["csv"]), "--segments", str(out["seg"]),
+               "--html", str(out["html"]), "--jobs", "1", "--quiet", "--no-resume", cwd=lib)
+    assert proc.returncode == 0, proc.stderr
+    with open(out["csv"], newline="", encoding="utf-8", errors="surrogateescape") as f:
+        rows = list(csv.DictReader(f))
+    with open(out["seg"], newline="", encoding="utf-8", errors="surrogateescape") as f:
+        timeline = list(csv.DictReader(f))
+    order = [r["path"] for r in rows]
+    browser = _browse(out["html"], [order.index(path_cell(made[key])) for key in made]) if _has_browser() else None
+    return {"lib": lib, "made": made, "rows": {r["path"]: r for r in rows}, "timeline": timeline, "order": order,
+            "browser": None if browser is None else dict(zip(made, browser["tracks"])) | {"page": browser["page"]}}
+
+
+def _has_browser() -> bool:
+    from browser import find_browser
+
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return False
+    return find_browser() is not None
+
+
+def _browse(html_path: Path, indices: list[int]) -> dict:
+    """Open the report; record any alert, the page's state, and what each track's view shows."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from browser import chromium, console_problems, file_url
+
+    with chromium() as d:
+        d.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                          {"source": "window.__alerts = []; for (const k of ['alert', 'confirm', 'prompt'])"
+                                     " window[k] = (m) => { window.__alerts.push(k + ': ' + m); };"})
+        d.get(file_url(html_path))
+        WebDriverWait(d, 20).until(lambda d: d.execute_script("return document.documentElement.dataset.ready"))
+        page = d.execute_script("""return {alerts: window.__alerts, scripts: document.scripts.length,
+            imgs: document.images.length, count: document.getElementById("count").textContent,
+            rows: document.querySelectorAll("#rows tr[data-i]").length}""")
+        page["console"] = console_problems(d)
+        tracks = []
+        for i in indices:
+            d.execute_script("document.getElementById('track').innerHTML = ''; location.hash = 't' + arguments[0];", i)
+            WebDriverWait(d, 10).until(lambda d: d.execute_script("return document.querySelector('#track h2') !== null"))
+            # (a lone surrogate, from a name that is not UTF-8, cannot cross to selenium: U+FFFD)
+            tracks.append(d.execute_script("""const t = document.getElementById("track"), w = (s) => s.toWellFormed();
+                return {name: w(t.querySelector("h2").textContent), folder: w(t.querySelector(".folder").textContent),
+                        previous: [...t.querySelectorAll(".chip.prev")].map((c) => w(c.textContent)),
+                        heat: t.querySelectorAll(".heat rect").length, shown: !t.classList.contains("hidden")}"""))
+            d.execute_script("location.hash = ''")
+        page["alerts_after"] = d.execute_script("return window.__alerts")
+    return {"page": page, "tracks": tracks}
+
+
+def _formula(cell: str) -> bool:
+    """A cell a spreadsheet would take for a formula (a negative number is a number)."""
+    from tagger.cells import FORMULA_STARTS
+
+    try:
+        float(cell)
+        return False
+    except ValueError:
+        return cell.startswith(FORMULA_STARTS)
+
+
+PLACED = [(key, placement) for key in HOSTILE for placement in ("file", "folder", "tag")]
+
+
+@pytest.mark.parametrize("key,placement", PLACED)
+def test_hostile_name_has_its_exact_row_and_no_formula_cell(hostile_scan, key, placement):
+    from tagger.cells import list_values, path_cell
+    from tagger.tags import read_instruments
+
+    made = hostile_scan["made"][key, placement]
+    row = hostile_scan["rows"][path_cell(made)]
+    assert Path(row["path"]) == made  # the same file
+    assert (row["status"], row["error"], row["tags"]) == ("ok", "", "dry-run")
+    assert not [cell for cell in row.values() if _formula(cell)]
+    if placement == "tag":
+        previous = list_values(row["previous_instruments"])
+        assert previous == read_instruments(hostile_scan["lib"] / made).instruments
+        assert previous == [HOSTILE[key] if key != "bad-utf8" else "u\ufffd\ufffd\ufffd("]  # mutagen replaces bad bytes
+
+
+@pytest.mark.parametrize("key,placement", PLACED)
+def test_hostile_name_has_its_timeline_rows_and_no_formula_cell(hostile_scan, key, placement):
+    from tagger.cells import path_cell
+
+    cell = path_cell(hostile_scan["made"][key, placement])
+    rows = [r for r in hostile_scan["timeline"] if r["path"] == cell]
+    assert len(rows) == int(hostile_scan["rows"][cell]["segments"]) >= 1
+    assert not [c for r in rows for c in r.values() if _formula(c)]
+
+
+def test_hostile_report_page_ran_and_no_script_of_the_names_did(hostile_scan):
+    if hostile_scan["browser"] is None:
+        pytest.skip("chromium, chromium-driver and selenium are needed")
+    page = hostile_scan["browser"]["page"]
+    assert page["alerts"] == [] and page["alerts_after"] == []
+    assert page["scripts"] == 2 and page["imgs"] == 0  # the data and the page's own script, nothing injected
+    n = len(PLACED)
+    assert page["count"] == f"{n} of {n} tracks" and page["rows"] == n
+    assert page["console"] == []
+
+
+@pytest.mark.parametrize("key,placement", PLACED)
+def test_hostile_name_has_its_track_view(hostile_scan, key, placement):
+    from tagger.cells import list_values, path_cell
+
+    if hostile_scan["browser"] is None:
+        pytest.skip("chromium, chromium-driver and selenium are needed")
+    shown = hostile_scan["browser"][key, placement]
+    cell = path_cell(hostile_scan["made"][key, placement])
+    folder, _, name = cell.rpartition("/")
+    assert shown["shown"] and (shown["name"], shown["folder"]) == (_page_text(name), _page_text(folder))
+    assert shown["heat"] > 0  # the heat map of its timeline is drawn
+    row = hostile_scan["rows"][cell]
+    assert [_page_text(v) for v in list_values(";".join(shown["previous"]))] == [
+        _page_text(v) for v in list_values(row["previous_instruments"])]

@@ -625,8 +625,6 @@ def _page_text(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def hostile_scan(tiny_model, tmp_path_factory):
-    from tagger.cells import path_cell
-
     root = tmp_path_factory.mktemp("hostile")
     lib = root / "lib"
     made = _hostile_library(lib)
@@ -638,9 +636,9 @@ def hostile_scan(tiny_model, tmp_path_factory):
         rows = list(csv.DictReader(f))
     with open(out["seg"], newline="", encoding="utf-8", errors="surrogateescape") as f:
         timeline = list(csv.DictReader(f))
-    order = [r["path"] for r in rows]
-    browser = _browse(out["html"], [order.index(path_cell(made[key])) for key in made]) if _has_browser() else None
-    return {"lib": lib, "made": made, "rows": {r["path"]: r for r in rows}, "timeline": timeline, "order": order,
+    order = [Path(r["path"]) for r in rows]  # rows found by the file they name, whatever the cell's spelling
+    browser = _browse(out["html"], [order.index(made[key]) for key in made]) if _has_browser() else None
+    return {"lib": lib, "made": made, "rows": {Path(r["path"]): r for r in rows}, "timeline": timeline,
             "browser": None if browser is None else dict(zip(made, browser["tracks"])) | {"page": browser["page"]}}
 
 
@@ -656,6 +654,7 @@ def _has_browser() -> bool:
 
 def _browse(html_path: Path, indices: list[int]) -> dict:
     """Open the report; record any alert, the page's state, and what each track's view shows."""
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     from browser import chromium, console_problems, file_url
@@ -665,8 +664,11 @@ def _browse(html_path: Path, indices: list[int]) -> dict:
                           {"source": "window.__alerts = []; for (const k of ['alert', 'confirm', 'prompt'])"
                                      " window[k] = (m) => { window.__alerts.push(k + ': ' + m); };"})
         d.get(file_url(html_path))
-        WebDriverWait(d, 20).until(lambda d: d.execute_script("return document.documentElement.dataset.ready"))
-        page = d.execute_script("""return {alerts: window.__alerts, scripts: document.scripts.length,
+        try:
+            WebDriverWait(d, 20).until(lambda d: d.execute_script("return document.documentElement.dataset.ready"))
+        except TimeoutException:  # the page's script never ran (a name broke it): every check says so
+            return {"page": {"ready": False, "console": console_problems(d)}, "tracks": [{"ready": False}] * len(indices)}
+        page = d.execute_script("""return {ready: true, alerts: window.__alerts, scripts: document.scripts.length,
             imgs: document.images.length, count: document.getElementById("count").textContent,
             rows: document.querySelectorAll("#rows tr[data-i]").length}""")
         page["console"] = console_problems(d)
@@ -676,7 +678,7 @@ def _browse(html_path: Path, indices: list[int]) -> dict:
             WebDriverWait(d, 10).until(lambda d: d.execute_script("return document.querySelector('#track h2') !== null"))
             # (a lone surrogate, from a name that is not UTF-8, cannot cross to selenium: U+FFFD)
             tracks.append(d.execute_script("""const t = document.getElementById("track"), w = (s) => s.toWellFormed();
-                return {name: w(t.querySelector("h2").textContent), folder: w(t.querySelector(".folder").textContent),
+                return {ready: true, name: w(t.querySelector("h2").textContent), folder: w(t.querySelector(".folder").textContent),
                         previous: [...t.querySelectorAll(".chip.prev")].map((c) => w(c.textContent)),
                         heat: t.querySelectorAll(".heat rect").length, shown: !t.classList.contains("hidden")}"""))
             d.execute_script("location.hash = ''")
@@ -704,8 +706,8 @@ def test_hostile_name_has_its_exact_row_and_no_formula_cell(hostile_scan, key, p
     from tagger.tags import read_instruments
 
     made = hostile_scan["made"][key, placement]
-    row = hostile_scan["rows"][path_cell(made)]
-    assert Path(row["path"]) == made  # the same file
+    row = hostile_scan["rows"][made]
+    assert row["path"] == path_cell(made)  # the same file, with ./ in front where the name starts a formula
     assert (row["status"], row["error"], row["tags"]) == ("ok", "", "dry-run")
     assert not [cell for cell in row.values() if _formula(cell)]
     if placement == "tag":
@@ -716,11 +718,10 @@ def test_hostile_name_has_its_exact_row_and_no_formula_cell(hostile_scan, key, p
 
 @pytest.mark.parametrize("key,placement", PLACED)
 def test_hostile_name_has_its_timeline_rows_and_no_formula_cell(hostile_scan, key, placement):
-    from tagger.cells import path_cell
-
-    cell = path_cell(hostile_scan["made"][key, placement])
-    rows = [r for r in hostile_scan["timeline"] if r["path"] == cell]
-    assert len(rows) == int(hostile_scan["rows"][cell]["segments"]) >= 1
+    made = hostile_scan["made"][key, placement]
+    rows = [r for r in hostile_scan["timeline"] if Path(r["path"]) == made]
+    assert len(rows) == int(hostile_scan["rows"][made]["segments"]) >= 1
+    assert {r["path"] for r in rows} == {hostile_scan["rows"][made]["path"]}  # spelt as in the report: their join key
     assert not [c for r in rows for c in r.values() if _formula(c)]
 
 
@@ -728,6 +729,7 @@ def test_hostile_report_page_ran_and_no_script_of_the_names_did(hostile_scan):
     if hostile_scan["browser"] is None:
         pytest.skip("chromium, chromium-driver and selenium are needed")
     page = hostile_scan["browser"]["page"]
+    assert page["ready"], f"the page's script did not run: {page['console']}"
     assert page["alerts"] == [] and page["alerts_after"] == []
     assert page["scripts"] == 2 and page["imgs"] == 0  # the data and the page's own script, nothing injected
     n = len(PLACED)
@@ -737,15 +739,15 @@ def test_hostile_report_page_ran_and_no_script_of_the_names_did(hostile_scan):
 
 @pytest.mark.parametrize("key,placement", PLACED)
 def test_hostile_name_has_its_track_view(hostile_scan, key, placement):
-    from tagger.cells import list_values, path_cell
+    from tagger.cells import list_values
 
     if hostile_scan["browser"] is None:
         pytest.skip("chromium, chromium-driver and selenium are needed")
     shown = hostile_scan["browser"][key, placement]
-    cell = path_cell(hostile_scan["made"][key, placement])
-    folder, _, name = cell.rpartition("/")
+    assert shown["ready"], "the page's script did not run"
+    row = hostile_scan["rows"][hostile_scan["made"][key, placement]]
+    folder, _, name = row["path"].rpartition("/")
     assert shown["shown"] and (shown["name"], shown["folder"]) == (_page_text(name), _page_text(folder))
     assert shown["heat"] > 0  # the heat map of its timeline is drawn
-    row = hostile_scan["rows"][cell]
     assert [_page_text(v) for v in list_values(";".join(shown["previous"]))] == [
         _page_text(v) for v in list_values(row["previous_instruments"])]

@@ -129,7 +129,7 @@ fi
 
 driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1)
 echo "gpu_check on $cuda${driver:+ (driver $driver)}," \
-     "torch $("$PY" -c 'import torch; print(torch.__version__, "with CUDA", torch.version.cuda)')), $(( $(date +%s) - START )) s:"
+     "torch $("$PY" -c 'import torch; print(torch.__version__ + (f" (CUDA {torch.version.cuda})" if torch.version.cuda else ""))'), $(( $(date +%s) - START )) s:"
 printf '  %s\n' "${summary[@]}"
 if [ $failed -eq 0 ]; then echo "gpu_check: all passed"; else echo "gpu_check: FAILED (logs in $WORK)"; trap - EXIT; fi
 exit $failed

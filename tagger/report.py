@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from .cells import dict_row_writer, list_cell, path_cell, text_cell
 from .errors import TaggerError
+from .cells import dict_row_writer, list_cell, path_cell, text_cell
 from .scan import TrackResult
 
 try:

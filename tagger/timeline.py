@@ -21,8 +21,8 @@ from typing import IO
 
 import numpy as np
 
-from .cells import path_cell, row_writer
 from .errors import TaggerError
+from .cells import path_cell, row_writer
 from .segments import SILENCE_DB
 
 MIN_ACTIVITY_SECONDS = 6.0  # shorter runs of active segments are not reported (two 3 s segments)

@@ -1,7 +1,8 @@
 """Read and write our three tag fields: instruments, their confidences, and provenance.
 
 Each field is declared once (``INSTRUMENTS``, ``CONFIDENCE``, ``SOURCE`` below) with one
-storage style per tag system, the way beets declares its custom fields:
+storage style per tag system, the way beets declares its custom fields (the beets plugin
+builds its media fields from these same declarations):
 
 ============  =======================================  ================================
 tag system    containers                               key of the instruments field
@@ -13,8 +14,20 @@ APEv2         Monkey's Audio, WavPack, Musepack        ``Instruments``
 ASF           WMA (our extension)                      ``INSTRUMENTS``
 ============  =======================================  ================================
 
-A write only ever replaces these three fields; every other frame, tag, picture and the
-audio stream are left as they are. It goes to a temporary copy in the same folder which
+Multiple values (the labels, their confidences): Vorbis comments repeat the key, one
+value per label; every other tag system gets one value, the labels joined with ``; ``
+(``acoustic_guitar; piano``). That is the form every common reader shows whole: ffprobe
+and exiftool show only the first of several values in an ID3v2.4 TXXX frame, an MP4
+freeform atom or an APEv2 item, foobar2000 only the first data atom of an MP4 atom,
+and the ID3 standard defines TXXX as a single string. Reading accepts both forms,
+each value split at ``; ``, so files written by earlier versions (one value per label
+everywhere) read the same.
+
+A write only ever replaces these three fields, and a fourth, ``INSTRUMENTS_PREVIOUS``
+(``Instruments_Previous`` in APEv2), where a user's own instruments tag was written over
+(``--force``): it keeps the user's value, carried over by later writes, so that
+:func:`remove_instruments` (``tagger untag``) can put it back. Every other frame, tag,
+picture and the audio stream are left as they are. It goes to a temporary copy in the same folder which
 is flushed to disk and then renamed over the original, so a crash or a kill at any
 moment leaves either the old file or the new one.
 """
@@ -29,7 +42,8 @@ import secrets
 import shutil
 import stat
 import struct
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -59,8 +73,9 @@ TEMP_MARKER = ".tagger-tmp"
 # name too long for that is cut and ends in "~" and 8 hex digits of its hash (see _temp_path).
 _TEMP_NAME = re.compile(r"^\..+" + re.escape(TEMP_MARKER) + r"-[0-9a-f]{8}\Z", re.DOTALL)
 NAME_MAX = 255  # bytes in a file name, when the file system does not say
-# ID3v2.3 has no multi-value text frames: values are joined with this, as DESIGN.md says.
-ID3V23_SEPARATOR = "; "
+# Joins the values of a multi-valued field into one (every tag system but Vorbis comments);
+# labels never contain it. ID3v2.3 files have always been written this way.
+VALUE_SEPARATOR = "; "
 ID3V1_SIZE = 128  # bytes of an ID3v1 tag at the very end of an MP3
 
 
@@ -79,6 +94,12 @@ class ExistingTags:
 
     instruments: list[str]  # current instruments tag values ([] if none)
     source: str | None  # current INSTRUMENTS_SOURCE value, None if absent
+    previous: list[str] = field(default_factory=list)  # INSTRUMENTS_PREVIOUS: the user's value we wrote over
+
+    @property
+    def is_ours(self) -> bool:
+        """True when tagger wrote the instruments tag (it has our INSTRUMENTS_SOURCE)."""
+        return self.source is not None
 
     @property
     def is_users(self) -> bool:
@@ -99,15 +120,12 @@ class StorageStyle(Protocol):
 
 @dataclass(frozen=True)
 class ID3Style:
-    """A TXXX frame with description `desc`; one frame, one text value per item."""
+    """A TXXX frame with description `desc`; one frame (its text values, as stored)."""
 
     desc: str
 
     def get(self, tags: Any) -> list[str]:
-        values = [str(v) for frame in tags.getall(f"TXXX:{self.desc}") for v in frame.text]
-        if tags.version < (2, 4, 0) and len(values) == 1:  # v2.3 joins values
-            values = values[0].split(ID3V23_SEPARATOR)
-        return values
+        return [str(v) for frame in tags.getall(f"TXXX:{self.desc}") for v in frame.text]
 
     def set(self, tags: Any, values: list[str]) -> None:
         tags.delall(f"TXXX:{self.desc}")
@@ -133,7 +151,7 @@ class VorbisStyle:
 
 @dataclass(frozen=True)
 class MP4Style:
-    """An iTunes freeform atom ``----:com.apple.iTunes:<name>``, one UTF-8 value per item."""
+    """An iTunes freeform atom ``----:com.apple.iTunes:<name>``, one UTF-8 data atom per value."""
 
     name: str
 
@@ -187,20 +205,43 @@ class ASFStyle:
             tags[self.name] = [ASFUnicodeAttribute(v) for v in values]
 
 
+# Tag systems that keep the values of a multi-valued field as repeated keys; the others
+# get one value joined with VALUE_SEPARATOR (see the module's docstring for why).
+REPEATED_KINDS = frozenset({"vorbis"})
+
+
+def split_values(values: list[str]) -> list[str]:
+    """Each stored value split at VALUE_SEPARATOR: reads the joined and the repeated form."""
+    return [part for value in values for part in value.split(VALUE_SEPARATOR)]
+
+
+def join_values(kind: str, values: list[str]) -> list[str]:
+    """The values as a multi-valued field stores them in tag system `kind`."""
+    if kind in REPEATED_KINDS or not values:
+        return list(values)
+    return [VALUE_SEPARATOR.join(values)]
+
+
 @dataclass(frozen=True)
 class TagField:
-    """One of our fields, declared once with its storage style in each tag system."""
+    """One of our fields, declared once with its storage style in each tag system.
+
+    ``multi``: the field holds a list (joined or repeated, see ``join_values``); else
+    one value, stored as it is.
+    """
 
     styles: dict[str, StorageStyle]
+    multi: bool = True
 
     def get(self, kind: str, tags: Any) -> list[str]:
-        return self.styles[kind].get(tags)
+        values = self.styles[kind].get(tags)
+        return split_values(values) if self.multi else values
 
     def set(self, kind: str, tags: Any, values: list[str]) -> None:
-        self.styles[kind].set(tags, values)
+        self.styles[kind].set(tags, join_values(kind, values) if self.multi else list(values))
 
 
-def _field(upper: str, ape: str) -> TagField:
+def _field(upper: str, ape: str, multi: bool = True) -> TagField:
     return TagField(
         {
             "id3": ID3Style(upper),
@@ -208,13 +249,18 @@ def _field(upper: str, ape: str) -> TagField:
             "mp4": MP4Style(upper),
             "ape": APEStyle(ape),
             "asf": ASFStyle(upper),
-        }
+        },
+        multi=multi,
     )
 
 
 INSTRUMENTS = _field("INSTRUMENTS", "Instruments")
 CONFIDENCE = _field("INSTRUMENTS_CONFIDENCE", "Instruments_Confidence")
-SOURCE = _field("INSTRUMENTS_SOURCE", "Instruments_Source")
+SOURCE = _field("INSTRUMENTS_SOURCE", "Instruments_Source", multi=False)
+# The user's instruments tag we wrote over, kept verbatim (as many values, joined or not, as
+# the user had) so that untag puts back exactly what was there.
+PREVIOUS = _field("INSTRUMENTS_PREVIOUS", "Instruments_Previous", multi=False)
+_INSTRUMENTS_VERBATIM = TagField(INSTRUMENTS.styles, multi=False)  # INSTRUMENTS, values as stored
 
 # The tag system of each container mutagen recognises; anything else is unsupported.
 _TAG_KIND: dict[type, str] = {
@@ -230,6 +276,7 @@ _TAG_KIND: dict[type, str] = {
     Musepack: "ape",
     ASF: "asf",
 }
+TAG_KINDS = _TAG_KIND  # public: the beets plugin picks its storage styles' formats by it
 
 
 # --- opening files --------------------------------------------------------------------
@@ -340,15 +387,20 @@ def read_instruments(path: Path) -> ExistingTags:
     """The instruments tag and its source as the file holds them now."""
     path = Path(path)
     audio, kind = _open(path)
+    return _existing(audio, kind, path)
+
+
+def _existing(audio: Any, kind: str, path: Path) -> ExistingTags:
     if audio.tags is None:
         return ExistingTags(instruments=[], source=None)
     try:
         instruments = INSTRUMENTS.get(kind, audio.tags)
         sources = SOURCE.get(kind, audio.tags)
+        previous = PREVIOUS.get(kind, audio.tags)
     except Exception as exc:  # a value of an unexpected type in a damaged tag
         raise TagWriteError(f"unreadable tags: {_plain(exc)}", path) from exc
     source = sources[0] if sources and sources[0] else None  # an empty source is no source
-    return ExistingTags(instruments=instruments, source=source)
+    return ExistingTags(instruments=instruments, source=source, previous=split_values(previous) if source else [])
 
 
 # --- writing --------------------------------------------------------------------------
@@ -369,13 +421,40 @@ def _check_values(tags: InstrumentTags) -> list[str]:
     return confidences
 
 
-def _set_fields(audio: Any, kind: str, tags: InstrumentTags, confidences: list[str]) -> None:
-    """Replace our three fields in the loaded tags of `audio` (adding a tag if it has none)."""
+Fields = dict[str, list[str]]  # our fields by name (INSTRUMENTS...) -> their values ([]: absent)
+_FIELDS = {"INSTRUMENTS": INSTRUMENTS, "INSTRUMENTS_CONFIDENCE": CONFIDENCE, "INSTRUMENTS_SOURCE": SOURCE,
+           "INSTRUMENTS_PREVIOUS": PREVIOUS, "INSTRUMENTS_VERBATIM": _INSTRUMENTS_VERBATIM}
+
+
+def _set_fields(audio: Any, kind: str, tags: InstrumentTags, confidences: list[str]) -> Fields:
+    """Replace our fields in the loaded tags of `audio` (adding a tag if it has none); return them.
+
+    A user's own instruments tag written over is kept in INSTRUMENTS_PREVIOUS, and a
+    previous value kept there by an earlier write is carried over.
+    """
+    existing = _existing(audio, kind, Path(audio.filename))
+    kept_field = PREVIOUS if existing.is_ours else _INSTRUMENTS_VERBATIM
+    previous = kept_field.get(kind, audio.tags) if audio.tags is not None else []
     if audio.tags is None:
         audio.add_tags()  # ID3: a new tag is v2.4
-    INSTRUMENTS.set(kind, audio.tags, list(tags.instruments))
-    CONFIDENCE.set(kind, audio.tags, confidences)
-    SOURCE.set(kind, audio.tags, [tags.source])
+    fields = {"INSTRUMENTS": list(tags.instruments), "INSTRUMENTS_CONFIDENCE": confidences,
+              "INSTRUMENTS_SOURCE": [tags.source], "INSTRUMENTS_PREVIOUS": previous}
+    for name, values in fields.items():
+        _FIELDS[name].set(kind, audio.tags, values)
+    return fields
+
+
+def _restore_fields(audio: Any, kind: str) -> Fields:
+    """Remove what tagger wrote from the loaded tags of `audio`, putting back the user's
+    instruments tag kept in INSTRUMENTS_PREVIOUS (none if there was none); return the fields."""
+    existing = _existing(audio, kind, Path(audio.filename))
+    if not existing.is_ours:
+        raise TagWriteError("no instruments tag written by tagger", audio.filename)
+    fields = {"INSTRUMENTS_VERBATIM": PREVIOUS.get(kind, audio.tags), "INSTRUMENTS_CONFIDENCE": [],
+              "INSTRUMENTS_SOURCE": [], "INSTRUMENTS_PREVIOUS": []}
+    for name, values in fields.items():
+        _FIELDS[name].set(kind, audio.tags, values)
+    return fields
 
 
 def _save(audio: Any, kind: str) -> None:
@@ -387,7 +466,7 @@ def _save(audio: Any, kind: str) -> None:
     if version < (2, 3, 0):  # mutagen cannot write v2.2; converting would touch every frame
         raise TagWriteError(f"ID3v2.{version[1]} tag cannot be kept as it is", audio.filename)
     if version[:2] == (2, 3):
-        options = {"v2_version": 3, "v23_sep": ID3V23_SEPARATOR}
+        options = {"v2_version": 3, "v23_sep": VALUE_SEPARATOR}
     else:
         options = {"v2_version": 4}
     if isinstance(audio, MP3):
@@ -487,17 +566,15 @@ def _copy_owner_and_mode(temp: Path, st: os.stat_result) -> None:
     os.chmod(temp, stat.S_IMODE(st.st_mode))  # after chown, which may clear set-id bits
 
 
-def _verify(temp: Path, tags: InstrumentTags, confidences: list[str], detected: tuple[type, str]) -> None:
+def _verify(temp: Path, fields: Fields, detected: tuple[type, str]) -> None:
     """Read the temp copy back: it must parse and hold exactly what we wrote."""
     audio, kind = _open(temp, detected)
     if audio.tags is None:  # e.g. a truncated WAV or AIFF: the new chunk is past what a reader sees
+        if not any(fields.values()):
+            return  # all removed, and the tag with them
         raise TagWriteError("damaged container: the tags written could not be read back", temp)
-    written = (
-        INSTRUMENTS.get(kind, audio.tags),
-        CONFIDENCE.get(kind, audio.tags),
-        SOURCE.get(kind, audio.tags),
-    )
-    if written != (list(tags.instruments), confidences, [tags.source]):
+    written = {name: _FIELDS[name].get(kind, audio.tags) for name in fields}
+    if written != fields:
         raise TagWriteError("tags read back differ from those written", temp)
 
 
@@ -513,14 +590,35 @@ def _unchanged(path: Path, before: os.stat_result) -> bool:
 def write_instruments(path: Path, tags: InstrumentTags) -> None:
     """Replace our three fields in `path`, atomically; every other tag is kept.
 
-    Raises TagWriteError (with a one-line reason) and leaves the file untouched when the
-    file is read-only, hard-linked, unsupported or the write fails at any step.
+    A user's own instruments tag written over is kept in INSTRUMENTS_PREVIOUS. Raises
+    TagWriteError (with a one-line reason) and leaves the file untouched when the file is
+    read-only, hard-linked, unsupported or the write fails at any step.
     """
     path = Path(path)
     try:
         confidences = _check_values(tags)
     except ValueError as exc:
         raise TagWriteError(f"invalid tags: {exc}", path) from exc
+    _rewrite(path, lambda audio, kind: _set_fields(audio, kind, tags, confidences))
+    log.debug("wrote instruments %s to %s", tags.instruments, path)
+
+
+def remove_instruments(path: Path) -> list[str]:
+    """Remove what tagger wrote into `path` and put back the user's instruments tag that a
+    write kept (INSTRUMENTS_PREVIOUS), atomically; return the values put back ([]: none).
+
+    Every other tag is kept. Raises TagWriteError, the file untouched, as
+    :func:`write_instruments` does, and when the file holds no tags tagger wrote.
+    """
+    path = Path(path)
+    fields = _rewrite(path, _restore_fields)
+    log.debug("removed tagger's instruments from %s", path)
+    return split_values(fields["INSTRUMENTS_VERBATIM"])
+
+
+def _rewrite(path: Path, edit: Callable[[Any, str], Fields]) -> Fields:
+    """Apply ``edit`` (it changes the loaded tags and returns our fields as they must
+    read back) to `path`, atomically: a checked temporary copy replaces the file."""
     # Work on the file a symlink points to, so the link itself stays a link.
     target = path.resolve() if path.is_symlink() else path
     try:
@@ -535,10 +633,10 @@ def write_instruments(path: Path, tags: InstrumentTags) -> None:
         _copy_to_temp(target, temp)
         audio, kind = _open(temp, detected)  # the temp's name does not end in .flac, .mp3...
         original_tail = _tail(temp, ID3V1_SIZE) if isinstance(audio, MP3) else b""
-        _set_fields(audio, kind, tags, confidences)
+        fields = edit(audio, kind)
         _save(audio, kind)
         _restore_id3v1(temp, original_tail)
-        _verify(temp, tags, confidences, detected)
+        _verify(temp, fields, detected)
         _fsync_file(temp)
         _copy_owner_and_mode(temp, st)
         if not _unchanged(target, st):
@@ -555,7 +653,7 @@ def write_instruments(path: Path, tags: InstrumentTags) -> None:
         _fsync_folder(target.parent)  # make the rename itself durable
     except OSError as exc:  # the file is already replaced; only durability is at stake
         log.warning("could not fsync folder %s: %s", target.parent, exc)
-    log.debug("wrote instruments %s to %s", tags.instruments, path)
+    return fields
 
 
 def cleanup_leftovers(folder: Path) -> list[Path]:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .cells import list_values, text_value
 from .labels import NON_INSTRUMENT_LABELS
 from .timeline import Timeline, activity, read_timelines
 
@@ -161,12 +162,12 @@ def build_report(csv_path: Path, segments_path: Path | None = None, thresholds: 
         scores = [round(float(row[label]) * 1000) if row.get(label) else None for label in labels]
         index.setdefault(row["path"], len(tracks))
         tracks.append([
-            row["path"], row["status"], row["error"],
+            row["path"], row["status"], text_value(row["error"]),  # as the files hold it, without the CSV's '
             float(row["duration_s"]) if row["duration_s"] else None,
             int(row["segments"]) if row["segments"] else None,
             [labels.index(l) for l in row["instruments"].split(";") if l in labels] if row["instruments"] else [],
             scores if any(s is not None for s in scores) else None,
-            row["tags"], row["previous_instruments"], row["model"],
+            row["tags"], ";".join(list_values(row["previous_instruments"])), text_value(row["model"]),
             *audio_src(row["path"], report_dir, search),
         ])
     timelines: dict[int, dict] = {}

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .cells import list_values, text_value
 from .labels import NON_INSTRUMENT_LABELS
 from .timeline import Timeline, activity, read_timelines
 
@@ -130,6 +131,16 @@ def audio_src(path: str, report_dir: Path, search: tuple[Path, ...] = ()) -> tup
     return "/".join(quote(os.fsencode(part), safe="") for part in rel.replace(os.sep, "/").split("/")), ""
 
 
+# Characters that could end or change the <script> element the JSON sits in (</script>,
+# <!--, ]]>) and line breaks that old JavaScript parsers refuse: escaped as JSON allows.
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def embedded_json(data: object) -> str:
+    """``data`` as JSON that can sit inside a ``<script>`` element whatever its strings hold."""
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=True).translate(_SCRIPT_SAFE)
+
+
 def build_report(csv_path: Path, segments_path: Path | None = None, thresholds: Mapping[str, float] | None = None,
                  threshold: float | None = None, track_threshold: float | None = None,
                  report_dir: Path | None = None) -> str:
@@ -151,12 +162,12 @@ def build_report(csv_path: Path, segments_path: Path | None = None, thresholds: 
         scores = [round(float(row[label]) * 1000) if row.get(label) else None for label in labels]
         index.setdefault(row["path"], len(tracks))
         tracks.append([
-            row["path"], row["status"], row["error"],
+            row["path"], row["status"], text_value(row["error"]),  # as the files hold it, without the CSV's '
             float(row["duration_s"]) if row["duration_s"] else None,
             int(row["segments"]) if row["segments"] else None,
             [labels.index(l) for l in row["instruments"].split(";") if l in labels] if row["instruments"] else [],
             scores if any(s is not None for s in scores) else None,
-            row["tags"], row["previous_instruments"], row["model"],
+            row["tags"], ";".join(list_values(row["previous_instruments"])), text_value(row["model"]),
             *audio_src(row["path"], report_dir, search),
         ])
     timelines: dict[int, dict] = {}
@@ -187,7 +198,7 @@ def build_report(csv_path: Path, segments_path: Path | None = None, thresholds: 
         "hasSegments": segments_path is not None,
         "noPlayer": NO_PLAYER,
     }
-    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=True).replace("</", "<\\/")
+    payload = embedded_json(data)
     name = Path(csv_path).name.encode("utf-8", "backslashreplace").decode("utf-8")  # any file name, even not UTF-8
     return PAGE.replace("{{TITLE}}", html.escape(f"Instruments — {name}")).replace("{{DATA}}", payload)
 

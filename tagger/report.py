@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import TaggerError
+from .cells import dict_row_writer, list_cell, path_cell, text_cell
 from .scan import TrackResult
 
 try:
@@ -37,18 +38,22 @@ def columns(labels: Sequence[str]) -> list[str]:
 
 
 def row(result: TrackResult, labels: Sequence[str]) -> dict[str, str]:
-    """A result as CSV cells (strings)."""
+    """A result as CSV cells (strings), safe to open in a spreadsheet (:mod:`tagger.cells`).
+
+    Text from the files (the previous tag values, an error that quotes a decoder) cannot
+    start a formula; the path is exact, with ``./`` in front where it would start one.
+    """
     has_scores = bool(result.scores)
     cells = {
-        "path": str(result.path),
+        "path": path_cell(result.path),
         "status": result.status,
-        "error": result.error,
+        "error": text_cell(result.error),
         "duration_s": f"{result.duration_s:.3f}" if result.duration_s else "",
         "segments": str(result.segments) if has_scores else "",
         "instruments": ";".join(label for label, _ in result.instruments),
-        "model": result.model,
+        "model": text_cell(result.model),
         "tags": result.tags,
-        "previous_instruments": ";".join(result.previous_instruments),
+        "previous_instruments": list_cell(result.previous_instruments),
     }
     for label in labels:
         cells[label] = f"{result.scores[label]:.3f}" if has_scores else ""
@@ -100,7 +105,7 @@ class CsvReport:
         self.rows = 0  # whole rows on disk
         self._whole = file.tell()  # bytes up to the end of the last whole row
         self._buf = io.StringIO()
-        self._writer = csv.DictWriter(self._buf, fieldnames=columns(self.labels), lineterminator="\n")
+        self._writer = dict_row_writer(self._buf, columns(self.labels))  # a lone \r in a name is quoted
         self._writer.writeheader()
         self._emit()
 

@@ -22,6 +22,7 @@ from typing import IO
 import numpy as np
 
 from .errors import TaggerError
+from .cells import path_cell, row_writer
 from .segments import SILENCE_DB
 
 MIN_ACTIVITY_SECONDS = 6.0  # shorter runs of active segments are not reported (two 3 s segments)
@@ -191,6 +192,7 @@ class TimelineWriter:
             return
         if timeline.labels != self.labels:
             raise ValueError("timeline labels differ from the file's columns")
+        path = path_cell(path)  # as in the report (their join key): no cell that starts a formula
         self.rows += len(timeline)
         with _writing(self.path):
             if self._stream is not None:
@@ -246,8 +248,8 @@ def columns(labels: Sequence[str]) -> list[str]:
 def csv_rows(path: str, timeline: Timeline) -> str:
     """A track's timeline rows as CSV text (path quoted as needed, scores with 3 decimals)."""
     quoted = io.StringIO()
-    csv.writer(quoted, lineterminator="").writerow([path])
-    head = quoted.getvalue()
+    row_writer(quoted).writerow([path])  # quoted when it holds a , " \r or \n
+    head = quoted.getvalue()[:-1]
     lines = []
     for i in range(len(timeline)):
         scores = ",".join(f"{s:.3f}" for s in timeline.scores[i])

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .atomic import write_atomically
 from .labels import NON_INSTRUMENT_LABELS
 from .timeline import Timeline, activity, read_timelines
 
@@ -156,12 +157,11 @@ def build_report(csv_path: Path, segments_path: Path | None = None, thresholds: 
 
 def write_report(csv_path: Path, segments_path: Path | None, out: Path, thresholds: Mapping[str, float] | None = None,
                  threshold: float | None = None, track_threshold: float | None = None) -> Path:
-    """Write the page to ``out`` (via a temporary file, replaced at once)."""
+    """Write the page to ``out``: via a temporary file created exclusively and renamed over
+    it, removed on any failure (a full disk), so ``out`` is the old page or the new one."""
     page = build_report(csv_path, segments_path, thresholds, threshold, track_threshold)
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    write_atomically(out, page.encode("utf-8"))
     return out
 
 

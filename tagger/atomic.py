@@ -62,13 +62,20 @@ def replacing(path: Path) -> Iterator[BinaryIO]:
     When the block ends normally the temp is flushed, synced and renamed over ``path``
     (which keeps its permission bits; a new file gets 0666 less the umask). When it
     raises (``OSError`` from a full disk, ``KeyboardInterrupt``...), the temp is removed
-    and ``path`` is untouched.
+    and ``path`` is untouched. A ``path`` that is there and not a regular file (``/dev/null``,
+    a pipe) is written to directly: a device is never replaced by a file.
     """
     path = Path(path)
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        st = os.stat(path)
     except OSError:
         mode = default_mode()
+    else:
+        if not stat.S_ISREG(st.st_mode):
+            with open(path, "wb") as device:
+                yield device
+            return
+        mode = stat.S_IMODE(st.st_mode)
     fd, temp = temp_file(path)
     try:
         with os.fdopen(fd, "wb") as file:

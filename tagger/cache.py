@@ -24,6 +24,7 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from .identity import FileIdentity
 from .scan import TrackResult
 from .timeline import Timeline
 
@@ -150,19 +151,22 @@ class ResultCache:
             log.warning("the cache's entry for %s is damaged (%s): scanning the file again", path, type(exc).__name__)
             return None
 
-    def put(self, result: TrackResult) -> None:
+    def put(self, result: TrackResult, identity: FileIdentity | None = None) -> None:
+        """Store ``result``, keyed on ``identity``: the file as it was scanned, or as its
+        tags were written (None: as it is now). A file replaced since is then a miss."""
         if result.status == "error":
             return
-        try:
-            st = os.stat(result.path)
-        except OSError:
-            return
+        if identity is None:
+            try:
+                identity = FileIdentity.of_path(result.path)
+            except OSError:
+                return
         d = asdict(replace(result, timeline=None))
         d["timeline"] = result.timeline.to_json() if result.timeline is not None else None  # segment scores too
         d["path"] = ""
         self.db.execute(
             "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
-            (_key(result.path), st.st_size, st.st_mtime_ns, self.key, json.dumps(d)),
+            (_key(result.path), identity.size, identity.mtime_ns, self.key, json.dumps(d)),
         )
         if time.monotonic() - self._last_commit > COMMIT_EVERY_S:
             self.db.commit()

@@ -35,6 +35,7 @@ from .discover import discover, file_problem, show_path
 from .config import FrontendConfig
 from .errors import AudioDecodeError, TaggerError, TagWriteError
 from .frontend import logmel
+from .identity import FileIdentity
 from .segments import SILENCE_DB, cut_segments, loudness_db, segment_starts
 from .tags import InstrumentTags, cleanup_leftovers, read_instruments, write_instruments
 from .timeline import Timeline, activity, make_timeline
@@ -132,6 +133,9 @@ class _Loaded:
     previous: list[str] = field(default_factory=list)
     users_tag: bool = False
     error: str = ""
+    # The file as the worker opened it (FileIdentity.portable), checked against the
+    # identity the driver took before sending the task.
+    identity: tuple[int, int, int] | None = None
 
 
 @dataclass
@@ -147,6 +151,10 @@ class _FileState:
     users_tag: bool = False
     error: str = ""
     cached: TrackResult | None = None  # an unchanged file's stored result
+    # The file as it was scanned (taken before its first span is sent to a worker), and
+    # once its tags are written, as written: tags are written and the result stored in
+    # the cache only against it.
+    identity: FileIdentity | None = None
     coverage: float = 1.0  # share of the file in windows (1.0: the whole file)
     # Windows only: each window's first sample. The last is decoded to the end of the file,
     # so the file ends where the last window that decoded anything ends (the windows'
@@ -236,6 +244,7 @@ def load_span(
         problem = file_problem(path)  # before anything opens it: a FIFO blocks, a device never ends
         if problem:
             raise AudioDecodeError(problem, path)
+        out.identity = FileIdentity.of_path(path).portable  # what is decoded is this file
         if task.chunk == 0:
             try:
                 existing = read_instruments(path)
@@ -321,6 +330,11 @@ def _failed(states: dict[int, _FileState], file_id: int) -> bool:
     return st is None or bool(st.error)
 
 
+def _replaced(planned: FileIdentity | None, opened: tuple[int, int, int] | None) -> bool:
+    """True when the file a worker opened is not the one the driver planned (replaced or changed)."""
+    return planned is not None and opened is not None and opened != planned.portable
+
+
 def _batched(iterable: Iterable, n: int) -> Iterator[list]:
     it = iter(iterable)
     while chunk := list(islice(it, n)):
@@ -401,6 +415,10 @@ class Scanner:
         The windows' share and starts are kept in ``st``: the file's duration is where the
         last window that decoded anything ends.
         """
+        try:
+            st.identity = FileIdentity.of_path(path)  # before any worker reads it
+        except OSError:
+            st.identity = None  # the decode will say what is wrong
         o = self.options
         if o.coverage >= 1:
             return self._plan(file_id, path)
@@ -488,7 +506,7 @@ class Scanner:
                     return
                 result = self._finish(states.pop(order.popleft()))
                 if self.cache is not None and st.cached is None:
-                    self.cache.put(result)
+                    self.cache.put(result, st.identity)  # keyed on the file scanned (or written), not as it is now
                 yield result
 
         results = pool(
@@ -505,6 +523,8 @@ class Scanner:
             if loaded.chunk == 0:
                 st.previous, st.users_tag = loaded.previous, loaded.users_tag
             st.error = loaded.error
+            if not st.error and _replaced(st.identity, loaded.identity):
+                st.error = "file changed while it was scanned"
             st.loaded_last = loaded.last or (st.users_tag and self.keeps_users_tags)
             if st.window_starts is None:
                 st.n_samples += loaded.n_samples
@@ -560,7 +580,7 @@ class Scanner:
             self.source,
         )
         try:
-            write_instruments(st.path, tags)
+            st.identity = write_instruments(st.path, tags, expected=st.identity)
             result.tags = "written"
         except TagWriteError as exc:
             result.status, result.error = "error", f"could not write tags: {exc}"

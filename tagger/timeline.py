@@ -14,6 +14,7 @@ import contextlib
 import csv
 import io
 import os
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,13 +177,12 @@ class TimelineWriter:
                 + [(label, pa.float32()) for label in self.labels]
             )
             with _writing(self.path):
-                fd, self._partial = temp_file(self.path, ".partial")  # created exclusively: never a planted link
-                os.fchmod(fd, default_mode())  # an ordinary file once renamed, not mkstemp's 0600
-                os.close(fd)
+                self._partial = self._new_partial()
                 try:
-                    self._parquet = pq.ParquetWriter(str(self._partial), self._schema)
+                    self._parquet = pq.ParquetWriter(str(self._partial or self.path), self._schema)
                 except BaseException:
-                    remove_quietly(self._partial)
+                    if self._partial is not None:
+                        remove_quietly(self._partial)
                     raise
         else:
             with _writing(self.path):
@@ -207,6 +207,18 @@ class TimelineWriter:
             self._pending_rows += len(timeline)
             if self._pending_rows >= PARQUET_ROW_GROUP_ROWS:
                 self._flush_parquet()
+
+    def _new_partial(self) -> Path | None:
+        """A temporary file for a Parquet timeline, created exclusively (never a planted link);
+        None when FILE is there and not a regular file (``/dev/null``: written to directly,
+        never replaced by a file)."""
+        with contextlib.suppress(FileNotFoundError):
+            if not stat.S_ISREG(os.stat(self.path).st_mode):
+                return None
+        fd, partial = temp_file(self.path, ".partial")
+        os.fchmod(fd, default_mode())  # an ordinary file once renamed, not mkstemp's 0600
+        os.close(fd)
+        return partial
 
     def _append(self, text: str) -> None:
         """Rows, on disk whole: cut back to the last whole track when a write fails (a full disk)."""
@@ -246,9 +258,11 @@ class TimelineWriter:
                         self._flush_parquet_to(writer)
                     finally:
                         writer.close()
-                    os.replace(self._partial, self.path)
+                    if self._partial is not None:
+                        os.replace(self._partial, self.path)
                 except BaseException:
-                    remove_quietly(self._partial)  # no debris: the earlier FILE, if any, is untouched
+                    if self._partial is not None:
+                        remove_quietly(self._partial)  # no debris: the earlier FILE, if any, is untouched
                     raise
 
     def __enter__(self) -> TimelineWriter:

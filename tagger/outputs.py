@@ -51,11 +51,14 @@ def check_outputs(inputs: Sequence[Path], outputs: Sequence[Output]) -> None:
     Refused: a folder, a file in a folder that does not exist, one of ``inputs`` (the same
     file, by any name), a name with an audio extension inside a folder of ``inputs``, an
     existing regular file that does not look like the output's kind (an empty file is
-    fine; so is anything not a regular file, such as /dev/null), and a file named by two
-    outputs.
+    fine; so is anything not a regular file, such as /dev/null), a file named by two
+    outputs, and a symlink where tagger keeps a file of its own (``kind`` None: the
+    report's lock and cache).
     """
     for out in outputs:
         if out.kind is None:
+            if os.path.islink(out.path):  # planted: writing through it would change its target
+                raise OutputError(f"{out.option} {show_path(out.path)} is a symlink; remove it", out.path)
             continue
         _check_place(out)
         _check_not_input(out, inputs)

@@ -315,6 +315,15 @@ def test_a_symlink_planted_as_the_report_lock_is_not_followed(tmp_path):
     assert victim.read_text() == "precious\n"
 
 
+@pytest.mark.parametrize("name", ["r.csv.lock", "r.csv.cache.sqlite"])
+def test_a_scan_never_writes_through_a_symlink_planted_beside_the_report(songs, tmp_path, name):
+    victim = tmp_path / "victim.txt"
+    victim.touch()  # empty: SQLite would make a database of it
+    (tmp_path / name).symlink_to(victim)
+    _refused(tagger("scan", str(songs[0]), "--csv", str(tmp_path / "r.csv")), name, "is a symlink")
+    assert victim.read_bytes() == b""
+
+
 def test_a_symlink_planted_as_the_html_temp_is_not_followed(tmp_path):
     from tagger.html_report import write_report
 

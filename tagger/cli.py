@@ -1,4 +1,4 @@
-"""The command line: a thin layer over :mod:`tagger.scan`, :mod:`tagger.train`, :mod:`tagger.evaluate`.
+"""The command line: a thin layer over :mod:`tagger.scan`, :mod:`tagger.untag`, :mod:`tagger.train`, :mod:`tagger.evaluate`.
 
 Progress and tables go to stderr; machine output (CSV file, ``--json`` lines) never
 mixes with them. Exit codes (DESIGN.md): 0 every file handled, 1 some files failed, 2 bad
@@ -191,7 +191,7 @@ def scan(
     hop: Optional[float] = typer.Option(None, min=0.1, help="Seconds between segment starts (default: the segment length, 3 s)."),
     file_timeout: float = typer.Option(120.0, "--file-timeout", min=0.0, metavar="SECONDS", help="Give up on a file whose decoding takes longer (each 10-minute span of a long file); 0: no limit."),
     file_memory: int = typer.Option(2048, "--file-memory", min=0, metavar="MB", help="Memory cap of each decoding process (with --jobs 2 or more); a file that needs more fails alone; 0: no cap."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip files unchanged since a run with the same model and settings (cache next to the CSV)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse the results of files unchanged since a run with the same model and settings (cache next to the CSV); --write-tags after a dry run then only writes the tags."),
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON line per file on stdout instead of the summary table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary, errors only."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
@@ -347,7 +347,8 @@ def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[
     with contextlib.ExitStack() as outputs:  # closed after the workers have stopped
 
         def open_outputs() -> tuple[CsvReport, TimelineWriter | None]:
-            scorer.result()  # the model loads while the first files decode: raises ModelLoadError
+            if scorer.started:  # the model loads while the first files decode (none when all are cached)
+                scorer.result()  # raises ModelLoadError
             opened = outputs.enter_context(CsvReport.open(csv_path, scorer.labels))
             if segments_path is None:
                 return opened, None
@@ -433,10 +434,58 @@ def report(
     err.print(f"wrote {out}", highlight=False)
 
 
+@app.command()
+@_command
+def untag(
+    paths: list[Path] = typer.Argument(..., help="Music files or folders (searched recursively)."),
+    write_tags: bool = typer.Option(False, "--write-tags", help="Change the files (default: a dry run that only says what it would do, as scan without --write-tags)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Errors only."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Undo tagger's tags: remove what it wrote and put back your own instruments tag where it wrote over one."""
+    from .untag import untag as untag_files
+
+    _setup_logging(verbose, quiet)
+    _check_paths(paths)
+    counts: Counter = Counter()
+    try:
+        for result in untag_files(paths, dry_run=not write_tags):
+            counts[result.status] += 1
+            line = _untag_line(result)
+            if result.status == "error":
+                err.print(line, style="red", markup=False, highlight=False, soft_wrap=True)
+            elif not quiet:
+                err.print(line, markup=False, highlight=False, soft_wrap=True)
+    except OSError as exc:  # a path named on the command line vanished since it was checked
+        raise _fail(f"{show_path(exc.filename or '')}: {exc.strerror or exc}") from None
+    if not quiet:
+        said = {"restored": "restored", "removed": "removed"} if write_tags else {"restored": "to restore", "removed": "to remove"}
+        done = ", ".join(f"{counts[s]} {said.get(s, s)}" for s in ("restored", "removed", "untouched", "error") if counts[s])
+        done = done or "no audio files found"
+        mode = "" if write_tags else " (dry run: nothing written; use --write-tags to undo)"
+        err.print(f"{done}{mode}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_FAILED_FILES if counts["error"] else 0)
+
+
+def _untag_line(result) -> str:
+    """One line per file: what was (or, in a dry run, would be) done."""
+    path = show_path(result.path)
+    if result.status == "error":
+        return f"error: {path}: {result.error}"
+    if result.status == "untouched":
+        return f"untouched: {path}: no instruments tag written by tagger"
+    verb = {"restored": "would restore" if result.dry_run else "restored",
+            "removed": "would remove" if result.dry_run else "removed"}[result.status]
+    removed = "; ".join(result.removed) or "none"
+    if result.status == "restored":
+        return f"{verb}: {path}: {'; '.join(result.restored)} (instead of tagger's {removed})"
+    return f"{verb}: {path}: tagger's {removed}"
+
+
 def _summary(counts: Counter, found: Counter, csv_path: Path, write_tags: bool) -> None:
     table = Table(title="tagger scan", show_header=False)
-    table.add_row("files ok", str(counts["ok"]))
-    table.add_row("skipped", str(counts["skipped"]))
+    cached = f" ({counts['skipped']} from the cache)" if counts["skipped"] else ""  # skipped: a result reused
+    table.add_row("files ok", f"{counts['ok'] + counts['skipped']}{cached}")
     table.add_row("failed", f"[red]{counts['error']}[/]" if counts["error"] else "0")
     table.add_row("top instruments", ", ".join(f"{label} ({n})" for label, n in found.most_common(5)) or "-")
     table.add_row("report", str(csv_path))

@@ -13,8 +13,11 @@ APEv2         Monkey's Audio, WavPack, Musepack        ``Instruments``
 ASF           WMA (our extension)                      ``INSTRUMENTS``
 ============  =======================================  ================================
 
-A write only ever replaces these three fields; every other frame, tag, picture and the
-audio stream are left as they are. It goes to a temporary copy in the same folder which
+A write only ever replaces these three fields, and a fourth, ``INSTRUMENTS_PREVIOUS``
+(``Instruments_Previous`` in APEv2), where a user's own instruments tag was written over
+(``--force``): it keeps the user's value, carried over by later writes, so that
+:func:`remove_instruments` (``tagger untag``) can put it back. Every other frame, tag,
+picture and the audio stream are left as they are. It goes to a temporary copy in the same folder which
 is flushed to disk and then renamed over the original, so a crash or a kill at any
 moment leaves either the old file or the new one. The copy gets the original's owner,
 group and permission bits, or the write is refused (``cannot keep the owner``). It is
@@ -34,7 +37,8 @@ import secrets
 import shutil
 import stat
 import struct
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -91,6 +95,12 @@ class ExistingTags:
 
     instruments: list[str]  # current instruments tag values ([] if none)
     source: str | None  # current INSTRUMENTS_SOURCE value, None if absent
+    previous: list[str] = field(default_factory=list)  # INSTRUMENTS_PREVIOUS: the user's value we wrote over
+
+    @property
+    def is_ours(self) -> bool:
+        """True when tagger wrote the instruments tag (it has our INSTRUMENTS_SOURCE)."""
+        return self.source is not None
 
     @property
     def is_users(self) -> bool:
@@ -227,6 +237,7 @@ def _field(upper: str, ape: str) -> TagField:
 INSTRUMENTS = _field("INSTRUMENTS", "Instruments")
 CONFIDENCE = _field("INSTRUMENTS_CONFIDENCE", "Instruments_Confidence")
 SOURCE = _field("INSTRUMENTS_SOURCE", "Instruments_Source")
+PREVIOUS = _field("INSTRUMENTS_PREVIOUS", "Instruments_Previous")  # the user's tag we wrote over
 
 # The tag system of each container mutagen recognises; anything else is unsupported.
 _TAG_KIND: dict[type, str] = {
@@ -352,15 +363,20 @@ def read_instruments(path: Path) -> ExistingTags:
     """The instruments tag and its source as the file holds them now."""
     path = Path(path)
     audio, kind = _open(path)
+    return _existing(audio, kind, path)
+
+
+def _existing(audio: Any, kind: str, path: Path) -> ExistingTags:
     if audio.tags is None:
         return ExistingTags(instruments=[], source=None)
     try:
         instruments = INSTRUMENTS.get(kind, audio.tags)
         sources = SOURCE.get(kind, audio.tags)
+        previous = PREVIOUS.get(kind, audio.tags)
     except Exception as exc:  # a value of an unexpected type in a damaged tag
         raise TagWriteError(f"unreadable tags: {_plain(exc)}", path) from exc
     source = sources[0] if sources and sources[0] else None  # an empty source is no source
-    return ExistingTags(instruments=instruments, source=source)
+    return ExistingTags(instruments=instruments, source=source, previous=previous if source else [])
 
 
 # --- writing --------------------------------------------------------------------------
@@ -381,13 +397,39 @@ def _check_values(tags: InstrumentTags) -> list[str]:
     return confidences
 
 
-def _set_fields(audio: Any, kind: str, tags: InstrumentTags, confidences: list[str]) -> None:
-    """Replace our three fields in the loaded tags of `audio` (adding a tag if it has none)."""
+Fields = dict[str, list[str]]  # our fields by name (INSTRUMENTS...) -> their values ([]: absent)
+_FIELDS = {"INSTRUMENTS": INSTRUMENTS, "INSTRUMENTS_CONFIDENCE": CONFIDENCE, "INSTRUMENTS_SOURCE": SOURCE,
+           "INSTRUMENTS_PREVIOUS": PREVIOUS}
+
+
+def _set_fields(audio: Any, kind: str, tags: InstrumentTags, confidences: list[str]) -> Fields:
+    """Replace our fields in the loaded tags of `audio` (adding a tag if it has none); return them.
+
+    A user's own instruments tag written over is kept in INSTRUMENTS_PREVIOUS, and a
+    previous value kept there by an earlier write is carried over.
+    """
+    existing = _existing(audio, kind, Path(audio.filename))
+    previous = existing.previous if existing.is_ours else existing.instruments
     if audio.tags is None:
         audio.add_tags()  # ID3: a new tag is v2.4
-    INSTRUMENTS.set(kind, audio.tags, list(tags.instruments))
-    CONFIDENCE.set(kind, audio.tags, confidences)
-    SOURCE.set(kind, audio.tags, [tags.source])
+    fields = {"INSTRUMENTS": list(tags.instruments), "INSTRUMENTS_CONFIDENCE": confidences,
+              "INSTRUMENTS_SOURCE": [tags.source], "INSTRUMENTS_PREVIOUS": previous}
+    for name, values in fields.items():
+        _FIELDS[name].set(kind, audio.tags, values)
+    return fields
+
+
+def _restore_fields(audio: Any, kind: str) -> Fields:
+    """Remove what tagger wrote from the loaded tags of `audio`, putting back the user's
+    instruments tag kept in INSTRUMENTS_PREVIOUS (none if there was none); return the fields."""
+    existing = _existing(audio, kind, Path(audio.filename))
+    if not existing.is_ours:
+        raise TagWriteError("no instruments tag written by tagger", audio.filename)
+    fields = {"INSTRUMENTS": existing.previous, "INSTRUMENTS_CONFIDENCE": [], "INSTRUMENTS_SOURCE": [],
+              "INSTRUMENTS_PREVIOUS": []}
+    for name, values in fields.items():
+        _FIELDS[name].set(kind, audio.tags, values)
+    return fields
 
 
 def _save(audio: Any, kind: str) -> None:
@@ -543,17 +585,15 @@ def _copy_mode(temp_fd: int, st: os.stat_result) -> None:
     os.fchmod(temp_fd, stat.S_IMODE(st.st_mode))
 
 
-def _verify(temp: Path, tags: InstrumentTags, confidences: list[str], detected: tuple[type, str]) -> None:
+def _verify(temp: Path, fields: Fields, detected: tuple[type, str]) -> None:
     """Read the temp copy back: it must parse and hold exactly what we wrote."""
     audio, kind = _open(temp, detected)
     if audio.tags is None:  # e.g. a truncated WAV or AIFF: the new chunk is past what a reader sees
+        if not any(fields.values()):
+            return  # all removed, and the tag with them
         raise TagWriteError("damaged container: the tags written could not be read back", temp)
-    written = (
-        INSTRUMENTS.get(kind, audio.tags),
-        CONFIDENCE.get(kind, audio.tags),
-        SOURCE.get(kind, audio.tags),
-    )
-    if written != (list(tags.instruments), confidences, [tags.source]):
+    written = {name: _FIELDS[name].get(kind, audio.tags) for name in fields}
+    if written != fields:
         raise TagWriteError("tags read back differ from those written", temp)
 
 
@@ -572,6 +612,7 @@ def _temp_lost(temp: Path, temp_fd: int) -> str | None:
 def write_instruments(path: Path, tags: InstrumentTags, expected: FileIdentity | None = None) -> FileIdentity:
     """Replace our three fields in `path`, atomically; every other tag is kept.
 
+    A user's own instruments tag written over is kept in INSTRUMENTS_PREVIOUS.
     ``expected``: the identity of the file as it was scanned; a file that is no longer
     that one (replaced, or changed) is refused: ``file changed since it was scanned``.
     Returns the identity of the file written. Raises TagWriteError (with a one-line
@@ -584,6 +625,31 @@ def write_instruments(path: Path, tags: InstrumentTags, expected: FileIdentity |
         confidences = _check_values(tags)
     except ValueError as exc:
         raise TagWriteError(f"invalid tags: {exc}", path) from exc
+    _, written = _rewrite(path, lambda audio, kind: _set_fields(audio, kind, tags, confidences), expected)
+    log.debug("wrote instruments %s to %s", tags.instruments, path)
+    return written
+
+
+def remove_instruments(path: Path) -> list[str]:
+    """Remove what tagger wrote into `path` and put back the user's instruments tag that a
+    write kept (INSTRUMENTS_PREVIOUS), atomically; return the values put back ([]: none).
+
+    Every other tag is kept. Raises TagWriteError, the file untouched, as
+    :func:`write_instruments` does, and when the file holds no tags tagger wrote.
+    """
+    path = Path(path)
+    fields, _ = _rewrite(path, _restore_fields)
+    log.debug("removed tagger's instruments from %s", path)
+    return fields["INSTRUMENTS"]
+
+
+def _rewrite(path: Path, edit: Callable[[Any, str], Fields],
+             expected: FileIdentity | None = None) -> tuple[Fields, FileIdentity]:
+    """Apply ``edit`` (it changes the loaded tags and returns our fields as they must
+    read back) to `path`, atomically: a checked temporary copy replaces the file.
+
+    ``expected``: the file's identity when it was read (None: no check). Returns the
+    fields and the identity of the file written (what the resume cache is keyed on)."""
     # Work on the file a symlink points to, so the link itself stays a link.
     target = path.resolve() if path.is_symlink() else path
     try:
@@ -605,10 +671,10 @@ def write_instruments(path: Path, tags: InstrumentTags, expected: FileIdentity |
             _copy_to_temp(target, fd)
             audio, kind = _open(temp, detected)  # the temp's name does not end in .flac, .mp3...
             original_tail = _tail(temp, ID3V1_SIZE) if isinstance(audio, MP3) else b""
-            _set_fields(audio, kind, tags, confidences)
+            fields = edit(audio, kind)
             _save(audio, kind)
             _restore_id3v1(temp, original_tail)
-            _verify(temp, tags, confidences, detected)
+            _verify(temp, fields, detected)
             _fsync_file(fd)
             _copy_mode(fd, st)
             written = FileIdentity.of(os.fstat(fd))
@@ -634,8 +700,7 @@ def write_instruments(path: Path, tags: InstrumentTags, expected: FileIdentity |
         _fsync_folder(target.parent)  # make the rename itself durable
     except OSError as exc:  # the file is already replaced; only durability is at stake
         log.warning("could not fsync folder %s: %s", target.parent, exc)
-    log.debug("wrote instruments %s to %s", tags.instruments, path)
-    return written
+    return fields, written
 
 
 def cleanup_leftovers(folder: Path) -> list[Path]:

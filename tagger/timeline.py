@@ -125,7 +125,7 @@ class ParquetMissing(RuntimeError):
     """pyarrow is not installed but a ``.parquet`` timeline was asked for."""
 
     def __init__(self) -> None:
-        super().__init__("a .parquet timeline needs pyarrow: pip install 'tagger[parquet]' (or name the file .csv)")
+        super().__init__("a .parquet timeline needs pyarrow: pip install pyarrow (the parquet extra) (or name the file .csv)")
 
 
 def require_pyarrow():

@@ -401,11 +401,11 @@ def test_a_damaged_cache_entry_is_scanned_again(tmp_path):
     result.path = audio
     with open_cache(tmp_path / "c.sqlite", "key") as cache:
         cache.put(result)
-        assert cache.get(audio, False).status == "skipped"
+        assert cache.get(audio).status == "skipped"
         cache.db.execute("UPDATE results SET result = '{\"tags\": \"dry-run\", \"instr'")
-        assert cache.get(audio, False) is None
+        assert cache.get(audio) is None
         cache.put(result)
         stored = json.loads(cache.db.execute("SELECT result FROM results").fetchone()[0])
         stored["timeline"] = {"labels": ["piano"], "start_s": "not base64!", "end_s": "", "loudness_db": "", "scores_permille": ""}
         cache.db.execute("UPDATE results SET result = ?", (json.dumps(stored),))
-        assert cache.get(audio, False) is None  # a stored timeline that does not decode: a miss too
+        assert cache.get(audio) is None  # a stored timeline that does not decode: a miss too

@@ -96,7 +96,7 @@ def test_workers_and_the_tag_reader_never_open_special_files(tmp_path):
                          ("zero.mp3", "not a regular file (character device via symlink -> /dev/zero)")]:
         path = tmp_path / name
         assert file_problem(path) == reason
-        loaded = load_span(_Task(0, str(path), 0, 0.0, None, True), 22050, 66150, 66150, skip_users_tags=True)
+        loaded = load_span(_Task(0, str(path), 0, 0.0, None, True), 22050, 66150, 66150)
         assert loaded.error == reason
         with pytest.raises(TagWriteError, match="not a regular file"):
             read_instruments(path)

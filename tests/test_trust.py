@@ -159,7 +159,7 @@ def test_a_file_replaced_after_it_was_decoded_is_not_tagged_nor_cached(tiny_mode
             assert digest(song) == other_digest and read_instruments(song).instruments == []
         else:
             assert result.status == "ok"
-        assert cache.get(song, write_tags) is None  # the new file is scanned next time
+        assert cache.get(song) is None  # the new file is scanned next time
 
 
 def test_a_file_replaced_before_it_was_decoded_is_an_error_row(tiny_model, tmp_path, monkeypatch):

@@ -198,13 +198,14 @@ class TimelineWriter:
             return
         if timeline.labels != self.labels:
             raise ValueError("timeline labels differ from the file's columns")
-        self.rows += len(timeline)
         with _writing(self.path):
             if self._stream is not None:
                 self._append(csv_rows(str(path), timeline))  # a track's rows are all there, or none
+                self.rows += len(timeline)
                 return
             self._pending.append((str(path), timeline))
             self._pending_rows += len(timeline)
+            self.rows += len(timeline)
             if self._pending_rows >= PARQUET_ROW_GROUP_ROWS:
                 self._flush_parquet()
 

@@ -1,7 +1,8 @@
 """Read and write our three tag fields: instruments, their confidences, and provenance.
 
 Each field is declared once (``INSTRUMENTS``, ``CONFIDENCE``, ``SOURCE`` below) with one
-storage style per tag system, the way beets declares its custom fields:
+storage style per tag system, the way beets declares its custom fields (the beets plugin
+builds its media fields from these same declarations):
 
 ============  =======================================  ================================
 tag system    containers                               key of the instruments field
@@ -12,6 +13,15 @@ MP4           M4A (AAC, ALAC)                          ``----:com.apple.iTunes:I
 APEv2         Monkey's Audio, WavPack, Musepack        ``Instruments``
 ASF           WMA (our extension)                      ``INSTRUMENTS``
 ============  =======================================  ================================
+
+Multiple values (the labels, their confidences): Vorbis comments repeat the key, one
+value per label; every other tag system gets one value, the labels joined with ``; ``
+(``acoustic_guitar; piano``). That is the form every common reader shows whole: ffprobe
+and exiftool show only the first of several values in an ID3v2.4 TXXX frame, an MP4
+freeform atom or an APEv2 item, foobar2000 only the first data atom of an MP4 atom,
+and the ID3 standard defines TXXX as a single string. Reading accepts both forms,
+each value split at ``; ``, so files written by earlier versions (one value per label
+everywhere) read the same.
 
 A write only ever replaces these three fields, and a fourth, ``INSTRUMENTS_PREVIOUS``
 (``Instruments_Previous`` in APEv2), where a user's own instruments tag was written over
@@ -75,8 +85,9 @@ TEMP_MARKER = ".tagger-tmp"
 # name too long for that is cut and ends in "~" and 8 hex digits of its hash (see _temp_path).
 _TEMP_NAME = re.compile(r"^\..+" + re.escape(TEMP_MARKER) + r"-[0-9a-f]{8}\Z", re.DOTALL)
 NAME_MAX = 255  # bytes in a file name, when the file system does not say
-# ID3v2.3 has no multi-value text frames: values are joined with this, as DESIGN.md says.
-ID3V23_SEPARATOR = "; "
+# Joins the values of a multi-valued field into one (every tag system but Vorbis comments);
+# labels never contain it. ID3v2.3 files have always been written this way.
+VALUE_SEPARATOR = "; "
 ID3V1_SIZE = 128  # bytes of an ID3v1 tag at the very end of an MP3
 
 
@@ -121,15 +132,12 @@ class StorageStyle(Protocol):
 
 @dataclass(frozen=True)
 class ID3Style:
-    """A TXXX frame with description `desc`; one frame, one text value per item."""
+    """A TXXX frame with description `desc`; one frame (its text values, as stored)."""
 
     desc: str
 
     def get(self, tags: Any) -> list[str]:
-        values = [str(v) for frame in tags.getall(f"TXXX:{self.desc}") for v in frame.text]
-        if tags.version < (2, 4, 0) and len(values) == 1:  # v2.3 joins values
-            values = values[0].split(ID3V23_SEPARATOR)
-        return values
+        return [str(v) for frame in tags.getall(f"TXXX:{self.desc}") for v in frame.text]
 
     def set(self, tags: Any, values: list[str]) -> None:
         tags.delall(f"TXXX:{self.desc}")
@@ -155,7 +163,7 @@ class VorbisStyle:
 
 @dataclass(frozen=True)
 class MP4Style:
-    """An iTunes freeform atom ``----:com.apple.iTunes:<name>``, one UTF-8 value per item."""
+    """An iTunes freeform atom ``----:com.apple.iTunes:<name>``, one UTF-8 data atom per value."""
 
     name: str
 
@@ -209,20 +217,43 @@ class ASFStyle:
             tags[self.name] = [ASFUnicodeAttribute(v) for v in values]
 
 
+# Tag systems that keep the values of a multi-valued field as repeated keys; the others
+# get one value joined with VALUE_SEPARATOR (see the module's docstring for why).
+REPEATED_KINDS = frozenset({"vorbis"})
+
+
+def split_values(values: list[str]) -> list[str]:
+    """Each stored value split at VALUE_SEPARATOR: reads the joined and the repeated form."""
+    return [part for value in values for part in value.split(VALUE_SEPARATOR)]
+
+
+def join_values(kind: str, values: list[str]) -> list[str]:
+    """The values as a multi-valued field stores them in tag system `kind`."""
+    if kind in REPEATED_KINDS or not values:
+        return list(values)
+    return [VALUE_SEPARATOR.join(values)]
+
+
 @dataclass(frozen=True)
 class TagField:
-    """One of our fields, declared once with its storage style in each tag system."""
+    """One of our fields, declared once with its storage style in each tag system.
+
+    ``multi``: the field holds a list (joined or repeated, see ``join_values``); else
+    one value, stored as it is.
+    """
 
     styles: dict[str, StorageStyle]
+    multi: bool = True
 
     def get(self, kind: str, tags: Any) -> list[str]:
-        return self.styles[kind].get(tags)
+        values = self.styles[kind].get(tags)
+        return split_values(values) if self.multi else values
 
     def set(self, kind: str, tags: Any, values: list[str]) -> None:
-        self.styles[kind].set(tags, values)
+        self.styles[kind].set(tags, join_values(kind, values) if self.multi else list(values))
 
 
-def _field(upper: str, ape: str) -> TagField:
+def _field(upper: str, ape: str, multi: bool = True) -> TagField:
     return TagField(
         {
             "id3": ID3Style(upper),
@@ -230,14 +261,18 @@ def _field(upper: str, ape: str) -> TagField:
             "mp4": MP4Style(upper),
             "ape": APEStyle(ape),
             "asf": ASFStyle(upper),
-        }
+        },
+        multi=multi,
     )
 
 
 INSTRUMENTS = _field("INSTRUMENTS", "Instruments")
 CONFIDENCE = _field("INSTRUMENTS_CONFIDENCE", "Instruments_Confidence")
-SOURCE = _field("INSTRUMENTS_SOURCE", "Instruments_Source")
-PREVIOUS = _field("INSTRUMENTS_PREVIOUS", "Instruments_Previous")  # the user's tag we wrote over
+SOURCE = _field("INSTRUMENTS_SOURCE", "Instruments_Source", multi=False)
+# The user's instruments tag we wrote over, kept verbatim (as many values, joined or not, as
+# the user had) so that untag puts back exactly what was there.
+PREVIOUS = _field("INSTRUMENTS_PREVIOUS", "Instruments_Previous", multi=False)
+_INSTRUMENTS_VERBATIM = TagField(INSTRUMENTS.styles, multi=False)  # INSTRUMENTS, values as stored
 
 # The tag system of each container mutagen recognises; anything else is unsupported.
 _TAG_KIND: dict[type, str] = {
@@ -253,6 +288,7 @@ _TAG_KIND: dict[type, str] = {
     Musepack: "ape",
     ASF: "asf",
 }
+TAG_KINDS = _TAG_KIND  # public: the beets plugin picks its storage styles' formats by it
 
 
 # --- opening files --------------------------------------------------------------------
@@ -376,7 +412,7 @@ def _existing(audio: Any, kind: str, path: Path) -> ExistingTags:
     except Exception as exc:  # a value of an unexpected type in a damaged tag
         raise TagWriteError(f"unreadable tags: {_plain(exc)}", path) from exc
     source = sources[0] if sources and sources[0] else None  # an empty source is no source
-    return ExistingTags(instruments=instruments, source=source, previous=previous if source else [])
+    return ExistingTags(instruments=instruments, source=source, previous=split_values(previous) if source else [])
 
 
 # --- writing --------------------------------------------------------------------------
@@ -399,7 +435,7 @@ def _check_values(tags: InstrumentTags) -> list[str]:
 
 Fields = dict[str, list[str]]  # our fields by name (INSTRUMENTS...) -> their values ([]: absent)
 _FIELDS = {"INSTRUMENTS": INSTRUMENTS, "INSTRUMENTS_CONFIDENCE": CONFIDENCE, "INSTRUMENTS_SOURCE": SOURCE,
-           "INSTRUMENTS_PREVIOUS": PREVIOUS}
+           "INSTRUMENTS_PREVIOUS": PREVIOUS, "INSTRUMENTS_VERBATIM": _INSTRUMENTS_VERBATIM}
 
 
 def _set_fields(audio: Any, kind: str, tags: InstrumentTags, confidences: list[str]) -> Fields:
@@ -409,7 +445,8 @@ def _set_fields(audio: Any, kind: str, tags: InstrumentTags, confidences: list[s
     previous value kept there by an earlier write is carried over.
     """
     existing = _existing(audio, kind, Path(audio.filename))
-    previous = existing.previous if existing.is_ours else existing.instruments
+    kept_field = PREVIOUS if existing.is_ours else _INSTRUMENTS_VERBATIM
+    previous = kept_field.get(kind, audio.tags) if audio.tags is not None else []
     if audio.tags is None:
         audio.add_tags()  # ID3: a new tag is v2.4
     fields = {"INSTRUMENTS": list(tags.instruments), "INSTRUMENTS_CONFIDENCE": confidences,
@@ -425,8 +462,8 @@ def _restore_fields(audio: Any, kind: str) -> Fields:
     existing = _existing(audio, kind, Path(audio.filename))
     if not existing.is_ours:
         raise TagWriteError("no instruments tag written by tagger", audio.filename)
-    fields = {"INSTRUMENTS": existing.previous, "INSTRUMENTS_CONFIDENCE": [], "INSTRUMENTS_SOURCE": [],
-              "INSTRUMENTS_PREVIOUS": []}
+    fields = {"INSTRUMENTS_VERBATIM": PREVIOUS.get(kind, audio.tags), "INSTRUMENTS_CONFIDENCE": [],
+              "INSTRUMENTS_SOURCE": [], "INSTRUMENTS_PREVIOUS": []}
     for name, values in fields.items():
         _FIELDS[name].set(kind, audio.tags, values)
     return fields
@@ -441,7 +478,7 @@ def _save(audio: Any, kind: str) -> None:
     if version < (2, 3, 0):  # mutagen cannot write v2.2; converting would touch every frame
         raise TagWriteError(f"ID3v2.{version[1]} tag cannot be kept as it is", audio.filename)
     if version[:2] == (2, 3):
-        options = {"v2_version": 3, "v23_sep": ID3V23_SEPARATOR}
+        options = {"v2_version": 3, "v23_sep": VALUE_SEPARATOR}
     else:
         options = {"v2_version": 4}
     if isinstance(audio, MP3):
@@ -640,7 +677,7 @@ def remove_instruments(path: Path) -> list[str]:
     path = Path(path)
     fields, _ = _rewrite(path, _restore_fields)
     log.debug("removed tagger's instruments from %s", path)
-    return fields["INSTRUMENTS"]
+    return split_values(fields["INSTRUMENTS_VERBATIM"])
 
 
 def _rewrite(path: Path, edit: Callable[[Any, str], Fields],

@@ -62,8 +62,9 @@ def replacing(path: Path) -> Iterator[BinaryIO]:
     When the block ends normally the temp is flushed, synced and renamed over ``path``
     (which keeps its permission bits; a new file gets 0666 less the umask). When it
     raises (``OSError`` from a full disk, ``KeyboardInterrupt``...), the temp is removed
-    and ``path`` is untouched. A ``path`` that is there and not a regular file (``/dev/null``,
-    a pipe) is written to directly: a device is never replaced by a file.
+    and ``path`` is untouched. A symlink at ``path`` is replaced, never written through. A
+    ``path`` that is there and not a regular file (``/dev/null``, a pipe) is written to
+    directly: a device is never replaced by a file.
     """
     path = Path(path)
     try:

@@ -207,7 +207,7 @@ def scan(
 
     _setup_logging(verbose, quiet)
     _check_paths(paths)
-    _check_outputs(csv_path, segments_path, html_path)
+    _check_outputs(paths, csv_path, segments_path, html_path)
     try:
         if device == Device.cuda:
             resolve_device(device.value)  # asked for CUDA: say now if there is none
@@ -306,18 +306,17 @@ def _check_paths(paths: list[Path]) -> None:
             raise _fail(f"{show_path(path)}: {why}") from None
 
 
-def _check_outputs(csv_path: Path, segments_path: Optional[Path], html_path: Optional[Path]) -> None:
-    """Exit 2 (bad usage) when an output names a folder, or a file in a folder that does not
-    exist, or a Parquet timeline without pyarrow: before anything is loaded or written."""
+def _check_outputs(paths: list[Path], csv_path: Path, segments_path: Optional[Path], html_path: Optional[Path]) -> None:
+    """Exit 2 (bad usage) when an output may not be written (see :func:`tagger.outputs.check_outputs`:
+    a folder, an input, an existing file of another kind, another output), or for a Parquet
+    timeline without pyarrow: before anything is loaded or written."""
+    from .outputs import OutputError, check_outputs, scan_outputs
     from .timeline import ParquetMissing, is_parquet, require_pyarrow
 
-    for option, path in (("--csv", csv_path), ("--segments", segments_path), ("--html", html_path)):
-        if path is None:
-            continue
-        if path.is_dir():
-            raise _fail(f"{option} {show_path(path)} is a folder; give a file name")
-        if not path.parent.is_dir():
-            raise _fail(f"{option} {show_path(path)}: no such folder {show_path(path.parent)}")
+    try:
+        check_outputs(paths, scan_outputs(csv_path, segments_path, html_path))
+    except OutputError as exc:
+        raise _fail(str(exc)) from None
     if segments_path is not None and is_parquet(segments_path):
         try:
             require_pyarrow()
@@ -405,12 +404,17 @@ def report(
 ) -> None:
     """Write one self-contained HTML file (no server, no network) from a report and its timeline."""
     from .html_report import report_model
+    from .outputs import HTML_PAGE, Output, OutputError, check_outputs
     from .weights import bundled_model_path, read_header
 
     _setup_logging(False, False)
     for p in (csv_report, segments):
         if p is not None and not p.is_file():
             raise _fail(f"{p}: no such file")
+    try:
+        check_outputs([p for p in (csv_report, segments) if p is not None], [Output("-o", out, HTML_PAGE)])
+    except OutputError as exc:
+        raise _fail(str(exc)) from None
     thresholds = track_threshold = None  # the model's: ticks on the track scores, where labels play on the heat maps
     try:
         header = read_header(model or bundled_model_path())

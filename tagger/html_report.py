@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .atomic import write_atomically
 from .cells import list_values, text_value
 from .labels import NON_INSTRUMENT_LABELS
 from .timeline import Timeline, activity, read_timelines
@@ -205,12 +206,11 @@ def build_report(csv_path: Path, segments_path: Path | None = None, thresholds: 
 
 def write_report(csv_path: Path, segments_path: Path | None, out: Path, thresholds: Mapping[str, float] | None = None,
                  threshold: float | None = None, track_threshold: float | None = None) -> Path:
-    """Write the page to ``out`` (via a temporary file, replaced at once)."""
+    """Write the page to ``out``: via a temporary file created exclusively and renamed over
+    it, removed on any failure (a full disk), so ``out`` is the old page or the new one."""
     page = build_report(csv_path, segments_path, thresholds, threshold, track_threshold, report_dir=Path(out).parent)
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    write_atomically(out, page.encode("utf-8"))
     return out
 
 

@@ -35,6 +35,7 @@ from .discover import discover, file_problem, show_path
 from .config import FrontendConfig
 from .errors import AudioDecodeError, TaggerError, TagWriteError
 from .frontend import logmel
+from .identity import FileIdentity
 from .segments import SILENCE_DB, cut_segments, loudness_db, segment_starts
 from .tags import InstrumentTags, cleanup_leftovers, read_instruments, write_instruments
 from .timeline import Timeline, activity, make_timeline
@@ -136,6 +137,9 @@ class _Loaded:
     previous: list[str] = field(default_factory=list)
     users_tag: bool = False
     error: str = ""
+    # The file as the worker opened it (FileIdentity.portable), checked against the
+    # identity the driver took before sending the task.
+    identity: tuple[int, int, int] | None = None
 
 
 @dataclass
@@ -156,10 +160,12 @@ class _FileState:
     # so the file ends where the last window that decoded anything ends (the windows'
     # samples do not add up to the duration).
     window_starts: tuple[int, ...] | None = None
-    # For the cache: the file's (size, mtime_ns) its result is tied to (None: as it is when
-    # stored); after a tag write, the written file's. ``refreshed``: a cached result whose
-    # tags this run wrote (or found kept), to store again.
-    identity: tuple[int, int] | None = None
+    # The file as it was scanned (taken before its first span is sent to a worker, or
+    # before its cached result is looked up), and once its tags are written, as written:
+    # tags are written, and the result stored in the cache, only against it (None: the
+    # file could not be read). ``refreshed``: a cached result whose tags this run wrote
+    # (or found kept), to store again.
+    identity: FileIdentity | None = None
     refreshed: bool = False
 
 
@@ -264,6 +270,7 @@ def load_span(
         problem = file_problem(path)  # before anything opens it: a FIFO blocks, a device never ends
         if problem:
             raise AudioDecodeError(problem, path)
+        out.identity = FileIdentity.of_path(path).portable  # what is decoded is this file
         if task.chunk == 0:
             try:
                 existing = read_instruments(path)
@@ -347,6 +354,23 @@ def _failed(states: dict[int, _FileState], file_id: int) -> bool:
     return st is None or bool(st.error)
 
 
+def _replaced(planned: FileIdentity | None, opened: tuple[int, int, int] | None) -> bool:
+    """True when the file a worker opened is not the one the driver planned (replaced or changed)."""
+    return planned is not None and opened is not None and opened != planned.portable
+
+
+def _cache_identity(identity: FileIdentity | None) -> tuple[int, int] | None:
+    """What the resume cache keys a result on: ``(size, mtime_ns)``."""
+    return None if identity is None else (identity.size, identity.mtime_ns)
+
+
+def _identity(path: Path) -> FileIdentity | None:
+    try:
+        return FileIdentity.of_path(path)
+    except OSError:
+        return None  # the decode (or the tag write) will say what is wrong
+
+
 def _batched(iterable: Iterable, n: int) -> Iterator[list]:
     it = iter(iterable)
     while chunk := list(islice(it, n)):
@@ -427,6 +451,7 @@ class Scanner:
         The windows' share and starts are kept in ``st``: the file's duration is where the
         last window that decoded anything ends.
         """
+        st.identity = _identity(path)  # before any worker reads it
         o = self.options
         if o.coverage >= 1:
             return self._plan(file_id, path)
@@ -481,6 +506,7 @@ class Scanner:
         if self.cache is not None and not self.options.force:
             for st in states.values():
                 if not st.error:
+                    st.identity = _identity(st.path)  # a cached result's tags are written against it
                     st.cached = self.cache.get(st.path)
         todo = [(i, st.path) for i, st in states.items() if st.cached is None and not st.error]
         if todo:  # only now is the model needed: a window of cached files never loads it
@@ -518,7 +544,7 @@ class Scanner:
                     return
                 result = self._finish(states.pop(order.popleft()))
                 if self.cache is not None and (st.cached is None or st.refreshed):
-                    self.cache.put(result, st.identity)
+                    self.cache.put(result, _cache_identity(st.identity))  # the file scanned (or written), not as it is now
                 yield result
 
         results = pool(
@@ -535,6 +561,8 @@ class Scanner:
             if loaded.chunk == 0:
                 st.previous, st.users_tag = loaded.previous, loaded.users_tag
             st.error = loaded.error
+            if not st.error and _replaced(st.identity, loaded.identity):
+                st.error = "file changed while it was scanned"
             st.loaded_last = loaded.last
             if st.window_starts is None:
                 st.n_samples += loaded.n_samples
@@ -607,8 +635,6 @@ class Scanner:
     def _tag(self, st: _FileState, result: TrackResult, users_tag: bool) -> None:
         """Write ``result``'s tags into its file when asked, and say so in ``result.tags``;
         a user's own tag is kept (without --force), the analysis stays in the row."""
-        from .cache import file_identity
-
         if not self.options.write_tags:
             result.tags = "dry-run"
             return
@@ -621,9 +647,8 @@ class Scanner:
             self.source,
         )
         try:
-            write_instruments(st.path, tags)
+            st.identity = write_instruments(st.path, tags, expected=st.identity)  # the cache ties the result to the written file
             result.tags = "written"
-            st.identity = file_identity(st.path)  # the cache ties the result to the written file
         except TagWriteError as exc:
             result.status, result.error, result.tags = "error", f"could not write tags: {exc}", ""
         except Exception as exc:  # a bug in a tag writer must cost one file, not the run

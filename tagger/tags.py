@@ -29,10 +29,15 @@ A write only ever replaces these three fields, and a fourth, ``INSTRUMENTS_PREVI
 :func:`remove_instruments` (``tagger untag``) can put it back. Every other frame, tag,
 picture and the audio stream are left as they are. It goes to a temporary copy in the same folder which
 is flushed to disk and then renamed over the original, so a crash or a kill at any
-moment leaves either the old file or the new one.
+moment leaves either the old file or the new one. The copy gets the original's owner,
+group and permission bits, or the write is refused (``cannot keep the owner``). It is
+created exclusively and locked (``flock``) while it is written, so a second run
+cleaning up the temporary files a killed run left (:func:`cleanup_leftovers`) never
+removes one in use.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import math
@@ -62,9 +67,16 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 from mutagen.wavpack import WavPack
 
+from tagger.atomic import fsync_folder
 from tagger.discover import file_problem
 from tagger.discover import show_path as _show
 from tagger.errors import TagWriteError
+from tagger.identity import FileIdentity
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -525,6 +537,45 @@ def _temp_path(path: Path) -> Path:
     return path.with_name("." + os.fsdecode(name) + suffix)  # a cut UTF-8 sequence survives as surrogates
 
 
+TEMP_ATTEMPTS = 8  # fresh temp names tried before giving up (each collision is a 1 in 2**32 chance)
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new temp next to ``path``, only we can read, locked: ``(fd, its path)``.
+
+    Created exclusively (never an existing file or a planted link). The lock tells a
+    cleanup in another run that the temp is in use; one that got in between the creation
+    and the lock has removed the name, so the name is checked to still be ours.
+    """
+    for _ in range(TEMP_ATTEMPTS):
+        temp = _temp_path(path)
+        try:
+            fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            continue
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            if _names(temp, fd):
+                return fd, temp
+        except BaseException:
+            os.close(fd)
+            _remove_quietly(temp)
+            raise
+        os.close(fd)
+    raise TagWriteError(f"could not create a temporary file next to it in {TEMP_ATTEMPTS} attempts", path)
+
+
+def _names(path: Path, fd: int) -> bool:
+    """True when ``path`` is still the name of the file open as ``fd``."""
+    try:
+        now = os.lstat(path)
+    except OSError:
+        return False
+    held = os.fstat(fd)
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+
 def _remove_quietly(path: Path) -> None:
     """Delete ``path`` if it is there; a failure is logged, never raised (clean-up must not fail)."""
     try:
@@ -533,37 +584,42 @@ def _remove_quietly(path: Path) -> None:
         log.warning("could not remove temporary file %s: %s", _show(path), exc.strerror or exc)
 
 
-def _copy_to_temp(path: Path, temp: Path) -> None:
-    """Copy `path` to a new `temp` only we can read until its permissions are set."""
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as dst, open(path, "rb") as src:
+def _copy_to_temp(path: Path, temp_fd: int) -> None:
+    """Copy `path` into the (empty) temp open as `temp_fd`."""
+    with os.fdopen(temp_fd, "wb", closefd=False) as dst, open(path, "rb") as src:
         shutil.copyfileobj(src, dst, 1 << 20)
 
 
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb+") as fh:
-        fh.flush()
-        os.fsync(fh.fileno())
+def _fsync_file(fd: int) -> None:
+    os.fsync(fd)  # the file's data, whichever descriptor wrote it
 
 
-def _fsync_folder(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+_fsync_folder = fsync_folder
+
+
+def _copy_owner(temp_fd: int, st: os.stat_result, path: Path) -> None:
+    """Give the temp the original's owner and group, or refuse the write.
+
+    The temp replaces the original's inode, so without this a file would silently change
+    hands (say root's file written by ``nobody``). Only root may give a file away, so a
+    user writing another user's file (world-writable, in a world-writable folder) is
+    refused here, before anything is copied.
+    """
+    now = os.fstat(temp_fd)
+    uid = st.st_uid if now.st_uid != st.st_uid else -1
+    gid = st.st_gid if now.st_gid != st.st_gid else -1
+    if (uid, gid) == (-1, -1):
+        return
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _copy_owner_and_mode(temp: Path, st: os.stat_result) -> None:
-    """Give `temp` the original's owner (when allowed) and permission bits."""
-    try:
-        os.chown(temp, st.st_uid, st.st_gid)
+        os.fchown(temp_fd, uid, gid)
     except PermissionError:
-        try:
-            os.chown(temp, -1, st.st_gid)  # a group we belong to is still allowed
-        except PermissionError:
-            log.debug("cannot give %s the group of the original", temp)
-    os.chmod(temp, stat.S_IMODE(st.st_mode))  # after chown, which may clear set-id bits
+        raise TagWriteError(f"cannot keep the owner (uid {st.st_uid}, gid {st.st_gid}) of the file; "
+                            "only its owner or root can write its tags", path) from None
+
+
+def _copy_mode(temp_fd: int, st: os.stat_result) -> None:
+    """Give the temp the original's permission bits (after every write and chown, which clear set-id bits)."""
+    os.fchmod(temp_fd, stat.S_IMODE(st.st_mode))
 
 
 def _verify(temp: Path, fields: Fields, detected: tuple[type, str]) -> None:
@@ -579,28 +635,36 @@ def _verify(temp: Path, fields: Fields, detected: tuple[type, str]) -> None:
 
 
 def _unchanged(path: Path, before: os.stat_result) -> bool:
-    after = path.stat()
-    return (after.st_ino, after.st_size, after.st_mtime_ns) == (
-        before.st_ino,
-        before.st_size,
-        before.st_mtime_ns,
-    )
+    return FileIdentity.of_path(path) == FileIdentity.of(before)
 
 
-def write_instruments(path: Path, tags: InstrumentTags) -> None:
+def _temp_lost(temp: Path, temp_fd: int) -> str | None:
+    """Why the temp is not there any more (removed or replaced by another program), or None."""
+    if _names(temp, temp_fd):
+        return None
+    return (f"its temporary copy {_show(temp.name)} was removed or replaced by another program "
+            "while the tags were written; the file is unchanged")
+
+
+def write_instruments(path: Path, tags: InstrumentTags, expected: FileIdentity | None = None) -> FileIdentity:
     """Replace our three fields in `path`, atomically; every other tag is kept.
 
-    A user's own instruments tag written over is kept in INSTRUMENTS_PREVIOUS. Raises
-    TagWriteError (with a one-line reason) and leaves the file untouched when the file is
-    read-only, hard-linked, unsupported or the write fails at any step.
+    A user's own instruments tag written over is kept in INSTRUMENTS_PREVIOUS.
+    ``expected``: the identity of the file as it was scanned; a file that is no longer
+    that one (replaced, or changed) is refused: ``file changed since it was scanned``.
+    Returns the identity of the file written. Raises TagWriteError (with a one-line
+    reason) and leaves the file untouched when the file is read-only, hard-linked,
+    unsupported, not the file scanned, its owner cannot be kept, or the write fails at
+    any step.
     """
     path = Path(path)
     try:
         confidences = _check_values(tags)
     except ValueError as exc:
         raise TagWriteError(f"invalid tags: {exc}", path) from exc
-    _rewrite(path, lambda audio, kind: _set_fields(audio, kind, tags, confidences))
+    _, written = _rewrite(path, lambda audio, kind: _set_fields(audio, kind, tags, confidences), expected)
     log.debug("wrote instruments %s to %s", tags.instruments, path)
+    return written
 
 
 def remove_instruments(path: Path) -> list[str]:
@@ -611,56 +675,77 @@ def remove_instruments(path: Path) -> list[str]:
     :func:`write_instruments` does, and when the file holds no tags tagger wrote.
     """
     path = Path(path)
-    fields = _rewrite(path, _restore_fields)
+    fields, _ = _rewrite(path, _restore_fields)
     log.debug("removed tagger's instruments from %s", path)
     return split_values(fields["INSTRUMENTS_VERBATIM"])
 
 
-def _rewrite(path: Path, edit: Callable[[Any, str], Fields]) -> Fields:
+def _rewrite(path: Path, edit: Callable[[Any, str], Fields],
+             expected: FileIdentity | None = None) -> tuple[Fields, FileIdentity]:
     """Apply ``edit`` (it changes the loaded tags and returns our fields as they must
-    read back) to `path`, atomically: a checked temporary copy replaces the file."""
+    read back) to `path`, atomically: a checked temporary copy replaces the file.
+
+    ``expected``: the file's identity when it was read (None: no check). Returns the
+    fields and the identity of the file written (what the resume cache is keyed on)."""
     # Work on the file a symlink points to, so the link itself stays a link.
     target = path.resolve() if path.is_symlink() else path
     try:
         st = target.stat()
     except OSError as exc:
         raise TagWriteError(f"cannot stat file: {exc.strerror or exc}", path) from exc
+    if expected is not None and FileIdentity.of(st) != expected:
+        raise TagWriteError("file changed since it was scanned", path)
     _check_writable(target, st)
     detected = _detect(target)  # fail on unsupported files before copying anything
 
-    temp = _temp_path(target)
     try:
-        _copy_to_temp(target, temp)
-        audio, kind = _open(temp, detected)  # the temp's name does not end in .flac, .mp3...
-        original_tail = _tail(temp, ID3V1_SIZE) if isinstance(audio, MP3) else b""
-        fields = edit(audio, kind)
-        _save(audio, kind)
-        _restore_id3v1(temp, original_tail)
-        _verify(temp, fields, detected)
-        _fsync_file(temp)
-        _copy_owner_and_mode(temp, st)
-        if not _unchanged(target, st):
-            raise TagWriteError("file changed while its tags were written", path)
-        os.replace(temp, target)  # atomic on one filesystem: old file or new, never half
-    except BaseException as exc:  # also on KeyboardInterrupt: never leave a temp behind
-        _remove_quietly(temp)
-        if isinstance(exc, TagWriteError):
-            raise TagWriteError(exc.message, path) from exc
-        if not isinstance(exc, Exception):
-            raise
-        raise TagWriteError(f"tag write failed: {_plain(exc)}", path) from exc
+        fd, temp = _create_temp(target)
+    except OSError as exc:
+        raise TagWriteError(f"cannot create a temporary file next to it: {exc.strerror or exc}", path) from exc
+    try:
+        try:
+            _copy_owner(fd, st, path)  # refused before anything is copied
+            _copy_to_temp(target, fd)
+            audio, kind = _open(temp, detected)  # the temp's name does not end in .flac, .mp3...
+            original_tail = _tail(temp, ID3V1_SIZE) if isinstance(audio, MP3) else b""
+            fields = edit(audio, kind)
+            _save(audio, kind)
+            _restore_id3v1(temp, original_tail)
+            _verify(temp, fields, detected)
+            _fsync_file(fd)
+            _copy_mode(fd, st)
+            written = FileIdentity.of(os.fstat(fd))
+            if not _unchanged(target, st):
+                raise TagWriteError("file changed while its tags were written", path)
+            if (lost := _temp_lost(temp, fd)) is not None:
+                raise TagWriteError(lost, path)
+            os.replace(temp, target)  # atomic on one filesystem: old file or new, never half
+        except BaseException as exc:  # also on KeyboardInterrupt: never leave a temp behind
+            lost = _temp_lost(temp, fd)
+            if lost is None:
+                _remove_quietly(temp)
+            if not isinstance(exc, Exception):
+                raise
+            if lost is not None:  # the true reason, not what that did to mutagen
+                raise TagWriteError(lost, path) from exc
+            if isinstance(exc, TagWriteError):
+                raise TagWriteError(exc.message, path) from exc
+            raise TagWriteError(f"tag write failed: {_plain(exc)}", path) from exc
+    finally:
+        os.close(fd)  # releases the lock, once the temp is renamed or removed
     try:
         _fsync_folder(target.parent)  # make the rename itself durable
     except OSError as exc:  # the file is already replaced; only durability is at stake
         log.warning("could not fsync folder %s: %s", target.parent, exc)
-    return fields
+    return fields, written
 
 
 def cleanup_leftovers(folder: Path) -> list[Path]:
     """Delete the temp files a killed run left in `folder` (not its subfolders); return them.
 
-    Never raises: an unreadable or vanished folder, or a temp that cannot be removed, is
-    logged as a warning and left.
+    A temp that another run is writing (it holds its lock) is left alone. Never raises:
+    an unreadable or vanished folder, or a temp that cannot be removed, is logged as a
+    warning and left.
     """
     removed = []
     try:
@@ -669,10 +754,11 @@ def cleanup_leftovers(folder: Path) -> list[Path]:
         log.warning("could not look for leftover temporary files in %s: %s", _show(folder), exc.strerror or exc)
         return removed
     for entry in entries:
+        if not _TEMP_NAME.match(entry.name):
+            continue
         try:
-            if not (_TEMP_NAME.match(entry.name) and entry.is_file() and not entry.is_symlink()):
+            if not _remove_if_abandoned(entry):
                 continue
-            entry.unlink()
         except FileNotFoundError:
             continue
         except OSError as exc:
@@ -681,4 +767,33 @@ def cleanup_leftovers(folder: Path) -> list[Path]:
         log.info("removed leftover temp file %s", _show(entry))
         removed.append(entry)
     return removed
+
+
+def _remove_if_abandoned(entry: Path) -> bool:
+    """Remove the temp ``entry`` when no run is writing it (nobody holds its lock): True if removed.
+
+    Never a symlink or anything but a regular file. The lock is held while the name is
+    removed, and the name checked to still be the file locked.
+    """
+    try:
+        fd = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink: not ours
+            return False
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.debug("%s is being written by another run: left alone", _show(entry))
+                return False
+        if not _names(entry, fd):
+            return False
+        entry.unlink()
+        return True
+    finally:
+        os.close(fd)
 

@@ -296,7 +296,7 @@ def test_running_out_of_memory_costs_one_row(tmp_path, monkeypatch):
         raise MemoryError
 
     monkeypatch.setattr(scan_mod, "decode", no_memory)
-    loaded = load_span(_Task(0, str(song), 0, 0.0, None, True), 22050, 66150, 66150, False, 120.0, 512)
+    loaded = load_span(_Task(0, str(song), 0, 0.0, None, True), 22050, 66150, 66150, 120.0, 512)
     assert loaded.error == "decoding needed more than the per-file memory limit (512 MB)" and loaded.inputs is None
     assert scan_mod._worker_failed(_Task(0, str(song), 0, 0.0, None, True), scan_mod.TaskTimeout(150.0)).error == (
         "took longer than the per-file time limit; its decoder process was stopped after 150 s")

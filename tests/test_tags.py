@@ -600,8 +600,8 @@ write_instruments(Path(sys.argv[1]), tags)
 print("done", flush=True)
 """
 _WRITE_STEPS = [
-    "_copy_to_temp", "_save", "_restore_id3v1", "_verify", "_fsync_file",
-    "_copy_owner_and_mode", "replace", "_fsync_folder",
+    "_copy_owner", "_copy_to_temp", "_save", "_restore_id3v1", "_verify", "_fsync_file",
+    "_copy_mode", "replace", "_fsync_folder",
 ]
 
 

@@ -3,7 +3,9 @@
 # soundfonts and their players, the voice engines, the C++ compiler of the compiled training step, and the recordings of the held-out
 # `recorded` set (lmms-common, sonic-pi-samples) and `recorded2` set (gcompris-qt-data,
 # grandorgue-demo, hydrogen-drumkits-effects, fretsonfire-songs-muldjord,
-# csoundqt-examples): evaluation only, never trained on. As root, installs the missing
+# csoundqt-examples) and the `band` set (fretsonfire-songs-muldjord's songs as mixed):
+# evaluation only, never trained on; and two games' sound effects for label-free negatives
+# (lbreakout2-data for training, pingus-data held out: training/corpus/negatives.py). As root, installs the missing
 # ones; otherwise prints one line naming them and exits 1.
 set -euo pipefail
 PACKAGES=(fluid-soundfont-gm timgm6mb-soundfont csound-soundfont freepats timidity libfluidsynth3
@@ -11,7 +13,8 @@ PACKAGES=(fluid-soundfont-gm timgm6mb-soundfont csound-soundfont freepats timidi
           festvox-us-slt-hts festvox-ru espeak-ng lmms-common sonic-pi-samples
           g++)  # torch.compile's C++ compiler: both trainings run --compile
 # data only: without their recommends, which are the programs (gcompris, csoundqt and their Qt)
-RECORDINGS=(gcompris-qt-data grandorgue-demo hydrogen-drumkits-effects fretsonfire-songs-muldjord csoundqt-examples)
+RECORDINGS=(gcompris-qt-data grandorgue-demo hydrogen-drumkits-effects fretsonfire-songs-muldjord csoundqt-examples
+            lbreakout2-data pingus-data)  # the last two: game sound effects, label-free negatives (train / held out)
 not_installed() {
   for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"

@@ -4,9 +4,9 @@ Only the workers move: they decode and segment; the driver still scores, and alo
 the CSV and tags, so a task that an engine retries can never write twice. The engines are
 optional extras, imported only when asked for:
 
-- ``dask``: ``pip install 'tagger[dask]'``; connects to ``$DASK_SCHEDULER_ADDRESS`` when
+- ``dask``: the ``dask`` extra (``pip install 'dask[distributed]'``); connects to ``$DASK_SCHEDULER_ADDRESS`` when
   set (e.g. ``tcp://scheduler:8786``), else starts a local cluster of ``jobs`` processes.
-- ``ray``: ``pip install 'tagger[ray]'``; connects to ``$RAY_ADDRESS`` when set (e.g.
+- ``ray``: the ``ray`` extra (``pip install ray``); connects to ``$RAY_ADDRESS`` when set (e.g.
   ``ray://head:10001`` or ``auto``), else starts a local ray with ``jobs`` CPUs.
 
 Every worker needs tagger installed, at the same version, and read access to the files
@@ -289,7 +289,7 @@ def _dask(jobs: int) -> Iterator[object]:
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise BackendError("the dask backend needs: pip install 'tagger[dask]'") from None
+        raise BackendError("the dask backend needs: pip install 'dask[distributed]' (the dask extra)") from None
     address = os.environ.get("DASK_SCHEDULER_ADDRESS")
     cluster = None
     if address:
@@ -312,7 +312,7 @@ def _ray(jobs: int) -> Iterator[None]:
     try:
         import ray
     except ImportError:
-        raise BackendError("the ray backend needs: pip install 'tagger[ray]'") from None
+        raise BackendError("the ray backend needs: pip install ray (the ray extra)") from None
     address = os.environ.get("RAY_ADDRESS")
     started = not ray.is_initialized()
     if started:

@@ -3,9 +3,12 @@
 A file's result is reused (status ``skipped``) when its path, size and mtime, the model
 version and the settings that change results (threshold, top-k, hop, and a quick pass's
 coverage) are all what they were. The path is the resolved one (absolute, symlinks followed), so ``tagger scan src``
-and ``tagger scan /abs/src`` share their results. Results are stored after tags are
-written, with the file's new size and mtime, so a repeated ``--write-tags`` run skips
-what it finished and an interrupted one redoes only what it had not finished. Errors
+and ``tagger scan /abs/src`` share their results. A stored result says what the file's
+tags were then (its ``tags``: ``written``, ``kept`` or ``dry-run``); a dry run's result is
+reused by a ``--write-tags`` run, which only writes its tags (see
+:meth:`tagger.scan.Scanner`). Results are stored after tags are written, with the file's
+new size and mtime, so a repeated ``--write-tags`` run skips what it finished and an
+interrupted one redoes only what it had not finished. Errors
 are not stored: a failed file is tried again. A result is stored with its segment
 timeline (scores to 3 decimals), so a resumed run writes the ``--segments`` file whole
 again; an entry from before timelines is a miss.
@@ -60,6 +63,15 @@ def is_damaged(exc: sqlite3.Error) -> bool:
 def _key(path: Path) -> bytes:
     """The cache key of a file: its resolved path, as bytes (any file name, UTF-8 or not)."""
     return os.fsencode(os.path.realpath(path))
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """What a stored result is tied to: the file's ``(size, mtime_ns)``; None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def open_cache(path: Path, key: str) -> ResultCache:
@@ -121,22 +133,25 @@ class ResultCache:
             raise
         self._last_commit = time.monotonic()
 
-    def get(self, path: Path, write_tags: bool) -> TrackResult | None:
-        """The stored result of an unchanged file, as a ``skipped`` row; None to (re)scan it."""
-        try:
-            st = os.stat(path)
-        except OSError:
+    def get(self, path: Path) -> TrackResult | None:
+        """The stored result of an unchanged file, as a ``skipped`` row; None to (re)scan it.
+
+        Its ``tags`` say what the file's tags were when it was stored: ``dry-run`` (nothing
+        written), ``written`` or ``kept``; the scanner decides what this run's row says.
+        """
+        identity = file_identity(path)
+        if identity is None:
             return None
         row = self.db.execute(
             "SELECT result FROM results WHERE path=? AND size=? AND mtime_ns=? AND key=?",
-            (_key(path), st.st_size, st.st_mtime_ns, self.key),
+            (_key(path), *identity, self.key),
         ).fetchone()
         if row is None:
             return None
         try:
             d = json.loads(row[0])
-            if write_tags and d["tags"] not in ("written", "kept"):
-                return None  # scanned in a dry run: tags still to write
+            if d["tags"] not in ("written", "kept", "dry-run"):
+                return None  # not a result we store
             if "timeline" not in d:
                 return None  # stored before results kept their segment scores: rescan once
             d["path"] = path
@@ -150,19 +165,20 @@ class ResultCache:
             log.warning("the cache's entry for %s is damaged (%s): scanning the file again", path, type(exc).__name__)
             return None
 
-    def put(self, result: TrackResult) -> None:
+    def put(self, result: TrackResult, identity: tuple[int, int] | None = None) -> None:
+        """Store a finished result, tied to ``identity`` (:func:`file_identity`; None: the
+        file as it is now). After a tag write, the identity must be the written file's."""
         if result.status == "error":
             return
-        try:
-            st = os.stat(result.path)
-        except OSError:
+        identity = identity or file_identity(result.path)
+        if identity is None:
             return
         d = asdict(replace(result, timeline=None))
         d["timeline"] = result.timeline.to_json() if result.timeline is not None else None  # segment scores too
         d["path"] = ""
         self.db.execute(
             "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)",
-            (_key(result.path), st.st_size, st.st_mtime_ns, self.key, json.dumps(d)),
+            (_key(result.path), *identity, self.key, json.dumps(d)),
         )
         if time.monotonic() - self._last_commit > COMMIT_EVERY_S:
             self.db.commit()

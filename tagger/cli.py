@@ -1,4 +1,4 @@
-"""The command line: a thin layer over :mod:`tagger.scan`, :mod:`tagger.train`, :mod:`tagger.evaluate`.
+"""The command line: a thin layer over :mod:`tagger.scan`, :mod:`tagger.untag`, :mod:`tagger.train`, :mod:`tagger.evaluate`.
 
 Progress and tables go to stderr; machine output (CSV file, ``--json`` lines) never
 mixes with them. Exit codes (DESIGN.md): 0 every file handled, 1 some files failed, 2 bad
@@ -201,7 +201,7 @@ def scan(
     hop: Optional[float] = typer.Option(None, min=0.1, help="Seconds between segment starts (default: the segment length, 3 s)."),
     file_timeout: float = typer.Option(120.0, "--file-timeout", min=0.0, metavar="SECONDS", help="Give up on a file whose decoding takes longer (each 10-minute span of a long file); 0: no limit."),
     file_memory: int = typer.Option(2048, "--file-memory", min=0, metavar="MB", help="Memory cap of each decoding process (with --jobs 2 or more); a file that needs more fails alone; 0: no cap."),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip files unchanged since a run with the same model and settings (cache next to the CSV)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse the results of files unchanged since a run with the same model and settings (cache next to the CSV); --write-tags after a dry run then only writes the tags."),
     json_lines: bool = typer.Option(False, "--json", help="Print one JSON line per file on stdout instead of the summary table."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar, no summary, errors only."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
@@ -217,7 +217,7 @@ def scan(
 
     _setup_logging(verbose, quiet)
     _check_paths(paths)
-    _check_outputs(csv_path, segments_path, html_path)
+    _check_outputs(paths, csv_path, segments_path, html_path)
     try:
         if device == Device.cuda:
             resolve_device(device.value)  # asked for CUDA: say now if there is none
@@ -333,18 +333,17 @@ def _check_paths(paths: list[Path]) -> None:
             raise _fail(f"{show_path(path)}: {why}") from None
 
 
-def _check_outputs(csv_path: Path, segments_path: Optional[Path], html_path: Optional[Path]) -> None:
-    """Exit 2 (bad usage) when an output names a folder, or a file in a folder that does not
-    exist, or a Parquet timeline without pyarrow: before anything is loaded or written."""
+def _check_outputs(paths: list[Path], csv_path: Path, segments_path: Optional[Path], html_path: Optional[Path]) -> None:
+    """Exit 2 (bad usage) when an output may not be written (see :func:`tagger.outputs.check_outputs`:
+    a folder, an input, an existing file of another kind, another output), or for a Parquet
+    timeline without pyarrow: before anything is loaded or written."""
+    from .outputs import OutputError, check_outputs, scan_outputs
     from .timeline import ParquetMissing, is_parquet, require_pyarrow
 
-    for option, path in (("--csv", csv_path), ("--segments", segments_path), ("--html", html_path)):
-        if path is None:
-            continue
-        if path.is_dir():
-            raise _fail(f"{option} {show_path(path)} is a folder; give a file name")
-        if not path.parent.is_dir():
-            raise _fail(f"{option} {show_path(path)}: no such folder {show_path(path.parent)}")
+    try:
+        check_outputs(paths, scan_outputs(csv_path, segments_path, html_path))
+    except OutputError as exc:
+        raise _fail(str(exc)) from None
     if segments_path is not None and is_parquet(segments_path):
         try:
             require_pyarrow()
@@ -375,7 +374,8 @@ def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[
     with contextlib.ExitStack() as outputs:  # closed after the workers have stopped
 
         def open_outputs() -> tuple[CsvReport, TimelineWriter | None]:
-            scorer.result()  # the model loads while the first files decode: raises ModelLoadError
+            if scorer.started:  # the model loads while the first files decode (none when all are cached)
+                scorer.result()  # raises ModelLoadError
             opened = outputs.enter_context(CsvReport.open(csv_path, scorer.labels))
             if segments_path is None:
                 return opened, None
@@ -411,16 +411,14 @@ def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[
 
 
 def _result_line(result) -> Text:  # noqa: ANN001 (a tagger.scan.TrackResult)
-    """One file's result for the terminal: ``path: drums 0.93, bass 0.71``, or why it was skipped."""
+    """One file's result for the terminal: ``path: drums 0.93, bass 0.71``, and where it came from."""
     labels = ", ".join(f"{label} {score:.2f}" for label, score in result.instruments)
     line = Text(f"{show_path(result.path)}: ")
-    if result.status == "skipped":
-        why = "its own instruments tag kept" if result.tags == "kept" else "unchanged since the last run"
-        line.append(f"skipped, {why}", style="dim")
-        if labels:
-            line.append(f" ({labels})", style="dim")
-    else:
-        line.append(labels or "no instrument", style="green" if labels else "dim")
+    line.append(labels or "no instrument", style="green" if labels else "dim")
+    notes = (["from the cache"] if result.status == "skipped" else []) + (
+        ["its own instruments tag kept"] if result.tags == "kept" else [])
+    if notes:
+        line.append(f" ({'; '.join(notes)})", style="dim")
     return line
 
 
@@ -447,12 +445,17 @@ def report(
 ) -> None:
     """Write one self-contained HTML file (no server, no network) from a report and its timeline."""
     from .html_report import report_model
+    from .outputs import HTML_PAGE, Output, OutputError, check_outputs
     from .weights import bundled_model_path, read_header
 
     _setup_logging(False, False)
     for p in (csv_report, segments):
         if p is not None and not p.is_file():
             raise _fail(f"{p}: no such file")
+    try:
+        check_outputs([p for p in (csv_report, segments) if p is not None], [Output("-o", out, HTML_PAGE)])
+    except OutputError as exc:
+        raise _fail(str(exc)) from None
     thresholds = track_threshold = None  # the model's: ticks on the track scores, where labels play on the heat maps
     try:
         header = read_header(model or bundled_model_path())
@@ -472,11 +475,59 @@ def report(
     err.print(f"wrote {out}", highlight=False)
 
 
+@app.command()
+@_command
+def untag(
+    paths: list[Path] = typer.Argument(..., help="Music files or folders (searched recursively)."),
+    write_tags: bool = typer.Option(False, "--write-tags", help="Change the files (default: a dry run that only says what it would do, as scan without --write-tags)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Errors only."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Undo tagger's tags: remove what it wrote and put back your own instruments tag where it wrote over one."""
+    from .untag import untag as untag_files
+
+    _setup_logging(verbose, quiet)
+    _check_paths(paths)
+    counts: Counter = Counter()
+    try:
+        for result in untag_files(paths, dry_run=not write_tags):
+            counts[result.status] += 1
+            line = _untag_line(result)
+            if result.status == "error":
+                err.print(line, style="red", markup=False, highlight=False, soft_wrap=True)
+            elif not quiet:
+                err.print(line, markup=False, highlight=False, soft_wrap=True)
+    except OSError as exc:  # a path named on the command line vanished since it was checked
+        raise _fail(f"{show_path(exc.filename or '')}: {exc.strerror or exc}") from None
+    if not quiet:
+        said = {"restored": "restored", "removed": "removed"} if write_tags else {"restored": "to restore", "removed": "to remove"}
+        done = ", ".join(f"{counts[s]} {said.get(s, s)}" for s in ("restored", "removed", "untouched", "error") if counts[s])
+        done = done or "no audio files found"
+        mode = "" if write_tags else " (dry run: nothing written; use --write-tags to undo)"
+        err.print(f"{done}{mode}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_FAILED_FILES if counts["error"] else 0)
+
+
+def _untag_line(result) -> str:
+    """One line per file: what was (or, in a dry run, would be) done."""
+    path = show_path(result.path)
+    if result.status == "error":
+        return f"error: {path}: {result.error}"
+    if result.status == "untouched":
+        return f"untouched: {path}: no instruments tag written by tagger"
+    verb = {"restored": "would restore" if result.dry_run else "restored",
+            "removed": "would remove" if result.dry_run else "removed"}[result.status]
+    removed = "; ".join(result.removed) or "none"
+    if result.status == "restored":
+        return f"{verb}: {path}: {'; '.join(result.restored)} (instead of tagger's {removed})"
+    return f"{verb}: {path}: tagger's {removed}"
+
+
 def _summary(counts: Counter, found: Counter, written: list[tuple[str, Path]], write_tags: bool) -> None:
     """The end of a scan: counts, the labels found most, every file written (``(what, path)``), the tags."""
     table = Table(title="tagger scan", show_header=False)
-    table.add_row("files ok", str(counts["ok"]))
-    table.add_row("skipped", str(counts["skipped"]))
+    cached = f" ({counts['skipped']} from the cache)" if counts["skipped"] else ""  # skipped: a result reused
+    table.add_row("files ok", f"{counts['ok'] + counts['skipped']}{cached}")
     table.add_row("failed", f"[red]{counts['error']}[/]" if counts["error"] else "0")
     table.add_row("top instruments", ", ".join(f"{label} ({n})" for label, n in found.most_common(5)) or "-")
     table.add_row("tags", "written" if write_tags else "dry run (use --write-tags to write)")

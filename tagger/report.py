@@ -8,16 +8,19 @@ row. One run at a time writes a report: :func:`report_lock` holds ``<report>.loc
 from __future__ import annotations
 
 import contextlib
-import csv
+import errno
 import io
 import json
 import logging
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from .atomic import RecordFile
 from .errors import TaggerError
+from .cells import dict_row_writer, list_cell, path_cell, text_cell
 from .scan import TrackResult
 
 try:
@@ -37,18 +40,22 @@ def columns(labels: Sequence[str]) -> list[str]:
 
 
 def row(result: TrackResult, labels: Sequence[str]) -> dict[str, str]:
-    """A result as CSV cells (strings)."""
+    """A result as CSV cells (strings), safe to open in a spreadsheet (:mod:`tagger.cells`).
+
+    Text from the files (the previous tag values, an error that quotes a decoder) cannot
+    start a formula; the path is exact, with ``./`` in front where it would start one.
+    """
     has_scores = bool(result.scores)
     cells = {
-        "path": str(result.path),
+        "path": path_cell(result.path),
         "status": result.status,
-        "error": result.error,
+        "error": text_cell(result.error),
         "duration_s": f"{result.duration_s:.3f}" if result.duration_s else "",
         "segments": str(result.segments) if has_scores else "",
         "instruments": ";".join(label for label, _ in result.instruments),
-        "model": result.model,
+        "model": text_cell(result.model),
         "tags": result.tags,
-        "previous_instruments": ";".join(result.previous_instruments),
+        "previous_instruments": list_cell(result.previous_instruments),
     }
     for label in labels:
         cells[label] = f"{result.scores[label]:.3f}" if has_scores else ""
@@ -98,9 +105,9 @@ class CsvReport:
         self.path = path
         self.labels = list(labels)
         self.rows = 0  # whole rows on disk
-        self._whole = file.tell()  # bytes up to the end of the last whole row
+        self._out = RecordFile(file, path)  # a row is on disk whole, or not at all
         self._buf = io.StringIO()
-        self._writer = csv.DictWriter(self._buf, fieldnames=columns(self.labels), lineterminator="\n")
+        self._writer = dict_row_writer(self._buf, columns(self.labels))  # a lone \r in a name is quoted
         self._writer.writeheader()
         self._emit()
 
@@ -115,25 +122,13 @@ class CsvReport:
 
     def _emit(self) -> None:
         # Names that are not UTF-8 arrive as surrogate escapes: written back as their bytes.
-        data = memoryview(self._buf.getvalue().encode("utf-8", "surrogateescape"))
+        data = self._buf.getvalue().encode("utf-8", "surrogateescape")
         self._buf.seek(0)
         self._buf.truncate()
         try:
-            done = 0
-            while done < len(data):  # the OS may take part of a write (then fail on the rest)
-                done += self.file.write(data[done:])
-        except OSError as exc:
-            self._cut_back()
+            self._out.append(data)
+        except OSError as exc:  # cut back to the last whole row
             raise ReportError(_reason(exc), self.path) from exc
-        self._whole += len(data)
-
-    def _cut_back(self) -> None:
-        """Drop the part of a row that a failed write left (truncating frees, so it works on a full disk)."""
-        try:
-            self.file.truncate(self._whole)
-            self.file.seek(self._whole)
-        except OSError as exc:
-            log.warning("could not cut %s back to its last whole row: %s", self.path, _reason(exc))
 
     def write(self, result: TrackResult) -> None:
         self._writer.writerow(row(result, self.labels))
@@ -171,9 +166,15 @@ def report_lock(csv_path: Path) -> Iterator[Path]:
         yield path
         return
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by worker processes
+        # Never through a symlink planted under the lock's name (it would take our pid
+        # into its target); not inherited by worker processes.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o644)
     except OSError as exc:
-        raise ReportError(f"cannot create the lock file {path.name}: {_reason(exc)}", csv_path) from exc
+        why = "it is a symlink; remove it" if exc.errno == errno.ELOOP else _reason(exc)
+        raise ReportError(f"cannot create the lock file {path.name}: {why}", csv_path) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or a device planted there
+        os.close(fd)
+        raise ReportError(f"cannot create the lock file {path.name}: it is not a regular file; remove it", csv_path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

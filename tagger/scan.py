@@ -17,7 +17,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import islice
@@ -35,6 +35,7 @@ from .discover import discover, file_problem, show_path
 from .config import FrontendConfig
 from .errors import AudioDecodeError, TaggerError, TagWriteError
 from .frontend import logmel
+from .identity import FileIdentity
 from .segments import SILENCE_DB, cut_segments, loudness_db, segment_starts
 from .tags import InstrumentTags, cleanup_leftovers, read_instruments, write_instruments
 from .timeline import Timeline, activity, make_timeline
@@ -85,7 +86,11 @@ class TrackResult:
     scores: dict[str, float] = field(default_factory=dict)  # label -> track score
     instruments: list[tuple[str, float]] = field(default_factory=list)  # ranked (label, score)
     model: str = ""
-    tags: str = ""  # written | dry-run | kept | ""
+    # What this run did with the file's tags: dry-run (nothing written, whatever an earlier
+    # run wrote), written (the file holds these instruments: written by this run, or by an
+    # earlier one when the result comes from the cache), kept (a user's own tag left as it
+    # was; the analysis is in the row all the same), "" on an error.
+    tags: str = ""
     previous_instruments: list[str] = field(default_factory=list)
     # Where the instruments play (None for an error or a kept file): every scored segment
     # with its start, end, loudness and scores, and per label the time ranges it is active.
@@ -132,6 +137,9 @@ class _Loaded:
     previous: list[str] = field(default_factory=list)
     users_tag: bool = False
     error: str = ""
+    # The file as the worker opened it (FileIdentity.portable), checked against the
+    # identity the driver took before sending the task.
+    identity: tuple[int, int, int] | None = None
 
 
 @dataclass
@@ -152,6 +160,13 @@ class _FileState:
     # so the file ends where the last window that decoded anything ends (the windows'
     # samples do not add up to the duration).
     window_starts: tuple[int, ...] | None = None
+    # The file as it was scanned (taken before its first span is sent to a worker, or
+    # before its cached result is looked up), and once its tags are written, as written:
+    # tags are written, and the result stored in the cache, only against it (None: the
+    # file could not be read). ``refreshed``: a cached result whose tags this run wrote
+    # (or found kept), to store again.
+    identity: FileIdentity | None = None
+    refreshed: bool = False
 
 
 class ScorerInBackground:
@@ -159,8 +174,10 @@ class ScorerInBackground:
 
     Importing torch and building the network take a second or two. The scanner needs only
     the weights' header (configs, labels, version; read without torch) to start decoding,
-    so that is here at once, and the first :meth:`score` waits for the model. A failure to
-    load (weights that do not fit their config, say) is raised by that first call.
+    so that is here at once. The model starts loading when :meth:`start` is called (the
+    scanner calls it once some file needs scoring: a run whose files all come from the
+    cache never loads it), and the first :meth:`score` waits for it. A failure to load
+    (weights that do not fit their config, say) is raised by that first call.
     """
 
     def __init__(self, path: str | Path | None = None, device: str = "auto", batch_size: int = 256,
@@ -173,9 +190,22 @@ class ScorerInBackground:
         self._lock = threading.Lock()
         self._threads: int | None = None  # asked for before the model was there
         self._scorer: Scorer | None = None
-        loader = ThreadPoolExecutor(1, thread_name_prefix="tagger-model")
-        self._future = loader.submit(self._load, path, device, batch_size)
-        loader.shutdown(wait=False)
+        self._path = path
+        self._future: Future[Scorer] | None = None
+
+    def start(self) -> None:
+        """Start loading the model in a thread, if not yet started."""
+        with self._lock:
+            if self._future is not None:
+                return
+            loader = ThreadPoolExecutor(1, thread_name_prefix="tagger-model")
+            self._future = loader.submit(self._load, self._path, self.device, self.batch_size)
+            loader.shutdown(wait=False)
+
+    @property
+    def started(self) -> bool:
+        """True once the model has been asked for (it may still be loading)."""
+        return self._future is not None
 
     def _load(self, path: Path, device: str, batch_size: int) -> Scorer:
         from .inference import Scorer
@@ -197,7 +227,8 @@ class ScorerInBackground:
         return cpu_without_torch(self.device) or self.result().frontend_in_workers
 
     def result(self) -> Scorer:
-        """The loaded scorer; waits for it."""
+        """The loaded scorer; starts loading it if need be, and waits for it."""
+        self.start()
         return self._future.result()
 
     def set_threads(self, n: int) -> int | None:
@@ -216,11 +247,14 @@ class ScorerInBackground:
 
 
 def load_span(
-    task: _Task | _Windows, sample_rate: int, seg_len: int, hop: int, skip_users_tags: bool,
+    task: _Task | _Windows, sample_rate: int, seg_len: int, hop: int,
     time_limit_s: float | None = None, memory_mb: int | None = None, frontend: FrontendConfig | None = None,
     decoder: Callable[..., np.ndarray] | None = None,
 ) -> _Loaded | list[_Loaded]:
     """Worker: read tags (first span), decode one span and cut it into segments.
+
+    A file with a user's own instruments tag is decoded too: a run that keeps the tag
+    still reports the file's analysis.
 
     With ``frontend``, the segments' log-Mel features are returned instead of waveforms.
     ``time_limit_s`` bounds the decode; ``memory_mb`` is only named in the reason when
@@ -229,21 +263,20 @@ def load_span(
     pass's windows give one result per window, see :func:`load_windows`.
     """
     if isinstance(task, _Windows):
-        return load_windows(task, sample_rate, seg_len, hop, skip_users_tags, time_limit_s, memory_mb, frontend)
+        return load_windows(task, sample_rate, seg_len, hop, time_limit_s, memory_mb, frontend)
     out = _Loaded(task.file_id, task.chunk, task.last)
     path = Path(task.path)
     try:
         problem = file_problem(path)  # before anything opens it: a FIFO blocks, a device never ends
         if problem:
             raise AudioDecodeError(problem, path)
+        out.identity = FileIdentity.of_path(path).portable  # what is decoded is this file
         if task.chunk == 0:
             try:
                 existing = read_instruments(path)
                 out.previous, out.users_tag = existing.instruments, existing.is_users
             except TagWriteError:
                 pass  # no tags we can read: nothing to keep, nothing to undo
-            if out.users_tag and skip_users_tags:
-                return out
         overlap = (seg_len - hop) / sample_rate if seg_len > hop else 0.0
         span = None if task.last else task.span_s + overlap
         audio = (decoder or decode)(path, sample_rate, task.start_s, span, time_limit_s=time_limit_s)
@@ -275,26 +308,26 @@ def load_span(
 
 
 def load_windows(
-    windows: _Windows, sample_rate: int, seg_len: int, hop: int, skip_users_tags: bool,
+    windows: _Windows, sample_rate: int, seg_len: int, hop: int,
     time_limit_s: float | None = None, memory_mb: int | None = None, frontend: FrontendConfig | None = None,
 ) -> list[_Loaded]:
     """Worker, quick pass: :func:`load_span` on each window, the file opened once for all.
 
     Opening the file for each window would make FFmpeg read an MP3's packet headers from
     the start up to every window (see :class:`tagger.decode.OpenFile`). ``time_limit_s``
-    holds for all the windows together. Stops after a window that failed or found a
-    user's tag to keep (the file is done with).
+    holds for all the windows together. Stops after a window that failed (the file is
+    done with).
     """
     first = windows.tasks[0]
     out = []
     with OpenFile(Path(first.path), sample_rate, time_limit_s) as opened:
         for task in windows.tasks:
-            loaded = load_span(task, sample_rate, seg_len, hop, skip_users_tags, time_limit_s, memory_mb,
+            loaded = load_span(task, sample_rate, seg_len, hop, time_limit_s, memory_mb,
                                frontend, decoder=opened.decode)
-            if loaded.n_samples == 0 and not (loaded.error or loaded.users_tag):
-                loaded = _Loaded(task.file_id, task.chunk, task.last)  # past the end (a truncated file): no padded segment
+            if loaded.n_samples == 0 and not loaded.error:  # past the end (a truncated file): no padded segment
+                loaded = _Loaded(task.file_id, task.chunk, task.last, previous=loaded.previous, users_tag=loaded.users_tag)
             out.append(loaded)
-            if loaded.error or (loaded.users_tag and skip_users_tags):
+            if loaded.error:
                 break
     return out
 
@@ -319,6 +352,23 @@ def _failed(states: dict[int, _FileState], file_id: int) -> bool:
     """True when the file is done with (its row is out) or has failed."""
     st = states.get(file_id)
     return st is None or bool(st.error)
+
+
+def _replaced(planned: FileIdentity | None, opened: tuple[int, int, int] | None) -> bool:
+    """True when the file a worker opened is not the one the driver planned (replaced or changed)."""
+    return planned is not None and opened is not None and opened != planned.portable
+
+
+def _cache_identity(identity: FileIdentity | None) -> tuple[int, int] | None:
+    """What the resume cache keys a result on: ``(size, mtime_ns)``."""
+    return None if identity is None else (identity.size, identity.mtime_ns)
+
+
+def _identity(path: Path) -> FileIdentity | None:
+    try:
+        return FileIdentity.of_path(path)
+    except OSError:
+        return None  # the decode (or the tag write) will say what is wrong
 
 
 def _batched(iterable: Iterable, n: int) -> Iterator[list]:
@@ -350,7 +400,7 @@ class Scanner:
 
     @property
     def keeps_users_tags(self) -> bool:
-        """A user's own instruments tag is kept (file skipped) when writing without --force."""
+        """A user's own instruments tag is kept (not written over) when writing without --force."""
         return self.options.write_tags and not self.options.force
 
     @property
@@ -401,6 +451,7 @@ class Scanner:
         The windows' share and starts are kept in ``st``: the file's duration is where the
         last window that decoded anything ends.
         """
+        st.identity = _identity(path)  # before any worker reads it
         o = self.options
         if o.coverage >= 1:
             return self._plan(file_id, path)
@@ -447,9 +498,6 @@ class Scanner:
                 self.scorer.set_threads(previous)
 
     def _scan_window(self, pool: Mapper, offset: int, files: list[Path]) -> Iterator[TrackResult]:
-        # On the CPU the workers run the frontend (asked once per window: a GPU may still be loading).
-        in_workers = self.scorer.frontend_in_workers
-        score = self.scorer.score_features if in_workers else self.scorer.score
         states = {offset + i: _FileState(path) for i, path in enumerate(files)}
         for st in states.values():
             # Checked here too, not only in the worker: a path like /dev/fd/63 (bash's
@@ -458,8 +506,16 @@ class Scanner:
         if self.cache is not None and not self.options.force:
             for st in states.values():
                 if not st.error:
-                    st.cached = self.cache.get(st.path, self.options.write_tags)
+                    st.identity = _identity(st.path)  # a cached result's tags are written against it
+                    st.cached = self.cache.get(st.path)
         todo = [(i, st.path) for i, st in states.items() if st.cached is None and not st.error]
+        if todo:  # only now is the model needed: a window of cached files never loads it
+            start = getattr(self.scorer, "start", None)  # a ScorerInBackground; a Scorer is loaded
+            if start is not None:
+                start()
+        # On the CPU the workers run the frontend (asked once per window: a GPU may still be loading).
+        in_workers = bool(todo) and self.scorer.frontend_in_workers
+        score = self.scorer.score_features if in_workers else self.scorer.score
         # Planned (probed) as workers free up; the spans of a file that already failed are dropped.
         tasks = (task for i, path in todo for task in self._plan_file(states[i], i, path) if not _failed(states, i))
         order = deque(states)
@@ -487,13 +543,13 @@ class Scanner:
                 if not (st.cached or st.error or (st.loaded_last and st.unscored == 0)):
                     return
                 result = self._finish(states.pop(order.popleft()))
-                if self.cache is not None and st.cached is None:
-                    self.cache.put(result)
+                if self.cache is not None and (st.cached is None or st.refreshed):
+                    self.cache.put(result, _cache_identity(st.identity))  # the file scanned (or written), not as it is now
                 yield result
 
         results = pool(
             partial(load_span, sample_rate=self.sample_rate, seg_len=self.seg_len, hop=self.hop,
-                    skip_users_tags=self.keeps_users_tags, time_limit_s=self.options.file_timeout,
+                    time_limit_s=self.options.file_timeout,
                     memory_mb=self.options.file_memory_mb, frontend=self.scorer.checkpoint.frontend if in_workers else None),
             tasks,
             _worker_failed,
@@ -505,7 +561,9 @@ class Scanner:
             if loaded.chunk == 0:
                 st.previous, st.users_tag = loaded.previous, loaded.users_tag
             st.error = loaded.error
-            st.loaded_last = loaded.last or (st.users_tag and self.keeps_users_tags)
+            if not st.error and _replaced(st.identity, loaded.identity):
+                st.error = "file changed while it was scanned"
+            st.loaded_last = loaded.last
             if st.window_starts is None:
                 st.n_samples += loaded.n_samples
             elif loaded.n_samples:  # coverage windows: where the file ends, as far as decoded
@@ -527,16 +585,13 @@ class Scanner:
     def _finish(self, st: _FileState) -> TrackResult:
         """Aggregate a file's scores, write its tags when asked, and make its row."""
         if st.cached is not None:
-            return st.cached
+            return self._finish_cached(st)
         result = TrackResult(
             st.path, "ok", duration_s=st.n_samples / self.sample_rate, model=self.scorer.checkpoint.version,
             previous_instruments=st.previous, coverage=round(st.coverage, 3),
         )
         if st.error:
             result.status, result.error = "error", st.error
-            return result
-        if st.users_tag and self.keeps_users_tags:
-            result.status, result.tags = "skipped", "kept"
             return result
         labels = self.scorer.labels
         seg_scores = np.concatenate(st.scores) if st.scores else np.zeros((0, len(labels)), np.float32)
@@ -551,20 +606,51 @@ class Scanner:
         starts = np.concatenate(st.starts_s) if st.starts_s else np.zeros(0)
         result.timeline = make_timeline(starts, ckpt.frontend.segment_seconds, result.duration_s, loudness, seg_scores, labels)
         result.activity = activity(result.timeline, ckpt.thresholds, self.options.threshold)
+        self._tag(st, result, st.users_tag)
+        return result
+
+    def _finish_cached(self, st: _FileState) -> TrackResult:
+        """The row of a file whose result comes from the cache (status ``skipped``).
+
+        Its ``tags`` say what this run did: ``dry-run`` in a dry run (whatever an earlier
+        run wrote); in a ``--write-tags`` run ``written`` or ``kept`` as the file holds them,
+        and a result stored by a dry run has its tags written now, without decoding.
+        """
+        result = st.cached
         if not self.options.write_tags:
             result.tags = "dry-run"
             return result
+        if result.tags in ("written", "kept"):
+            return result  # the file is unchanged since then: it holds what the row says
+        try:
+            existing = read_instruments(st.path)
+        except TagWriteError as exc:
+            result.status, result.error, result.tags = "error", f"could not write tags: {exc}", ""
+            return result
+        result.previous_instruments = existing.instruments
+        self._tag(st, result, existing.is_users)
+        st.refreshed = result.status != "error"
+        return result
+
+    def _tag(self, st: _FileState, result: TrackResult, users_tag: bool) -> None:
+        """Write ``result``'s tags into its file when asked, and say so in ``result.tags``;
+        a user's own tag is kept (without --force), the analysis stays in the row."""
+        if not self.options.write_tags:
+            result.tags = "dry-run"
+            return
+        if users_tag and self.keeps_users_tags:
+            result.tags = "kept"
+            return
         tags = InstrumentTags(
             [label for label, _ in result.instruments],
             {label: round(score, 3) for label, score in result.instruments},
             self.source,
         )
         try:
-            write_instruments(st.path, tags)
+            st.identity = write_instruments(st.path, tags, expected=st.identity)  # the cache ties the result to the written file
             result.tags = "written"
         except TagWriteError as exc:
-            result.status, result.error = "error", f"could not write tags: {exc}"
+            result.status, result.error, result.tags = "error", f"could not write tags: {exc}", ""
         except Exception as exc:  # a bug in a tag writer must cost one file, not the run
             log.debug("unexpected error writing tags to %s", st.path, exc_info=True)
-            result.status, result.error = "error", f"could not write tags: unexpected {type(exc).__name__}: {exc}"
-        return result
+            result.status, result.error, result.tags = "error", f"could not write tags: unexpected {type(exc).__name__}: {exc}", ""

@@ -14,14 +14,16 @@ import contextlib
 import csv
 import io
 import os
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
+from .atomic import RecordFile, default_mode, remove_quietly, temp_file
 from .errors import TaggerError
+from .cells import path_cell, row_writer
 from .segments import SILENCE_DB
 
 MIN_ACTIVITY_SECONDS = 6.0  # shorter runs of active segments are not reported (two 3 s segments)
@@ -124,7 +126,7 @@ class ParquetMissing(RuntimeError):
     """pyarrow is not installed but a ``.parquet`` timeline was asked for."""
 
     def __init__(self) -> None:
-        super().__init__("a .parquet timeline needs pyarrow: pip install 'tagger[parquet]' (or name the file .csv)")
+        super().__init__("a .parquet timeline needs pyarrow: pip install pyarrow (the parquet extra) (or name the file .csv)")
 
 
 def require_pyarrow():
@@ -152,17 +154,19 @@ def _writing(path: Path) -> Iterator[None]:
 class TimelineWriter:
     """Streams timelines, one track's rows at a time, in the order given.
 
-    CSV: the header at once, then all rows of a track in one write, flushed; a killed run
-    leaves a valid CSV of the tracks finished so far. Parquet: written to ``FILE.partial``
-    in row groups of whole tracks and renamed to FILE on :meth:`close` (also on Ctrl-C);
-    a killed run leaves any earlier FILE untouched and an unreadable ``FILE.partial``.
+    CSV: the header at once, then all rows of a track in one write, straight to disk; a
+    killed run leaves a valid CSV of the tracks finished so far, and a failed write (a full
+    disk) is cut back to the last whole track. Parquet: written to a temporary
+    ``.FILE.<random>.partial`` (created exclusively) in row groups of whole tracks and
+    renamed to FILE on :meth:`close` (also on Ctrl-C; removed when that fails); a killed
+    run leaves any earlier FILE untouched and an unreadable ``.FILE.<random>.partial``.
     """
 
     def __init__(self, path: Path, labels: Sequence[str]) -> None:
         self.path = Path(path)
         self.labels = tuple(labels)
         self.rows = 0
-        self._stream: IO[str] | None = None
+        self._stream: RecordFile | None = None
         self._parquet = None
         self._pending: list[tuple[str, Timeline]] = []
         self._pending_rows = 0
@@ -173,14 +177,18 @@ class TimelineWriter:
                 [("path", pa.string()), ("start_s", pa.float64()), ("end_s", pa.float64()), ("loudness_db", pa.float32())]
                 + [(label, pa.float32()) for label in self.labels]
             )
-            self._partial = self.path.with_name(self.path.name + ".partial")
             with _writing(self.path):
-                self._parquet = pq.ParquetWriter(str(self._partial), self._schema)
+                self._partial = self._new_partial()
+                try:
+                    self._parquet = pq.ParquetWriter(str(self._partial or self.path), self._schema)
+                except BaseException:
+                    if self._partial is not None:
+                        remove_quietly(self._partial)
+                    raise
         else:
             with _writing(self.path):
-                self._stream = open(self.path, "w", newline="", encoding="utf-8", errors="surrogateescape")
-                self._stream.write(",".join(columns(self.labels)) + "\n")
-                self._stream.flush()
+                self._stream = RecordFile(open(self.path, "wb", buffering=0), self.path)
+                self._append(",".join(columns(self.labels)) + "\n")
 
     def write(self, path: str | os.PathLike, timeline: Timeline | None) -> None:
         """All rows of one track (nothing when it has no timeline: an error, a kept file).
@@ -191,18 +199,39 @@ class TimelineWriter:
             return
         if timeline.labels != self.labels:
             raise ValueError("timeline labels differ from the file's columns")
-        self.rows += len(timeline)
+        path = path_cell(path)  # as in the report (their join key): no cell that starts a formula
         with _writing(self.path):
             if self._stream is not None:
-                self._stream.write(csv_rows(str(path), timeline))  # one write: a track's rows are never half there
-                self._stream.flush()
+                self._append(csv_rows(str(path), timeline))  # a track's rows are all there, or none
+                self.rows += len(timeline)
                 return
             self._pending.append((str(path), timeline))
             self._pending_rows += len(timeline)
+            self.rows += len(timeline)
             if self._pending_rows >= PARQUET_ROW_GROUP_ROWS:
                 self._flush_parquet()
 
+    def _new_partial(self) -> Path | None:
+        """A temporary file for a Parquet timeline, created exclusively (never a planted link);
+        None when FILE is there and not a regular file (``/dev/null``: written to directly,
+        never replaced by a file)."""
+        with contextlib.suppress(FileNotFoundError):
+            if not stat.S_ISREG(os.stat(self.path).st_mode):
+                return None
+        fd, partial = temp_file(self.path, ".partial")
+        os.fchmod(fd, default_mode())  # an ordinary file once renamed, not mkstemp's 0600
+        os.close(fd)
+        return partial
+
+    def _append(self, text: str) -> None:
+        """Rows, on disk whole: cut back to the last whole track when a write fails (a full disk)."""
+        # Names that are not UTF-8 arrive as surrogate escapes: written back as their bytes.
+        self._stream.append(text.encode("utf-8", "surrogateescape"))
+
     def _flush_parquet(self) -> None:
+        self._flush_parquet_to(self._parquet)
+
+    def _flush_parquet_to(self, writer) -> None:
         if not self._pending:
             return
         pa = self._pa
@@ -215,7 +244,7 @@ class TimelineWriter:
         scores = np.round(np.concatenate([t.scores for _, t in self._pending]), 3).astype(np.float32)
         for j, label in enumerate(self.labels):
             cols[label] = pa.array(scores[:, j])
-        self._parquet.write_table(pa.table(cols, schema=self._schema))
+        writer.write_table(pa.table(cols, schema=self._schema))
         self._pending.clear()
         self._pending_rows = 0
 
@@ -226,10 +255,18 @@ class TimelineWriter:
                 stream, self._stream = self._stream, None
                 stream.close()
             if self._parquet is not None:
-                self._flush_parquet()
                 writer, self._parquet = self._parquet, None
-                writer.close()
-                os.replace(self._partial, self.path)
+                try:
+                    try:
+                        self._flush_parquet_to(writer)
+                    finally:
+                        writer.close()
+                    if self._partial is not None:
+                        os.replace(self._partial, self.path)
+                except BaseException:
+                    if self._partial is not None:
+                        remove_quietly(self._partial)  # no debris: the earlier FILE, if any, is untouched
+                    raise
 
     def __enter__(self) -> TimelineWriter:
         return self
@@ -246,8 +283,8 @@ def columns(labels: Sequence[str]) -> list[str]:
 def csv_rows(path: str, timeline: Timeline) -> str:
     """A track's timeline rows as CSV text (path quoted as needed, scores with 3 decimals)."""
     quoted = io.StringIO()
-    csv.writer(quoted, lineterminator="").writerow([path])
-    head = quoted.getvalue()
+    row_writer(quoted).writerow([path])  # quoted when it holds a , " \r or \n
+    head = quoted.getvalue()[:-1]
     lines = []
     for i in range(len(timeline)):
         scores = ",".join(f"{s:.3f}" for s in timeline.scores[i])

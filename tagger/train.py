@@ -32,7 +32,7 @@ from .frontend import FrontendConfig
 from .metrics import classification_report, mean_average_precision, tune_global_threshold, tune_thresholds
 from .models import ModelConfig, Tagger
 from .segments import SILENCE_DB
-from .weights import Checkpoint, load_checkpoint, save_checkpoint
+from .weights import MODEL_NAME, Checkpoint, label_problem, load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -355,6 +355,11 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
 
     datasets = [read_dataset(p) for p in cfg.data]
     data = merge(datasets)
+    problem = label_problem(data.labels)  # refused now, not by the loader once the weights are trained
+    if problem:
+        raise DatasetError(f"{problem} (labels become CSV columns and tag values: rename it in the data)")
+    if cfg.name is not None and not MODEL_NAME.fullmatch(cfg.name):
+        raise DatasetError(f"model name {cfg.name!r} is not a plain name (letters, digits, . _ -)")
     if cfg.val:
         val_sets = [read_dataset(p) for p in cfg.val]
         train_parts, val_parts = [list(ds.items) for ds in datasets], [list(ds.items) for ds in val_sets]

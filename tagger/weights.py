@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +40,43 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
 _HASHED_NAME = re.compile(r"^(?P<name>.+)-(?P<digest>[0-9a-f]{8})\.safetensors$")
+# A label is a CSV column, a tag value and a key of the HTML report's JavaScript objects: a plain
+# name, which cannot be __proto__; "constructor" is the one such name that JavaScript objects hold.
+LABEL_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # goes into every CSV row and tag
+# The columns of the CSV report and of the segment timeline: a label of that name would overwrite one.
+RESERVED_LABELS = frozenset({"path", "status", "error", "duration_s", "segments", "instruments", "model", "tags",
+                             "previous_instruments", "start_s", "end_s", "loudness_db"})
+
+
+def label_problem(labels: Sequence[str]) -> str | None:
+    """Why ``labels`` cannot be a model's label set, in one line (None when they can)."""
+    if not labels:
+        return "no labels"
+    seen: set[str] = set()
+    for label in labels:
+        if not isinstance(label, str) or not LABEL_NAME.fullmatch(label):
+            return f"label {label!r} is not a name of lowercase letters, digits and _ (starting with a letter or digit)"
+        if label == "constructor":
+            return f"label {label!r} is a name every JavaScript object has (the HTML report could not tell them apart)"
+        if label in RESERVED_LABELS:
+            return f"label {label!r} is the name of a report column"
+        if label in seen:
+            return f"label {label!r} appears twice"
+        seen.add(label)
+    return None
+
+
+def threshold_problem(thresholds: object, labels: Sequence[str]) -> str | None:
+    """Why ``thresholds`` (label -> threshold) are not usable for ``labels`` (None when they are)."""
+    if not isinstance(thresholds, dict):
+        return "thresholds are not a label -> number mapping"
+    for label in labels:
+        value = thresholds.get(label)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not 0 <= value <= 1:
+            return f"threshold of {label!r} is {value!r}, not a number in [0, 1]"
+    return None
 
 
 @dataclass
@@ -175,6 +214,11 @@ def read_header(path: str | Path) -> Checkpoint:
             raise ModelLoadError(f"unknown aggregation {agg} (this tagger knows top_mean, 0 < top_fraction <= 1, "
                                  "0 <= track_threshold <= 1)", path)
         config = ModelConfig.from_dict(meta["model"])
+        problem = (label_problem(config.labels) or threshold_problem(meta["thresholds"], config.labels)
+                   or (None if isinstance(meta["name"], str) and MODEL_NAME.fullmatch(meta["name"])
+                       else f"model name {meta['name']!r} is not a plain name (letters, digits, . _ -)"))
+        if problem:
+            raise ModelLoadError(f"bad weights file: {problem}", path)
         ckpt = Checkpoint(
             frontend=FrontendConfig.from_dict(meta["frontend"]),
             config=config,

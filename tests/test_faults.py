@@ -159,11 +159,12 @@ def test_a_cache_that_cannot_be_written_exits_3_and_leaves_the_report(tiny_model
     for i in range(3):
         write_audio(lib / f"{i}.wav", tone(1.2, 100 + 20 * i))
     report = tiny_filesystem / "r.csv"
-    report.write_text("path,status\nold.wav,ok\n")  # takes one of the two free pages; the lock takes the other
+    old = "path,status,error,duration_s,segments,instruments\nold.wav,ok,,1.000,1,\n"  # a report's head (another file is not overwritten)
+    report.write_text(old)  # takes one of the two free pages; the lock takes the other
     proc = tagger("scan", str(lib), "--model", str(tiny_model), "--csv", str(report), "--jobs", "1", "--quiet")
     assert proc.returncode == 3, proc.stderr
     assert "cannot use the cache" in one_error_line(proc.stderr)
-    assert report.read_text() == "path,status\nold.wav,ok\n"
+    assert report.read_text() == old
 
 
 # -- 8: damaged cache, weights that do not load: the old report stays until both are good
@@ -400,11 +401,11 @@ def test_a_damaged_cache_entry_is_scanned_again(tmp_path):
     result.path = audio
     with open_cache(tmp_path / "c.sqlite", "key") as cache:
         cache.put(result)
-        assert cache.get(audio, False).status == "skipped"
+        assert cache.get(audio).status == "skipped"
         cache.db.execute("UPDATE results SET result = '{\"tags\": \"dry-run\", \"instr'")
-        assert cache.get(audio, False) is None
+        assert cache.get(audio) is None
         cache.put(result)
         stored = json.loads(cache.db.execute("SELECT result FROM results").fetchone()[0])
         stored["timeline"] = {"labels": ["piano"], "start_s": "not base64!", "end_s": "", "loudness_db": "", "scores_permille": ""}
         cache.db.execute("UPDATE results SET result = ?", (json.dumps(stored),))
-        assert cache.get(audio, False) is None  # a stored timeline that does not decode: a miss too
+        assert cache.get(audio) is None  # a stored timeline that does not decode: a miss too

@@ -85,8 +85,10 @@ def test_users_own_tag_is_kept_unless_forced(tiny_model, tmp_path):
     f = mutagen.File(path)
     f["INSTRUMENTS"] = ["kazoo"]
     f.save()
-    kept = run(tiny_model, [path], write_tags=True)[0]
-    assert (kept.status, kept.tags, kept.previous_instruments) == ("skipped", "kept", ["kazoo"])
+    kept = run(tiny_model, [path], write_tags=True, threshold=0.0)[0]
+    assert (kept.status, kept.tags, kept.previous_instruments) == ("ok", "kept", ["kazoo"])
+    assert kept.segments == 1 and kept.instruments and set(kept.scores) == set(Scorer.from_path(tiny_model).labels)
+    assert kept.timeline is not None  # the analysis is in the row and the report, only not written
     assert mutagen.File(path)["INSTRUMENTS"] == ["kazoo"]
     forced = run(tiny_model, [path], write_tags=True, force=True, threshold=0.0, top_k=1)[0]
     assert forced.tags == "written" and forced.previous_instruments == ["kazoo"]
@@ -151,9 +153,11 @@ def test_resume_skips_unchanged_files_and_rescans_changed_ones(tiny_model, tmp_p
     write_audio(lib / "1.flac", tone(3.5, 500))  # changed file
     assert [r.status for r in scan(db)] == ["skipped", "ok", "skipped"]
     assert [r.status for r in scan(db, threshold=0.1)] == ["ok"] * 3  # other settings: other results
-    written = scan(db, write_tags=True)  # dry-run results do not count as tags written
-    assert [r.tags for r in written] == ["written"] * 3
+    assert [r.status for r in scan(db)] == ["ok"] * 3  # (one entry per file: the last settings')
+    written = scan(db, write_tags=True)  # a dry run's results are reused: only the tags are written
+    assert [(r.status, r.tags) for r in written] == [("skipped", "written")] * 3
     assert [(r.status, r.tags) for r in scan(db, write_tags=True)] == [("skipped", "written")] * 3
+    assert [(r.status, r.tags) for r in scan(db)] == [("skipped", "dry-run")] * 3  # a dry run writes nothing
     assert [r.status for r in scan(db, write_tags=True, force=True)] == ["ok"] * 3
 
 
@@ -222,7 +226,7 @@ def test_a_worker_returns_features_when_given_the_frontend(tmp_path):
     cfg = FrontendConfig()
     path = write_audio(tmp_path / "t.wav", tone(7.5, 440.0, 0.3))
     task = scan_mod._Task(0, str(path), 0, 0.0, None, True)
-    args = dict(sample_rate=cfg.sample_rate, seg_len=cfg.segment_samples, hop=cfg.segment_samples, skip_users_tags=False)
+    args = dict(sample_rate=cfg.sample_rate, seg_len=cfg.segment_samples, hop=cfg.segment_samples)
     waves = scan_mod.load_span(task, **args)
     feats = scan_mod.load_span(task, **args, frontend=cfg)
     assert waves.inputs.shape == (3, cfg.segment_samples) and feats.inputs.shape == (3, cfg.n_mels, cfg.n_frames)

@@ -53,6 +53,15 @@ RAW_B = {
     "INSTRUMENTS_SOURCE": ["tagger 0.1.1 resnet-deadbeef"],
 }
 OUR_NAMES = set(RAW_A)
+MULTI_NAMES = ("INSTRUMENTS", "INSTRUMENTS_CONFIDENCE")
+
+
+def stored(raw: dict[str, list[str]], kind: str) -> dict[str, list[str]]:
+    """`raw` as tag system `kind` stores it: Vorbis repeats a key, the others join with "; "."""
+    if kind == "vorbis":
+        return raw
+    return {k: (["; ".join(v)] if k in MULTI_NAMES and v else v) for k, v in raw.items()}
+
 BY_NAME = {c.name: c for c in fx.CONTAINERS}
 ID3_CONTAINERS = [c for c in fx.CONTAINERS if c.kind == "id3"]
 # Where ffprobe shows our fields (it does not read the ID3 chunk of a WAV).
@@ -157,14 +166,14 @@ def test_write_replaces_only_our_fields(make, container: fx.Container) -> None:
     assert read_instruments(path) == ExistingTags(instruments=[], source=None)
 
     write_instruments(path, TAGS_A)
-    assert raw_fields(path, container.kind) == RAW_A
+    assert raw_fields(path, container.kind) == stored(RAW_A, container.kind)
     assert other_tags(path, container.kind) == before_tags
     assert np.array_equal(fx.decode(path), before_audio)
     assert read_instruments(path) == ExistingTags(TAGS_A.instruments, TAGS_A.source)
     assert not read_instruments(path).is_users
 
     write_instruments(path, TAGS_B)  # replaced, not appended
-    assert raw_fields(path, container.kind) == RAW_B
+    assert raw_fields(path, container.kind) == stored(RAW_B, container.kind)
     assert other_tags(path, container.kind) == before_tags
     assert np.array_equal(fx.decode(path), before_audio)
     assert read_instruments(path) == ExistingTags(TAGS_B.instruments, TAGS_B.source)
@@ -175,7 +184,7 @@ def test_write_replaces_only_our_fields(make, container: fx.Container) -> None:
 def test_file_without_tags_gets_a_new_tag(make, container: fx.Container) -> None:
     path = make(container, seed=False)
     write_instruments(path, TAGS_A)
-    assert raw_fields(path, container.kind) == RAW_A
+    assert raw_fields(path, container.kind) == stored(RAW_A, container.kind)
     if container.kind == "id3":
         assert _raw_id3(path).version == (2, 4, 0)
 
@@ -188,22 +197,27 @@ def _need(binary: str) -> None:
         pytest.skip(f"{binary} is not installed")
 
 
-@pytest.mark.parametrize("container", by_id(FFPROBE_CONTAINERS))
-def test_ffprobe_sees_our_fields(make, container: fx.Container) -> None:
-    _need("ffprobe")
-    path = make(container)
-    write_instruments(path, TAGS_A)
+def _ffprobe_tags(path: Path) -> dict[str, str]:
     cmd = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)]
     probe = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
     found: dict[str, str] = {}
     for section in [probe["format"], *probe["streams"]]:
         found.update({k.upper(): v for k, v in section.get("tags", {}).items()})
+    return found
+
+
+@pytest.mark.parametrize("container", by_id(FFPROBE_CONTAINERS))
+def test_ffprobe_shows_every_instrument(make, container: fx.Container) -> None:
+    _need("ffprobe")
+    path = make(container)
+    write_instruments(path, TAGS_A)
+    found = _ffprobe_tags(path)
     assert found["INSTRUMENTS_SOURCE"] == TAGS_A.source
-    if container.kind == "vorbis":  # ffmpeg joins repeated comments with ";"
-        assert found["INSTRUMENTS"] == "acoustic_guitar;piano"
-    else:  # ffmpeg shows only the first value of a multi-valued frame, atom or item
-        assert found["INSTRUMENTS"] == "acoustic_guitar"
-        assert found["INSTRUMENTS_CONFIDENCE"] == "acoustic_guitar:0.912"
+    # ffmpeg joins repeated Vorbis comments with ";"; of a multi-valued ID3v2.4 frame,
+    # MP4 atom, APEv2 or ASF item it shows only the first value, hence the joined value.
+    sep = ";" if container.kind == "vorbis" else "; "
+    assert found["INSTRUMENTS"] == sep.join(RAW_A["INSTRUMENTS"])
+    assert found["INSTRUMENTS_CONFIDENCE"] == sep.join(RAW_A["INSTRUMENTS_CONFIDENCE"])
 
 
 def test_metaflac_sees_repeated_fields(make) -> None:
@@ -222,16 +236,90 @@ def test_metaflac_sees_repeated_fields(make) -> None:
     assert "TITLE=" + fx.TITLE in lines
 
 
-@pytest.mark.parametrize("container", by_id([BY_NAME["m4a"], BY_NAME["alac"]]))
-def test_exiftool_sees_mp4_freeform_lists(make, container: fx.Container) -> None:
+# exiftool 12 reads neither WavPack files nor ASF attributes of its own naming.
+EXIFTOOL_CONTAINERS = [c for c in fx.CONTAINERS if c.kind in ("id3", "vorbis", "mp4")]
+
+
+def _exiftool_fields(path: Path) -> dict[str, list[str]]:
+    """Our fields as exiftool prints them, every entry kept (its JSON keeps one per name)."""
+    cmd = ["exiftool", "-a", "-s", "-G1", "-charset", "utf8", str(path)]
+    lines = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()
+    names = {n.replace("_", "").upper(): n for n in OUR_NAMES}
+    shown: dict[str, list[str]] = {}
+    for line in lines:
+        tag, _, value = line.split("]", 1)[1].partition(":")
+        tag, value = tag.strip(), value.strip()
+        if tag == "UserDefinedText":  # an ID3 TXXX frame: "(DESC) value"
+            tag, _, value = value[1:].partition(") ")
+        name = names.get(tag.replace("_", "").upper())
+        if name:
+            shown.setdefault(name, []).append(value)
+    return shown
+
+
+@pytest.mark.parametrize("container", by_id(EXIFTOOL_CONTAINERS))
+def test_exiftool_shows_every_instrument(make, container: fx.Container) -> None:
     _need("exiftool")
     path = make(container)
     write_instruments(path, TAGS_A)
-    cmd = ["exiftool", "-j", "-G1", str(path)]
-    info = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)[0]
-    assert info["iTunes:INSTRUMENTS"] == RAW_A["INSTRUMENTS"]
-    assert info["iTunes:INSTRUMENTS_CONFIDENCE"] == RAW_A["INSTRUMENTS_CONFIDENCE"]
-    assert info["iTunes:INSTRUMENTS_SOURCE"] == TAGS_A.source
+    # Vorbis: one entry per repeated comment; the others: the joined value, whole
+    assert _exiftool_fields(path) == stored(RAW_A, container.kind)
+
+
+@pytest.mark.parametrize("container", by_id(fx.CONTAINERS))
+def test_beets_mediafile_reads_every_instrument(make, container: fx.Container) -> None:
+    """beets reads a joined value as a list: its multi-value fields split at "; "."""
+    pytest.importorskip("beets")
+    from beets.dbcore.types import MULTI_VALUE_DSV
+    from mediafile import MediaFile
+
+    from beetsplug.instruments import media_fields
+
+    class WithOurFields(MediaFile):  # what the plugin declares on beets' MediaFile
+        pass
+
+    for name, field in media_fields().items():
+        WithOurFields.add_field(name, field)
+    path = make(container)
+    write_instruments(path, TAGS_A)
+    f = WithOurFields(str(path))
+    assert MULTI_VALUE_DSV.normalize(f.instruments) == TAGS_A.instruments
+    assert MULTI_VALUE_DSV.normalize(f.instruments_confidence) == RAW_A["INSTRUMENTS_CONFIDENCE"]
+    assert f.instruments_source == TAGS_A.source
+
+
+def _write_legacy(path: Path, kind: str, raw: dict[str, list[str]]) -> None:
+    """Our fields as earlier versions wrote them: one value per label in every tag system."""
+    f = mutagen.File(path)
+    for name, values in raw.items():
+        if kind == "id3":
+            f.tags.add(TXXX(encoding=3, desc=name, text=values))
+        elif kind == "vorbis":
+            f.tags[name] = values
+        elif kind == "mp4":
+            f.tags[f"----:com.apple.iTunes:{name}"] = [v.encode() for v in values]
+        elif kind == "ape":
+            f.tags[name.capitalize().replace("_c", "_C").replace("_s", "_S")] = values
+        else:
+            f.tags[name] = [ASFUnicodeAttribute(v) for v in values]
+    f.save()
+
+
+@pytest.mark.parametrize("container", by_id(fx.CONTAINERS))
+def test_reads_what_earlier_versions_wrote(make, container: fx.Container) -> None:
+    path = make(container)
+    _write_legacy(path, container.kind, RAW_A)
+    assert read_instruments(path) == ExistingTags(TAGS_A.instruments, TAGS_A.source)
+    write_instruments(path, TAGS_B)  # rewritten in today's form
+    assert raw_fields(path, container.kind) == stored(RAW_B, container.kind)
+
+
+def test_a_joined_users_tag_reads_as_its_values(make) -> None:
+    path = make(BY_NAME["flac"])
+    f = mutagen.File(path)
+    f["INSTRUMENTS"] = ["Kazoo; Banjo"]  # another tool's joined value, in a Vorbis comment
+    f.save()
+    assert read_instruments(path) == ExistingTags(["Kazoo", "Banjo"], None)
 
 
 # --- ID3 versions and ID3v1 ------------------------------------------------------------------
@@ -272,7 +360,7 @@ def test_id3v24_stays_v24(make, container: fx.Container) -> None:
     write_instruments(path, TAGS_A)
     id3 = _raw_id3(path)
     assert id3.version == (2, 4, 0)
-    assert id3.getall("TXXX:INSTRUMENTS")[0].text == ["acoustic_guitar", "piano"]
+    assert id3.getall("TXXX:INSTRUMENTS")[0].text == ["acoustic_guitar; piano"]
 
 
 def test_id3v1_kept_byte_for_byte(make) -> None:
@@ -332,7 +420,7 @@ def test_ape_keys_read_and_replaced_in_any_case(make) -> None:
     existing = read_instruments(path)
     assert existing == ExistingTags(["kazoo"], None) and existing.is_users
     write_instruments(path, TAGS_A)
-    assert raw_fields(path, "ape") == RAW_A
+    assert raw_fields(path, "ape") == stored(RAW_A, "ape")
 
 
 def test_empty_instruments_writes_only_the_source(make) -> None:
@@ -512,8 +600,8 @@ write_instruments(Path(sys.argv[1]), tags)
 print("done", flush=True)
 """
 _WRITE_STEPS = [
-    "_copy_to_temp", "_save", "_restore_id3v1", "_verify", "_fsync_file",
-    "_copy_owner_and_mode", "replace", "_fsync_folder",
+    "_copy_owner", "_copy_to_temp", "_save", "_restore_id3v1", "_verify", "_fsync_file",
+    "_copy_mode", "replace", "_fsync_folder",
 ]
 
 

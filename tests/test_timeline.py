@@ -136,7 +136,7 @@ def test_scan_segments_parquet(tiny_model, tmp_path):
 
 def test_parquet_without_pyarrow_is_one_clear_error(tiny_model, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)
-    with pytest.raises(ParquetMissing, match=r"pip install 'tagger\[parquet\]'"):
+    with pytest.raises(ParquetMissing, match=r"pip install pyarrow"):
         TimelineWriter(tmp_path / "x.parquet", BUNDLED_LABELS)
     write_audio(tmp_path / "lib" / "a.wav", tone(4.0))
     code = "import sys; sys.modules['pyarrow'] = None\nfrom tagger.cli import app\napp(prog_name='tagger', args=sys.argv[1:])"

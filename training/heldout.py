@@ -14,6 +14,8 @@ The held-out sets are sound no model was trained or tuned on (see training/rebui
 | `physical` | the project's physical models in variants training never used (when built) |
 | `recorded` | recorded instrument samples from Debian's lmms-common and sonic-pi-samples, alone and mixed (training/recorded.py; when built) |
 | `recorded2` | more, longer recordings (gcompris-qt-data, grandorgue-demo, hydrogen-drumkits-effects, fretsonfire-songs-muldjord, csoundqt-examples), alone and mixed (training/recorded.py; when built) |
+| `negatives` | label-free non-instrument sound (tones, sweeps, sine chords, noise, clicks, beeps, hum, held-out game sound effects): no instrument label should be given (training/negatives.py; when built) |
+| `band` | a metal band's songs as mixed (fretsonfire-songs-muldjord's guitar and backing stems summed), 10-s windows; truth partial: `electric_guitar` (training/band.py; when built) |
 
 Features are cached under ``DATA/cache``, so scoring another model costs only the network.
 """
@@ -34,6 +36,7 @@ from tagger.evaluate import Evaluation, evaluate
 from tagger.labels import instrument_columns
 from tagger.metrics import classification_report
 from tagger.weights import load_checkpoint
+from training.band import figures as band_figures
 from training.corpus.voices import VOICE_STYLES
 
 log = logging.getLogger("training.heldout")
@@ -51,6 +54,8 @@ HELDOUT_SETS: dict[str, tuple[str, RowFilter | None]] = {
     "physical": ("corpus_physical_test", None),  # physical_heldout variants, classic effects
     "recorded": ("corpus_recorded", None),  # recorded samples, no effects (training/recorded.py)
     "recorded2": ("corpus_recorded2", None),  # more recorded phrases and notes, no effects (the same)
+    "negatives": ("corpus_negatives_test", None),  # label-free negatives, held-out split (training/negatives.py)
+    "band": ("corpus_band", None),  # a band's songs as mixed, truth partial (training/band.py)
 }
 # (without, with a voice on top): the same mixtures, the voice penalty is the F1 they lose
 VOCAL_PAIRS = (("test", "test_vocal"), ("test2", "test2_vocal"))
@@ -78,6 +83,8 @@ def score(model: Path, data: Path, sets: list[str], jobs: int) -> dict[str, dict
         ev = evaluate(ckpt, ds, torch.device("cpu"), jobs, data / "cache")
         scored[name] = (ds, ev)
         out[name] = {k: ev.metrics[k] for k in (*COLUMNS, "items", "per_label") if k in ev.metrics}
+        if name == "band":  # partial truth: the guitar's recall and what else is named
+            out[name].update(band_figures(ev.labels, ev.y_pred))
     if "test" in out and "test_vocal" in out:
         out["voice_penalty"] = {"mixtures_micro_f1": out["test"]["mixtures_micro_f1"]
                                 - out["test_vocal"]["mixtures_micro_f1"]}
@@ -172,7 +179,8 @@ def table(results: dict[str, dict[str, dict]]) -> str:
     """Markdown: one row per model, the headline figure of each set."""
     head = ("| model | test top-1 | test mix F1 (P / R) | invented per mix | with voice: mix F1 (P / R) "
             "| voice only: clean | voice + accomp.: clean of instruments | physical top-1 | recorded top-1 "
-            "| recorded mix F1 (P / R) | recorded2 top-1 | recorded2 mix F1 (P / R) |")
+            "| recorded mix F1 (P / R) | recorded2 top-1 | recorded2 mix F1 (P / R) | band: electric_guitar recall "
+            "| band: synthesizer share | negatives: clean |")
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     for model, r in results.items():
         def f(name: str, key: str) -> str:
@@ -188,7 +196,9 @@ def table(results: dict[str, dict[str, dict]]) -> str:
                      f"| {prf('test_vocal')} | {f('voice_only', 'no_instrument_clean')} "
                      f"| {f('voice_accomp', 'no_instrument_clean')} "
                      f"| {f('physical', 'top1_single')} | {f('recorded', 'top1_single')} | {prf('recorded')} "
-                     f"| {f('recorded2', 'top1_single')} | {prf('recorded2')} |")
+                     f"| {f('recorded2', 'top1_single')} | {prf('recorded2')} "
+                     f"| {f('band', 'electric_guitar_recall')} | {f('band', 'synthesizer_share')} "
+                     f"| {f('negatives', 'no_instrument_clean')} |")
     return "\n".join(lines)
 
 

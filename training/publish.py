@@ -30,17 +30,22 @@ HERE = Path(__file__).resolve().parent
 
 
 def corpus_summary(folder: Path) -> dict:
-    """Clips per source, kind and label of a built corpus."""
+    """Clips per source, kind and label of a built corpus (label-free clips, such as
+    negatives, counted apart)."""
     with open(folder / "manifest.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    labels = Counter(label for r in rows for label in r["labels"].split(";"))
-    return {
+    labels = Counter(label for r in rows for label in r["labels"].split(";") if label)
+    out = {
         "folder": folder.name,
         "clips": len(rows),
         "sources": dict(sorted(Counter(r["source"] for r in rows).items())),
         "kinds": dict(sorted(Counter(r["kind"] for r in rows).items())),
         "clips_per_label": dict(sorted(labels.items())),
     }
+    unlabelled = sum(1 for r in rows if not r["labels"].strip())
+    if unlabelled:
+        out["clips_without_label"] = unlabelled
+    return out
 
 
 def measure_speed(ckpt: Checkpoint, seconds: float = 5.0, batch: int = 256) -> dict:

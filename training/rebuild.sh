@@ -19,7 +19,8 @@
 # Held out, never trained or tuned on: TimGM6mb (one corpus validates: epoch and
 # per-label thresholds; a second, disjoint one is only reported), the same test clips with
 # held-out voices on top, held-out voices alone, and physical-model variants training
-# never uses, and recorded instruments (two sets, training/recorded.py). training/heldout.py
+# never uses, recorded instruments (two sets, training/recorded.py) a band's songs as mixed
+# (training/band.py) and label-free negatives (training/negatives.py). training/heldout.py
 # scores the result on all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,6 +83,12 @@ build --out "$DATA/corpus_physical_test" --sources physical_heldout --seed 9 --c
 # sets that are not our own render (training/recorded.py)
 "$PY" -m training.recorded --out "$DATA/corpus_recorded" "$KEEP"
 "$PY" -m training.recorded --set recorded2 --out "$DATA/corpus_recorded2" "$KEEP"
+# a band's songs as mixed (fretsonfire-songs-muldjord's guitar and backing stems summed,
+# 10-s windows where the guitar is within 10 dB of the backing; truth partial: electric_guitar)
+"$PY" -m training.band --out "$DATA/corpus_band" "$KEEP"
+# label-free negatives, held-out split (its own random streams; pingus-data's sound effects):
+# no instrument label should be given (training/negatives.py)
+"$PY" -m training.negatives --out "$DATA/corpus_negatives_test" --split heldout "$KEEP"
 build --out "$DATA/corpus_voice2" --sources $TRAIN_SOURCES,physical --seed 11 --clips-per-label 800 \
     --kinds voice "${SC[@]}"
 build --out "$DATA/corpus_vocal2" --sources $TRAIN_SOURCES,physical --seed 12 --clips-per-label 30 \
@@ -123,4 +130,5 @@ rm -rf "$RUNS/bundled_tracks"
 "$PY" -m training.publish "$RUNS/bundled_tracks" --heldout "$RUNS/bundled/heldout.json" \
     --corpus "${TRAIN_SETS[@]/#/$DATA/}" "$DATA"/corpus_val "$DATA"/corpus_val_voice "$DATA"/corpus_test \
     "$DATA"/corpus_test_vocal "$DATA"/corpus_voice_test "$DATA"/corpus_test2 "$DATA"/corpus_test2_vocal \
-    "$DATA"/corpus_voice_test2 "$DATA"/corpus_physical_test "$DATA"/corpus_recorded "$DATA"/corpus_recorded2
+    "$DATA"/corpus_voice_test2 "$DATA"/corpus_physical_test "$DATA"/corpus_recorded "$DATA"/corpus_recorded2 \
+    "$DATA"/corpus_band "$DATA"/corpus_negatives_test

@@ -38,7 +38,8 @@ from tagger.labels import BUNDLED_LABELS
 
 from .audio import RENDER_SAMPLES, SAMPLE_RATE
 from .material import Note
-from .sources import Coverage, Stem
+from .oscillators import pulse, saw
+from .stems import Coverage, Stem
 
 SR = SAMPLE_RATE
 NYQUIST = SR / 2
@@ -772,9 +773,7 @@ def bowed(stem: Stem, rng, variant: str) -> np.ndarray:
 
 
 def _saw_blep(phase: np.ndarray, dt: np.ndarray) -> np.ndarray:
-    from .synth import _saw
-
-    return _saw(phase, dt)
+    return saw(phase, dt)
 
 
 # ---------------------------------------------------------------------------- winds and brass
@@ -1031,8 +1030,6 @@ def epiano(stem: Stem, rng, variant: str) -> np.ndarray:
 def _reeds(notes: list[Note], rng, banks: list[tuple[float, float]], width: float, attack=(0.01, 0.04),
            max_voices: int = 6) -> np.ndarray:
     """Free reeds: per voice, one band-limited pulse per bank (cents offset, gain)."""
-    from .synth import _pulse
-
     out = np.zeros(RENDER_SAMPLES)
     for voice in allocate_voices(notes, max_voices):
         pitch, env, k, since = voice_tracks(
@@ -1042,7 +1039,7 @@ def _reeds(notes: list[Note], rng, banks: list[tuple[float, float]], width: floa
             continue
         for cents, g in banks:
             ph, f = phase_of(pitch + cents / 100.0, rng)
-            out += g * env * _pulse(ph, np.minimum(f / SR, 0.5), width)
+            out += g * env * pulse(ph, np.minimum(f / SR, 0.5), width)
     return out
 
 

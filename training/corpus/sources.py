@@ -21,7 +21,6 @@ import re
 import subprocess
 import tempfile
 from ctypes import c_int, c_void_p
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,9 @@ from tagger.labels import BUNDLED_LABELS, DRUM_CHANNEL, GM_PROGRAMS
 
 from .audio import FLUID_BLOCK, RENDER_SAMPLES, RENDER_SECONDS, SAMPLE_RATE, rms
 from .material import Note, Phrase
+from .physical import physical_coverage, render_physical
+from .stems import DRUM_BANK, Coverage, RenderError, Stem
+from .synth import render_synth, synth_coverage
 
 log = logging.getLogger(__name__)
 
@@ -42,42 +44,9 @@ SOUNDFONTS: dict[str, Path] = {
 FREEPATS_CFG = Path("/etc/timidity/freepats.cfg")
 TIMIDITY = "/usr/bin/timidity"
 ALL_SOURCES = ("fluidr3", "timgm6mb", "sfgmbank", "freepats", "synth", "physical", "physical_heldout")
-DRUM_BANK = 128
 # Bank-128 kits never used: orchestral (timpani, concert bass drum), sound effects, and
 # the MT-32 set; they are not what "drums" means in a band.
 EXCLUDED_KITS = frozenset({48, 56, 127})
-
-
-@dataclass(frozen=True)
-class Stem:
-    """One instrument part of a clip: label, where its sound comes from, what it plays."""
-
-    label: str
-    bank: int  # 0, or 128 for a drum kit
-    program: int  # GM program (0-based) or drum kit number
-    phrase: Phrase
-
-    @property
-    def is_drums(self) -> bool:
-        return self.label == "drums"
-
-
-@dataclass(frozen=True)
-class Coverage:
-    """What a source can honestly render: label -> [(bank, program)], and what it skips."""
-
-    source: str
-    programs: dict[str, tuple[tuple[int, int], ...]]
-    skipped: dict[str, str]  # "label:program" -> reason
-    drum_keys: frozenset[int] | None = None  # None: any GM percussion key
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return tuple(label for label in BUNDLED_LABELS if self.programs.get(label))
-
-
-class RenderError(RuntimeError):
-    """A render that cannot be used (e.g. timidity loaded a non-freepats instrument)."""
 
 
 # ---------------------------------------------------------------------------- fluidsynth
@@ -416,12 +385,8 @@ def coverage_for(source: str) -> Coverage:
             raise FileNotFoundError("freepats needs /usr/bin/timidity and /etc/timidity/freepats.cfg")
         return freepats_coverage()
     if source == "synth":
-        from .synth import synth_coverage
-
         return synth_coverage()
     if source in ("physical", "physical_heldout"):
-        from .physical import physical_coverage
-
         return physical_coverage(heldout=source == "physical_heldout")
     raise ValueError(f"unknown source {source!r}; choose from {', '.join(ALL_SOURCES)}")
 
@@ -435,11 +400,7 @@ def render_stems(source: str, stems: list[Stem], coverage: Coverage, seed: int) 
         allowed = {p for progs in coverage.programs.values() for b, p in progs if b == 0}
         return run_timidity(stems, allowed, set(coverage.drum_keys or ()))
     if source == "synth":
-        from .synth import render_synth
-
         return [render_synth(s, seed + i) for i, s in enumerate(stems)]
     if source in ("physical", "physical_heldout"):
-        from .physical import render_physical
-
         return [render_physical(s, seed + i, heldout=source == "physical_heldout") for i, s in enumerate(stems)]
     raise ValueError(source)

@@ -27,7 +27,8 @@ from tagger.labels import BUNDLED_LABELS
 
 from .audio import RENDER_SAMPLES, SAMPLE_RATE
 from .material import Note
-from .sources import DRUM_BANK, Coverage, Stem
+from .oscillators import pulse, saw
+from .stems import DRUM_BANK, Coverage, Stem
 
 SR = SAMPLE_RATE
 NYQUIST = SR / 2
@@ -88,27 +89,6 @@ def _adsr(n: int, held: float, a: float, d: float, s: float, r: float) -> np.nda
     level = float(np.interp(max(held, 0.0), knots, values))
     env[rel] = level * np.exp(-(t[rel] - held) * 6.9 / max(r, 1e-3))  # -60 dB after r
     return env
-
-
-def _poly_blep(t: np.ndarray, dt: np.ndarray) -> np.ndarray:
-    """Band-limiting correction for a discontinuity at phase 0 (t in [0, 1))."""
-    out = np.zeros_like(t)
-    m = t < dt
-    x = t[m] / dt[m]
-    out[m] = x + x - x * x - 1.0
-    m = t > 1.0 - dt
-    x = (t[m] - 1.0) / dt[m]
-    out[m] = x * x + x + x + 1.0
-    return out
-
-
-def _saw(phase: np.ndarray, dt: np.ndarray) -> np.ndarray:
-    t = phase % 1.0
-    return 2.0 * t - 1.0 - _poly_blep(t, dt)
-
-
-def _pulse(phase: np.ndarray, dt: np.ndarray, width: float | np.ndarray) -> np.ndarray:
-    return _saw(phase, dt) - _saw(phase + width, dt)
 
 
 def _phase(freq: np.ndarray) -> np.ndarray:
@@ -182,11 +162,11 @@ def _subtractive(notes: list[Note], rng: np.random.Generator, p: dict) -> np.nda
             ph = _phase(f) + rng.random()
             dt = np.minimum(f / SR, 0.5)
             if p["wave"] == "saw":
-                tone += _saw(ph, dt)
+                tone += saw(ph, dt)
             elif p["wave"] == "square":
-                tone += _pulse(ph, dt, 0.5)
+                tone += pulse(ph, dt, 0.5)
             else:
-                tone += _pulse(ph, dt, p["width"] + 0.1 * np.sin(2 * np.pi * 0.7 * t))
+                tone += pulse(ph, dt, p["width"] + 0.1 * np.sin(2 * np.pi * 0.7 * t))
         if p["sub"] > 0:
             tone += p["sub"] * np.sin(2 * np.pi * _phase(np.full(b - a, f0 / 2)))
         env = _adsr(b - a, n.end - n.start, p["a"], p["d"], p["s"], p["r"])

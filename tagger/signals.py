@@ -55,9 +55,10 @@ def end_process(code: int, line: str | None = None, exit_handlers: bool = False)
             stream.flush()
     loky = sys.modules.get("joblib.externals.loky.reusable_executor")
     executor = getattr(loky, "_executor", None)  # joblib's workers (train, eval) wait for more work
-    for pid in list(getattr(executor, "_processes", None) or {}):
-        with contextlib.suppress(OSError):  # killed, not shut down: loky's shutdown can wait for ever here
-            os.kill(pid, signal.SIGKILL)
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):  # killed, not shut down: loky's shutdown can wait for ever here
+            if process.is_alive():  # still our child (an ended one is reaped here: its pid is not reused)
+                os.kill(process.pid, signal.SIGKILL)
     if exit_handlers:
         import atexit
 

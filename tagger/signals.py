@@ -71,8 +71,9 @@ def end_process(code: int, line: str | None = None, exit_handlers: bool = False)
         # killed workers' uses of them and warn of "leaked folder objects"
         tracker = getattr(sys.modules.get("joblib.externals.loky.backend.resource_tracker"), "_resource_tracker", None)
         if executor is not None and getattr(tracker, "_pid", None):
-            with contextlib.suppress(OSError):
-                os.kill(tracker._pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):  # ChildProcessError: not our child (any more)
+                if os.waitpid(tracker._pid, os.WNOHANG) == (0, 0):  # still running, and ours
+                    os.kill(tracker._pid, signal.SIGKILL)
     if "multiprocessing.util" in sys.modules:
         # What multiprocessing's own exit does, less its joins: free the pools' named
         # semaphores, or its resource tracker warns of "leaked semaphore objects".

@@ -131,11 +131,17 @@ def test_inside_a_decoders_read(tiny_model, tmp_path, name):
     the file, where an exception cannot pass (``Exception ignored in: 'av.container.pyio...'``)."""
     lib = flac_library(tmp_path / "lib", 6)
     marker, report = tmp_path / "reading", tmp_path / "r.csv"
-    setup = ("import pathlib, tagger.decode\nreadinto = tagger.decode._LimitedReader.readinto\n"
-             "def slow_readinto(self, buffer):\n"
-             f"    if self.name.endswith('03.flac') and not pathlib.Path({str(marker)!r}).exists():\n"
-             f"{_indent(_marker_then_wait(marker), 8)}\n"
-             "    return readinto(self, buffer)\ntagger.decode._LimitedReader.readinto = slow_readinto")
+    # the file object under the reader waits, so the signal lands inside the reader's own code
+    setup = ("import pathlib, tagger.decode\ninit = tagger.decode._LimitedReader.__init__\n"
+             "class SlowFile:\n    def __init__(self, f):\n        self.f = f\n"
+             "    def __getattr__(self, name):\n        return getattr(self.f, name)\n"
+             "    def readinto(self, buffer):\n"
+             f"        if not pathlib.Path({str(marker)!r}).exists():\n"
+             f"{_indent(_marker_then_wait(marker), 12)}\n"
+             "        return self.f.readinto(buffer)\n"
+             "def slow_init(self, path, deadline):\n    init(self, path, deadline)\n"
+             "    if str(path).endswith('03.flac'):\n        self._file = SlowFile(self._file)\n"
+             "tagger.decode._LimitedReader.__init__ = slow_init")
     proc, stderr = start(setup, scan_args(lib, tiny_model, report, "--jobs", "1", "--batch-size", "1"), tmp_path)
     wait_until(marker.exists, proc, "reading the fourth file")
     line = interrupt(proc, stderr, name)

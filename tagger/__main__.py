@@ -9,9 +9,19 @@ from __future__ import annotations
 
 
 def main() -> None:
+    from tagger import signals
+
+    signals.exit_now()  # Ctrl-C or SIGTERM while the CLI loads, or after its command: one line, 130 or 143
     from tagger.cli import app
 
-    app(prog_name="tagger")
+    try:
+        app(prog_name="tagger")
+    except SystemExit as exc:
+        if exc.code in (signals.EXIT_INTERRUPTED, signals.EXIT_TERMINATED):
+            # Stopped by a signal and already said so, everything closed: the interpreter's
+            # shutdown would only wait on threads (a model still loading).
+            signals.end_process(exc.code, exit_handlers=True)
+        signals.shut_down(exc.code)
 
 
 if __name__ == "__main__":

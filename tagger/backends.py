@@ -35,6 +35,7 @@ from functools import partial
 from itertools import islice
 
 from .errors import TaggerError
+from .signals import ignore_interrupts, signals_held
 
 log = logging.getLogger(__name__)
 BACKENDS = ("local", "dask", "ray")
@@ -163,26 +164,56 @@ class _LocalPool:
         old.shutdown(wait=False, cancel_futures=True)
 
     def submit(self, fn: Callable, item: object) -> Future:
-        try:
-            return self.executor.submit(fn, item)
-        except BrokenProcessPool:
-            self.executor.shutdown(wait=False, cancel_futures=True)
-            self.executor = self._new()
-            return self.executor.submit(fn, item)
+        with signals_held():  # a submit may start worker processes: Ctrl-C is not theirs to see
+            try:
+                return self.executor.submit(fn, item)
+            except BrokenProcessPool:
+                self.executor.shutdown(wait=False, cancel_futures=True)
+                self.executor = self._new()
+                return self.executor.submit(fn, item)
+
+    def stop(self) -> None:
+        """Stop at once (an interrupt, or the caller gave up): kill the workers, wait for no task.
+
+        Waiting would take as long as the slowest file being decoded, and could take for
+        ever: a worker killed while sending a result leaves half of it in the result pipe
+        (and may hold the queue's lock). So the workers are killed and reaped, and the
+        driver's end of that pipe is closed too, so the executor's thread reading it meets
+        the end of the pipe instead of waiting for the rest.
+        """
+        executor = self.executor
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        for process in processes:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                process.kill()
+        for process in processes:
+            with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
+                process.join(STOP_JOIN_S)
+        with contextlib.suppress(OSError, AttributeError):
+            executor._result_queue._writer.close()
+        with contextlib.suppress(Exception):  # e.g. interrupted while its thread was being started
+            executor.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> _LocalPool:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.executor.shutdown(wait=True, cancel_futures=True)
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        else:  # Ctrl-C, SIGTERM, the caller stopped early (GeneratorExit) or failed
+            self.stop()
+
+
+STOP_JOIN_S = 5.0  # a killed worker is gone within this; not waiting longer keeps an interrupt quick
 
 
 def _init_worker(parent: int, memory_mb: int | None) -> None:
-    """Worker initializer: end with the driver, keep to ``memory_mb``, and to one BLAS thread.
+    """Worker initializer: leave Ctrl-C to the driver, end with it, keep to ``memory_mb`` and to one BLAS thread.
 
     Each worker is one of ``jobs`` processes sharing the cores with the model: the frontend's
     mel projection (a matrix product) must not start a thread per core in every worker.
     """
+    ignore_interrupts()
     _die_with_parent(parent)
     _limit_memory(memory_mb)
     import numpy  # noqa: F401  (loads the BLAS library whose threads are limited next)

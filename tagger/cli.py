@@ -13,11 +13,10 @@ import functools
 import json
 import logging
 import os
-import signal
+import shlex
 import sqlite3
 import sys
 import tempfile
-import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 try:  # a recent typer carries its own click, and `click` itself may not be installed
     from typer.exceptions import TyperException
@@ -40,7 +40,7 @@ except ImportError:  # an older typer is built on click
 
     _CLICK_ERRORS = (click.exceptions.Exit, click.ClickException, click.Abort)
 
-from . import __version__
+from . import __version__, signals
 from .discover import show_path
 from .errors import CompileError, DatasetError, ModelLoadError, RunMismatchError, TaggerError
 
@@ -52,47 +52,57 @@ err = Console(stderr=True)
 log = logging.getLogger(__name__)
 
 EXIT_FAILED_FILES, EXIT_USAGE, EXIT_CANNOT_GO_ON = 1, 2, 3
-EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt, so both stop the same way:
-    workers stopped, a tag write in progress rolled back, one line, exit 143."""
-
-
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
 
 
 def _command(fn: Callable) -> Callable:
     """Every command: SIGTERM stops it like Ctrl-C, and nothing ends in a traceback.
 
-    Ctrl-C exits 130 and SIGTERM 143 (commands with more to say catch them first); any
-    other unexpected exception is a bug: one line on stderr and exit 3 (the traceback is
-    logged at debug level, shown with --verbose).
+    Ctrl-C exits 130 and SIGTERM 143 with one line (commands with more to say catch them
+    first; see :mod:`tagger.signals`); any other unexpected exception is a bug: one line on
+    stderr and exit 3 (the traceback is logged at debug level, shown with --verbose).
     """
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        in_main = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _raise_terminated) if in_main else None
         try:
-            return fn(*args, **kwargs)
+            with signals.raising():
+                return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, *_CLICK_ERRORS):
             raise  # typer.Exit (a RuntimeError) and usage errors: already handled
         except KeyboardInterrupt as exc:
-            terminated = isinstance(exc, Terminated)
-            err.print("terminated" if terminated else "interrupted", highlight=False)
-            raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
+            err.print(signals.stopped_word(exc), highlight=False)
+            raise typer.Exit(signals.exit_code(exc)) from None
         except Exception as exc:
             log.debug("internal error", exc_info=True)
             raise _fail(f"internal error (a bug, please report it): {type(exc).__name__}: {_one_line(exc)}",
                         EXIT_CANNOT_GO_ON) from None
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
 
     return run
+
+
+def _version_line() -> str:
+    """``tagger <version> (model <name>)``: the bundled model's name read from its header (no torch)."""
+    from .weights import bundled_model_path, read_header
+
+    try:
+        model = f"model {read_header(bundled_model_path()).version}"
+    except ModelLoadError as exc:
+        model = f"no bundled model: {exc}"
+    return f"tagger {__version__} ({model})"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(_version_line())
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print tagger's version and the bundled model's name, and exit."),
+) -> None:
+    """Find the instruments in every track of a music library."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -216,6 +226,7 @@ def scan(
     except ModelLoadError as exc:
         raise _failed(exc) from None
     cache_path = cache_path_for(csv_path)
+    timeline_path = segments_path  # the one asked for (the HTML report alone uses a temporary one)
     tally = _Tally()
     files: list[Path] = []
     try:
@@ -255,7 +266,7 @@ def scan(
     except (ModelLoadError, BackendError) as exc:
         raise _failed(exc) from None
     except ReportError as exc:
-        kept = f" (it holds the first {tally.rows} rows, each whole; run the same command again to finish)" if tally.rows else ""
+        kept = f" (it holds the first {tally.rows} rows, each whole; {_finish_hint(force, resume)})" if tally.rows else ""
         raise _fail(f"cannot write the report {show_path(csv_path)}: {exc}{kept}", EXIT_CANNOT_GO_ON) from None
     except TimelineError as exc:
         raise _fail(f"cannot write the segment timeline {show_path(exc.path or '')}: {exc}", EXIT_CANNOT_GO_ON) from None
@@ -264,16 +275,32 @@ def scan(
         raise _fail(f"cannot use the cache {show_path(cache_path)}: {_one_line(exc)} ({done}--no-resume runs without it)",
                     EXIT_CANNOT_GO_ON) from None
     except KeyboardInterrupt as exc:  # the workers are stopped; a tag write in progress was rolled back
-        stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
-        if tally.rows:
+        stopped = signals.stopped_word(exc)
+        if files and tally.rows == len(files):
+            left = f"; {show_path(html_path)} was not written" if html_path is not None else ""
+            err.print(f"{stopped} after the last file; {show_path(csv_path)} holds all {tally.rows} rows{left}",
+                      soft_wrap=True, highlight=False)
+        elif tally.rows:
             err.print(f"{stopped} after {tally.rows} of {len(files)} files; their rows are in {show_path(csv_path)}; "
-                      "run the same command again to finish", soft_wrap=True, highlight=False)
+                      f"{_finish_hint(force, resume)}", soft_wrap=True, highlight=False)
         else:  # the report is opened with the first row
             err.print(f"{stopped} before the first file was done; {show_path(csv_path)} is unchanged", soft_wrap=True, highlight=False)
-        raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
+        raise typer.Exit(signals.exit_code(exc)) from None
     if not quiet and not json_lines:
-        _summary(tally.counts, tally.found, csv_path, write_tags)
+        written = [("report", csv_path), ("timeline", timeline_path), ("HTML report", html_path)]
+        _summary(tally.counts, tally.found, [(what, path) for what, path in written if path is not None], write_tags)
     raise typer.Exit(EXIT_FAILED_FILES if tally.counts["error"] else 0)
+
+
+def _finish_hint(force: bool, resume: bool) -> str:
+    """How to finish a scan cut short: the files already done are skipped by a rerun
+    (the cache), except with --force (which rescans everything) or --no-resume (no cache)."""
+    if not resume:
+        return "run the same command again to scan every file (--no-resume keeps no cache)"
+    if force:
+        argv = [a for a in sys.argv[1:] if a != "--force"]
+        return f"to finish, run it again without --force: tagger {shlex.join(argv)}"
+    return "run the same command again to finish"
 
 
 @dataclass
@@ -370,6 +397,8 @@ def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[
                     if result.status == "error":
                         # one line whatever the name: control characters in the path are escaped
                         progress.console.print(f"error: {show_path(result.path)}: {result.error}", style="red", markup=False, highlight=False, soft_wrap=True)
+                    elif not quiet:  # each file's result as it comes (above the progress bar)
+                        progress.console.print(_result_line(result), highlight=False, soft_wrap=True)
                     if json_lines:
                         sys.stdout.write(as_json(result) + "\n")
                         sys.stdout.flush()
@@ -379,6 +408,18 @@ def _scan_into_report(scanner: Scanner, scorer: ScorerInBackground, files: list[
                     report, timeline = open_outputs()
         finally:
             results.close()  # stops the workers (a tag write in progress was rolled back)
+
+
+def _result_line(result) -> Text:  # noqa: ANN001 (a tagger.scan.TrackResult)
+    """One file's result for the terminal: ``path: drums 0.93, bass 0.71``, and where it came from."""
+    labels = ", ".join(f"{label} {score:.2f}" for label, score in result.instruments)
+    line = Text(f"{show_path(result.path)}: ")
+    line.append(labels or "no instrument", style="green" if labels else "dim")
+    notes = (["from the cache"] if result.status == "skipped" else []) + (
+        ["its own instruments tag kept"] if result.tags == "kept" else [])
+    if notes:
+        line.append(f" ({'; '.join(notes)})", style="dim")
+    return line
 
 
 def _write_html(csv_path: Path, segments_path: Optional[Path], html_path: Path, thresholds: Optional[dict],
@@ -482,24 +523,27 @@ def _untag_line(result) -> str:
     return f"{verb}: {path}: tagger's {removed}"
 
 
-def _summary(counts: Counter, found: Counter, csv_path: Path, write_tags: bool) -> None:
+def _summary(counts: Counter, found: Counter, written: list[tuple[str, Path]], write_tags: bool) -> None:
+    """The end of a scan: counts, the labels found most, every file written (``(what, path)``), the tags."""
     table = Table(title="tagger scan", show_header=False)
     cached = f" ({counts['skipped']} from the cache)" if counts["skipped"] else ""  # skipped: a result reused
     table.add_row("files ok", f"{counts['ok'] + counts['skipped']}{cached}")
     table.add_row("failed", f"[red]{counts['error']}[/]" if counts["error"] else "0")
     table.add_row("top instruments", ", ".join(f"{label} ({n})" for label, n in found.most_common(5)) or "-")
-    table.add_row("report", str(csv_path))
     table.add_row("tags", "written" if write_tags else "dry run (use --write-tags to write)")
     err.print(table)
+    for what, path in written:  # whole, never cut to the table's width: a path to copy
+        err.print(f"wrote {what}: {show_path(path)}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
 @_command
 def info(
     model: Optional[Path] = typer.Option(None, help="Weights file (default: the bundled model)."),
+    full: bool = typer.Option(False, "--full", help="The whole card: every held-out figure, the data, training, ablation."),
     json_out: bool = typer.Option(False, "--json", help="The model card as JSON on stdout."),
 ) -> None:
-    """Show the model card: labels, thresholds, training data, held-out figures, speed."""
+    """Show the model card: labels, thresholds, key held-out figures, known weaknesses (--full: everything)."""
     from .card import card_dict, render
     from .weights import bundled_model_path, read_header
 
@@ -512,7 +556,7 @@ def info(
     if json_out:
         print(json.dumps(info_dict, indent=2))
         return
-    render(info_dict, Console())
+    render(info_dict, Console(), full=full)
 
 
 def _rich_progress() -> tuple[Progress, Callable[[str, int, int], None]]:

@@ -281,6 +281,9 @@ class _LimitedReader(io.RawIOBase):
         self.budget_spent = False
         self.timed_out = False
         self.read_error: OSError | None = None
+        # Ctrl-C during a read: PyAV cannot pass it on (it would print "Exception ignored"
+        # and the file would fail as unreadable); kept, ending the file, and raised by check().
+        self.interrupted: KeyboardInterrupt | None = None
 
     def packet(self) -> None:
         """An audio packet came out: FFmpeg may read as much again."""
@@ -293,6 +296,13 @@ class _LimitedReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
+        try:
+            return self._readinto(buffer)
+        except KeyboardInterrupt as exc:  # SIGTERM too (tagger.signals.Terminated)
+            self.interrupted = exc
+            return 0
+
+    def _readinto(self, buffer) -> int:
         if self.deadline is not None and self.deadline.passed():
             self.timed_out = True
             return 0
@@ -323,7 +333,10 @@ class _LimitedReader(io.RawIOBase):
         super().close()
 
     def check(self, path: Path) -> None:
-        """Raise if the deadline has passed (checked between packets, and after the last)."""
+        """Raise if the deadline has passed (checked between packets, and after the last), or
+        the KeyboardInterrupt that came during a read."""
+        if self.interrupted is not None:
+            raise self.interrupted
         if self.timed_out or (self.deadline is not None and self.deadline.passed()):
             raise AudioDecodeError(f"took longer than the per-file time limit ({self.deadline.limit_s:g} s)", path)
 

@@ -24,6 +24,7 @@ from .decode import decode
 from .errors import TaggerError
 from .frontend import FrontendConfig, logmel
 from .segments import cut_segments, loudness_db, segment_starts
+from .signals import ignore_interrupts
 
 log = logging.getLogger(__name__)
 CHUNK_ITEMS = 32  # items per worker task
@@ -96,7 +97,7 @@ def compute_features(
     tasks = [(i, str(item.path)) for i, item in enumerate(items)]
     chunks = [tasks[i : i + CHUNK_ITEMS] for i in range(0, len(tasks), CHUNK_ITEMS)]
     feats, index, loud, failed = [], [], [], {}
-    results = Parallel(n_jobs=jobs, return_as="generator")(
+    results = Parallel(n_jobs=jobs, return_as="generator", initializer=ignore_interrupts)(  # Ctrl-C is the driver's
         delayed(_chunk_features)(c, frontend, hop_seconds, max_segments) for c in chunks
     )
     for chunk_result in results:

@@ -41,7 +41,7 @@ def _model(tmp_path):
 
 def test_info_reads_like_a_model_card(tmp_path):
     model = _model(tmp_path)
-    proc = subprocess.run([sys.executable, "-m", "tagger", "info", "--model", str(model)], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "tagger", "info", "--full", "--model", str(model)], capture_output=True, text=True,
                           timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin", **_pythonpath()})
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tagger.card import write_model_card
 from tagger.inference import Scorer
 from tagger.weights import Checkpoint, load_checkpoint, save_checkpoint
 
@@ -60,47 +61,6 @@ def measure_speed(ckpt: Checkpoint, seconds: float = 5.0, batch: int = 256) -> d
     rate = n / (time.perf_counter() - t0)
     return {"segments_per_s": round(rate), "cpu": platform.processor() or platform.machine(), "threads": 2,
             "cores": os.cpu_count(), "batch": batch}
-
-
-def model_card_md(ckpt: Checkpoint) -> str:
-    c = ckpt.card
-    lines = [f"# Model card: {ckpt.version}", "", c.get("description", ""), ""]
-    lines += ["## Labels and thresholds", "", "| label | threshold | validation F1 | test F1 |", "| --- | --- | --- | --- |"]
-    for label in ckpt.labels:
-        def f1(split: str) -> str:  # blank where the set has no example of the label
-            m = c.get(split, {}).get("per_label", {}).get(label, {})
-            return f"{m['f1']:.3f}" if m.get("support") else ""
-
-        lines.append(f"| {label} | {ckpt.thresholds[label]:.3f} | {f1('validation')} | {f1('test')} |")
-    lines += ["", "## Held-out figures", ""]
-    for name in ("validation", "test"):
-        m = c.get(name)
-        if m:
-            figures = ", ".join(f"{k} {m[k]:.3f}" for k in ("top1_single", "mixtures_micro_f1", "mixtures_precision", "mixtures_recall", "micro_f1", "macro_f1", "mAP") if isinstance(m.get(k), float))
-            lines.append(f"- **{name}** ({c.get(name + '_about', '')}; {m['items']} clips): {figures}")
-    if c.get("heldout"):
-        lines += ["", "Every held-out set (`python -m training.heldout`; sound never trained or tuned on):", "",
-                  "| set | clips | single top-1 | mixtures F1 | mixtures P / R | invented labels per mixture | no instrument on voice-only | mAP |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for name, m in c["heldout"].items():
-            if "items" not in m:
-                continue
-            def f(key: str) -> str:
-                v = m.get(key)
-                return "" if v is None or v != v else f"{v:.3f}"
-            pr = f"{f('mixtures_precision')} / {f('mixtures_recall')}" if "mixtures_precision" in m else ""
-            lines.append(f"| {name} ({c.get('heldout_about', {}).get(name, '')}) | {m['items']} | {f('top1_single')} | "
-                         f"{f('mixtures_micro_f1')} | {pr} | {f('mixtures_invented_per_item')} | {f('no_instrument_clean')} | {f('mAP')} |")
-    if c.get("ablation"):
-        lines += ["", "## What moved what (ablation)", "", c["ablation"]]
-    lines += ["", "## Data", ""]
-    for corpus in c.get("corpus", []):
-        lines.append(f"- `{corpus['folder']}`: {corpus['clips']} clips; sources {corpus['sources']}; kinds {corpus['kinds']}")
-    lines += ["", f"Rebuild: `{c.get('command', '')}`", "", "## Speed", "", f"{c.get('speed', {})}", ""]
-    if c.get("weaknesses"):
-        lines += ["## Known weaknesses", ""] + [f"- {w}" for w in c["weaknesses"]] + [""]
-    lines += ["## Training settings", "", "```", json.dumps(c.get("settings", {}), indent=1), "```", ""]
-    return "\n".join(lines)
 
 
 def first_table(markdown: str) -> str:
@@ -155,7 +115,7 @@ def main() -> None:
     for f in old:
         if f != new:
             f.unlink()
-    (args.out / "MODEL_CARD.md").write_text(model_card_md(ckpt))
+    write_model_card(new, args.out / "MODEL_CARD.md")  # the same card as tagger info --full
     print(new)
 
 

@@ -49,7 +49,8 @@ def check_outputs(inputs: Sequence[Path], outputs: Sequence[Output]) -> None:
     """Raise :class:`OutputError` when an output may not be written.
 
     Refused: a folder, a file in a folder that does not exist, one of ``inputs`` (the same
-    file, by any name), a name with an audio extension inside a folder of ``inputs``, an
+    file, by any name), a name with an audio extension (a report named ``x.mp3`` is a
+    forgotten argument, and a later scan would take it for audio), an
     existing regular file that does not look like the output's kind (an empty file is
     fine; so is anything not a regular file, such as /dev/null), a file named by two
     outputs, and a symlink where tagger keeps a file of its own (``kind`` None: the
@@ -63,6 +64,7 @@ def check_outputs(inputs: Sequence[Path], outputs: Sequence[Output]) -> None:
         _check_place(out)
         _check_not_input(out, inputs)
         _check_kind(out)
+        _check_name(out)
     for i, a in enumerate(outputs):
         for b in outputs[i + 1 :]:
             if _same_file(a.path, b.path) and (a.kind is not None or b.kind is not None):
@@ -100,14 +102,16 @@ def _check_place(out: Output) -> None:
 
 
 def _check_not_input(out: Output, inputs: Sequence[Path]) -> None:
-    real = Path(os.path.realpath(out.path))
     for given in inputs:
         if _same_file(out.path, given):
             raise OutputError(f"{out.option} {show_path(out.path)} is one of the files read; "
                               f"give the {out.kind.what} a name of its own", out.path)
-        if is_audio_name(real.name) and os.path.isdir(given) and real.is_relative_to(os.path.realpath(given)):
-            raise OutputError(f"{out.option} {show_path(out.path)} has an audio name inside {show_path(given)}, "
-                              "which is scanned; give it a name of its own", out.path)
+
+
+def _check_name(out: Output) -> None:
+    if is_audio_name(out.path.name) or is_audio_name(os.path.realpath(out.path)):
+        raise OutputError(f"{out.option} {show_path(out.path)} has an audio file's name; "
+                          f"give the {out.kind.what} a name of its own", out.path)
 
 
 def _check_kind(out: Output) -> None:

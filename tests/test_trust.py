@@ -88,7 +88,16 @@ def test_an_output_that_is_an_input_is_refused(songs, tmp_path, option):
 
 
 def test_an_output_with_an_audio_name_inside_a_scanned_folder_is_refused(songs, tmp_path):
-    _refused(tagger("scan", str(tmp_path), "--csv", str(tmp_path / "report.mp3")), "--csv", "audio name")
+    _refused(tagger("scan", str(tmp_path), "--csv", str(tmp_path / "report.mp3")), "--csv", "audio file's name")
+
+
+def test_an_output_with_an_audio_name_is_refused_wherever_it_is(songs, tmp_path):
+    """`tagger scan one.flac --csv new.mp3`: no file is clobbered, but a report named like
+    audio is a forgotten argument (and the next scan of that folder would take it for audio)."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _refused(tagger("scan", str(songs[0]), "--csv", str(elsewhere / "new.mp3")), "--csv", "audio file's name")
+    assert not (elsewhere / "new.mp3").exists()
     assert not (tmp_path / "report.mp3").exists()
 
 

@@ -186,9 +186,9 @@ def render(info: Mapping[str, Any], console: Console, full: bool = False) -> Non
     fe = info.get("frontend", {})
     agg = info.get("aggregation", {})
 
-    head = Text.assemble((str(info.get("model", "?")), "bold"), f"  {info.get('arch', '')} · {len(labels)} labels · ",
-                         (str(info.get("file", "")), "dim"))
+    head = Text.assemble((str(info.get("model", "?")), "bold"), f"  {info.get('arch', '')} · {len(labels)} labels")
     console.print(head)
+    console.print(Text(str(info.get("file", "")), "dim"), overflow="fold")  # a long path on a line of its own
     description = str(card.get("description") or "")
     if description and full:
         console.print(Panel(description, title="what it is", title_align="left", border_style="dim"))

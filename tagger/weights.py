@@ -38,7 +38,11 @@ if TYPE_CHECKING:  # torch loads only with the tensors: read_header() works with
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
+# The bundled weights: the clone's weights/ (a checkout or an editable install), else where a
+# wheel puts them (pyproject's data-files: <prefix>/share/instrument-tagger/weights).
+_CLONE_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+_INSTALLED_WEIGHTS = Path(sys.prefix) / "share" / "instrument-tagger" / "weights"
+BUNDLED_DIR = _CLONE_WEIGHTS if _CLONE_WEIGHTS.is_dir() else _INSTALLED_WEIGHTS
 _HASHED_NAME = re.compile(r"^(?P<name>.+)-(?P<digest>[0-9a-f]{8})\.safetensors$")
 # A label is a CSV column, a tag value and a key of the HTML report's JavaScript objects: a plain
 # name, which cannot be __proto__; "constructor" is the one such name that JavaScript objects hold.

@@ -84,3 +84,13 @@ def test_the_rock_cli_writes_a_manifest_a_stamp_and_reuses_a_finished_build(tmp_
     mtime = (out / "manifest.csv").stat().st_mtime_ns
     assert main(["--out", str(out), "--clips", "3", "--seed", "1", "--reuse"]) == 0
     assert (out / "manifest.csv").stat().st_mtime_ns == mtime
+
+
+def test_the_new_sources_name_their_files_and_packages_and_setup_installs_them():
+    from training.build_corpus import FLUIDSYNTH_SOURCES, SOURCE_NEEDS
+
+    assert SOURCE_NEEDS["generaluser"] == ((str(GENERALUSER), "minuet-data"),)
+    assert {p for p, _ in SOURCE_NEEDS["avldrums"]} == {str(p) for p in AVLDRUMS_KITS.values()}
+    assert {"generaluser", "avldrums"} <= set(FLUIDSYNTH_SOURCES)
+    setup = (Path(__file__).parents[1] / "scripts" / "setup_corpus.sh").read_text()
+    assert all(pkg in setup for pkg in ("minuet-data", "avldrums.lv2-soundfont", "guitarix-common"))

@@ -94,3 +94,24 @@ def test_the_new_sources_name_their_files_and_packages_and_setup_installs_them()
     assert {"generaluser", "avldrums"} <= set(FLUIDSYNTH_SOURCES)
     setup = (Path(__file__).parents[1] / "scripts" / "setup_corpus.sh").read_text()
     assert all(pkg in setup for pkg in ("minuet-data", "avldrums.lv2-soundfont", "guitarix-common"))
+
+
+@needs_band
+def test_contrast_clips_have_another_instrument_instead_of_or_along_the_guitars_and_say_so():
+    from training.corpus.rock import OTHER_LABELS
+
+    instead = along = 0
+    for i in range(12):
+        clip, _ = render_rock_clip(seed=1, index=i, other=0.4, along=0.5)
+        others = set(clip.labels) & set(OTHER_LABELS)
+        roles = {p["role"] for p in clip.parts}
+        assert others <= roles and len(others) <= 1
+        if "electric_guitar" not in clip.labels:
+            instead += 1
+            assert others and not any(r.startswith("guitar") for r in roles)
+        elif others:
+            along += 1
+    assert instead and along
+    plain, _ = render_rock_clip(seed=0, index=0)  # the defaults draw exactly what they drew before
+    again, _ = render_rock_clip(seed=0, index=0, other=0.0, along=0.0)
+    assert np.array_equal(plain.audio, again.audio)

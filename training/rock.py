@@ -1,6 +1,7 @@
 """A training corpus of band music as rock and metal bands play it (training/corpus/rock.py).
 
     python -m training.rock --out data/corpus_rock --clips 800 [--seed 0] [--jobs 2] [--reuse]
+    python -m training.rock --out data/corpus_rock2 --clips 1500 --seed 1 --other 0.3 --along 0.2
 
 Distorted, double-tracked rhythm guitars through an amplifier and a guitarix cabinet
 response, over drums and bass, loud and compressed; labels ``electric_guitar`` and the
@@ -30,10 +31,10 @@ from .stamp import build_arguments, clear_stamp, kept, write_stamp
 log = logging.getLogger("training.rock")
 
 
-def render_one(out: Path, seed: int, index: int) -> dict | None:
+def render_one(out: Path, seed: int, index: int, other: float = 0.0, along: float = 0.0) -> dict | None:
     """Render and write clip ``index``; its manifest/details row, or None."""
     try:
-        clip, attempt = render_rock_clip(seed, index)
+        clip, attempt = render_rock_clip(seed, index, other, along)
     except RenderError as exc:
         log.warning("%s", exc)
         return None
@@ -45,7 +46,7 @@ def render_one(out: Path, seed: int, index: int) -> dict | None:
             "details": {"index": index, "attempt": attempt, "parts": clip.parts, "effects": clip.effects}}
 
 
-def build(out: Path, clips: int, seed: int = 0, jobs: int = 1) -> list[dict]:
+def build(out: Path, clips: int, seed: int = 0, jobs: int = 1, other: float = 0.0, along: float = 0.0) -> list[dict]:
     """Write ``clips`` band clips to ``out``; returns the rows written."""
     from joblib import Parallel, delayed
 
@@ -53,7 +54,7 @@ def build(out: Path, clips: int, seed: int = 0, jobs: int = 1) -> list[dict]:
     (out / "clips").mkdir(parents=True, exist_ok=True)
     for f in (out / "clips").glob("*.flac"):
         f.unlink()
-    rows = [r for r in Parallel(n_jobs=jobs, batch_size=8)(delayed(render_one)(out, seed, i) for i in range(clips))
+    rows = [r for r in Parallel(n_jobs=jobs, batch_size=8)(delayed(render_one)(out, seed, i, other, along) for i in range(clips))
             if r is not None]
     write_manifest(out / "manifest.csv", rows)
     write_details(out / "details.jsonl", rows)
@@ -66,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clips", type=int, default=800)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--other", type=float, default=0.0,
+                   help="share of clips where another instrument plays the riff instead of the guitars (default 0)")
+    p.add_argument("--along", type=float, default=0.0,
+                   help="share of guitar clips with another instrument playing along (default 0)")
     p.add_argument("--reuse", action="store_true", help="keep a finished build made with these arguments")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -73,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse and kept(args.out, arguments):
         return 0
     t0 = time.monotonic()
-    rows = build(args.out, args.clips, args.seed, args.jobs)
+    rows = build(args.out, args.clips, args.seed, args.jobs, args.other, args.along)
     write_stamp(args.out, arguments)
     counts = Counter(r["labels"] for r in rows)
     print(f"{len(rows)} clips written to {args.out} in {time.monotonic() - t0:.0f} s with {args.jobs} job(s); "

@@ -14,6 +14,13 @@ Mixed loud: the guitars the reference level, drums and bass near it, bus compres
 a limiter. Labels: ``electric_guitar``, plus ``drums`` and ``bass`` when they play (always
 within ``LEVELS_DB`` of the guitars, so each is at a labelled level, training/CORPUS.md).
 
+Contrast (``other``, ``along``; both 0 by default): on a share ``other`` of the clips
+another instrument (``OTHER_LABELS``, a training soundfont, no guitar amplifier) plays the
+riff instead of the guitars, over the same drums and bass; on a share ``along`` of the
+guitar clips one such instrument plays along (chords, a pad or a melody) at a labelled
+level. Either way it is labelled, so that a loud, dense mix with drums does not by itself
+mean a guitar.
+
 Each clip's randomness is ``default_rng([seed, index, attempt])``, so a clip renders the
 same whichever worker renders it.
 """
@@ -28,8 +35,9 @@ import numpy as np
 
 from .audio import CLIP_SAMPLES, RENDER_SAMPLES, RENDER_SECONDS, SAMPLE_RATE, SILENCE_RMS, active_fraction, db_to_gain, rms
 from .effects import _pb, random_bus_compression, random_limiter
-from .material import MusicContext, Note, Phrase, add_bend, drum_phrase, random_context
-from .sources import AVLDRUMS_KITS, SOUNDFONTS, render_avldrums, render_fluid
+from .material import (BAND_ROLES, GENERATORS, MusicContext, Note, Phrase, add_bend, drum_phrase,
+                       fit_to_range, playable_range, random_context)
+from .sources import AVLDRUMS_KITS, SOUNDFONTS, render_avldrums, render_fluid, soundfont_coverage
 from .stems import DRUM_BANK, RenderError, Stem
 
 log = logging.getLogger(__name__)
@@ -43,7 +51,11 @@ DRUM_STYLES = ("rock", "metal", "halftime")
 IR_DIR = Path("/usr/share/gx_head/sounds")  # guitarix-common: amps/ and bands/ (cabinet) responses
 RIFFS = ("power_chords", "chug", "sustained", "single_note")
 # RMS of each part re the guitars' (dB, drawn uniformly): all at a labelled level
-LEVELS_DB = {"drums": (-3.0, 2.0), "bass": (-6.0, -1.0)}
+LEVELS_DB = {"drums": (-3.0, 2.0), "bass": (-6.0, -1.0), "along": (-4.0, 0.0)}
+# what plays the riff instead of the guitars, or along with them (contrast)
+OTHER_LABELS = ("synthesizer", "organ", "piano", "saxophone", "trumpet", "trombone", "violin", "cello",
+                "clarinet", "flute", "accordion")
+POLYPHONIC = frozenset({"synthesizer", "organ", "piano", "accordion"})
 PEAK_DBFS = (-3.0, -0.3)  # loud, as mastered
 MAX_ATTEMPTS = 6
 ACTIVE_FRACTION = 0.3  # a labelled part sounds in >= 30 % of the clip's frames
@@ -218,7 +230,41 @@ def _soundfont_ok(name: str) -> bool:
     return SOUNDFONTS[name].exists()
 
 
-def render_rock(rng: np.random.Generator) -> RockClip | None:
+@lru_cache(maxsize=None)
+def _programs(font: str, label: str) -> tuple[int, ...]:
+    return tuple(p for b, p in soundfont_coverage(font).programs.get(label, ()) if b == 0)
+
+
+def _other_part(rng: np.random.Generator, fonts: list[str], ctx: MusicContext, riff_phrase: Phrase | None,
+                dyn: float) -> tuple[np.ndarray, dict] | None:
+    """Another instrument: the riff itself (``riff_phrase``), or a part of its own along the guitars."""
+    label = str(rng.choice(OTHER_LABELS))
+    font = fonts[int(rng.integers(len(fonts)))]
+    programs = _programs(font, label)
+    if not programs:
+        return None
+    program = int(rng.choice(programs))
+    lo, hi = playable_range(label, program)
+    if riff_phrase is not None:
+        notes = riff_phrase.notes
+        if label not in POLYPHONIC:  # one line: the lowest note of each onset
+            onsets: dict[float, Note] = {}
+            for n in notes:
+                if n.start not in onsets or n.pitch < onsets[n.start].pitch:
+                    onsets[n.start] = n
+            notes = sorted(onsets.values(), key=lambda n: n.start)
+        keys = fit_to_range([n.pitch for n in notes], lo, hi)
+        phrase = Phrase([Note(n.start, n.end, k, n.velocity) for n, k in zip(notes, keys)], riff_phrase.origin + ":" + label)
+    else:
+        styles = BAND_ROLES.get(label, ("melody",)) if label in POLYPHONIC else ("melody", "sustained")
+        phrase = GENERATORS[str(rng.choice(styles))](rng, ctx, lo, hi, dyn)
+    if not phrase.notes:
+        return None
+    audio = render_fluid(SOUNDFONTS[font], [Stem(label, 0, program, phrase)])[0]
+    return audio, {"role": label, "source": font, "program": program, "origin": phrase.origin}
+
+
+def render_rock(rng: np.random.Generator, other: float = 0.0, along: float = 0.0) -> RockClip | None:
     """One band clip, or None when a part came out silent (the caller draws again)."""
     fonts = [f for f in GUITAR_SOUNDFONTS if _soundfont_ok(f)]
     if not fonts:
@@ -235,6 +281,16 @@ def render_rock(rng: np.random.Generator) -> RockClip | None:
     effects: list[str] = []
     guitars = np.zeros(RENDER_SAMPLES, dtype=np.float32)
     pieces = [(p, "rhythm") for p in takes] + ([(lead(rng, ctx, dyn), "lead")] if rng.random() < 0.3 else [])
+    instead = other > 0 and rng.random() < other
+    labels = ["electric_guitar"]
+    if instead:  # another instrument plays the riff; no guitar at all
+        part = _other_part(rng, fonts, ctx, phrase, dyn)
+        if part is None or rms(part[0]) < SILENCE_RMS:
+            return None
+        guitars += part[0] / np.float32(rms(part[0]))
+        parts.append({**part[1], "gain_db": 0.0})
+        labels = [part[1]["role"]]
+        pieces = []
     for i, (p, role) in enumerate(pieces):
         font = fonts[int(rng.integers(len(fonts)))]
         clean = bool(rng.random() < 0.2)
@@ -255,7 +311,14 @@ def render_rock(rng: np.random.Generator) -> RockClip | None:
     if ref < SILENCE_RMS or active_fraction(guitars[window]) < ACTIVE_FRACTION:
         return None
     mix = guitars / np.float32(ref)
-    labels = ["electric_guitar"]
+    if not instead and along > 0 and rng.random() < along:
+        part = _other_part(rng, fonts, ctx, None, dyn)
+        if part is None:
+            return None
+        if not _add_part(mix, part[0], window, rng, "along", parts, part[1]["source"], part[1]["origin"],
+                         role=part[1]["role"]):
+            return None
+        labels.append(part[1]["role"])
     if rng.random() < 0.9:
         drum_style = str(rng.choice(DRUM_STYLES))
         drums = drum_phrase(rng, ctx, float(rng.uniform(90, 120)), styles=(drum_style,))
@@ -295,23 +358,23 @@ def render_rock(rng: np.random.Generator) -> RockClip | None:
     return RockClip(clip, tuple(sorted(labels)), parts, effects)
 
 
-def _add_part(mix: np.ndarray, audio: np.ndarray, window: slice, rng: np.random.Generator, label: str,
-              parts: list[dict], where: str, origin: str) -> bool:
-    """Add ``audio`` to ``mix`` at a labelled level re the guitars (RMS 1 in the window)."""
+def _add_part(mix: np.ndarray, audio: np.ndarray, window: slice, rng: np.random.Generator, level_of: str,
+              parts: list[dict], where: str, origin: str, role: str | None = None) -> bool:
+    """Add ``audio`` to ``mix`` at a labelled level (``LEVELS_DB[level_of]``) re the lead part (RMS 1 in the window)."""
     level = rms(audio[window])
     if level < SILENCE_RMS or active_fraction(audio[window]) < ACTIVE_FRACTION:
         return False
-    gain_db = float(rng.uniform(*LEVELS_DB[label]))
+    gain_db = float(rng.uniform(*LEVELS_DB[level_of]))
     mix += audio * np.float32(db_to_gain(gain_db) / level)
-    parts.append({"role": label, "source": where, "origin": origin, "gain_db": round(gain_db, 2)})
+    parts.append({"role": role or level_of, "source": where, "origin": origin, "gain_db": round(gain_db, 2)})
     return True
 
 
-def render_rock_clip(seed: int, index: int) -> tuple[RockClip, int]:
+def render_rock_clip(seed: int, index: int, other: float = 0.0, along: float = 0.0) -> tuple[RockClip, int]:
     """Clip ``index`` of a set: (clip, attempt); raises RenderError after MAX_ATTEMPTS."""
     for attempt in range(MAX_ATTEMPTS):
         rng = np.random.default_rng([seed, index, attempt])
-        clip = render_rock(rng)
+        clip = render_rock(rng, other, along)
         if clip is not None:
             return clip, attempt
     raise RenderError(f"band clip {index}: no usable render in {MAX_ATTEMPTS} attempts")

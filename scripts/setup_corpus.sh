@@ -5,7 +5,9 @@
 # grandorgue-demo, hydrogen-drumkits-effects, fretsonfire-songs-muldjord,
 # csoundqt-examples) and the `band` set (fretsonfire-songs-muldjord's songs as mixed):
 # evaluation only, never trained on; and two games' sound effects for label-free negatives
-# (lbreakout2-data for training, pingus-data held out: training/corpus/negatives.py). As root, installs the missing
+# (lbreakout2-data for training, pingus-data held out: training/corpus/negatives.py); and the
+# training sources of issue 26: GeneralUser GS (minuet-data), the avldrums recorded kits and
+# guitarix's amplifier and cabinet responses (training/rock.py). As root, installs the missing
 # ones; otherwise prints one line naming them and exits 1.
 set -euo pipefail
 PACKAGES=(fluid-soundfont-gm timgm6mb-soundfont csound-soundfont freepats timidity libfluidsynth3
@@ -14,7 +16,8 @@ PACKAGES=(fluid-soundfont-gm timgm6mb-soundfont csound-soundfont freepats timidi
           g++)  # torch.compile's C++ compiler: both trainings run --compile
 # data only: without their recommends, which are the programs (gcompris, csoundqt and their Qt)
 RECORDINGS=(gcompris-qt-data grandorgue-demo hydrogen-drumkits-effects fretsonfire-songs-muldjord csoundqt-examples
-            lbreakout2-data pingus-data)  # the last two: game sound effects, label-free negatives (train / held out)
+            lbreakout2-data pingus-data   # game sound effects, label-free negatives (train / held out)
+            minuet-data avldrums.lv2-soundfont guitarix-common)  # training sources: GeneralUser GS, kits, IRs
 not_installed() {
   for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"

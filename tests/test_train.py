@@ -497,3 +497,31 @@ def test_train_says_in_one_line_when_torch_compile_cannot_compile(trained, tmp_p
     last = proc.stderr.strip().splitlines()[-1]
     assert "torch.compile could not compile the training step" in last and "without --compile" in last
     assert "Traceback" not in proc.stderr
+
+
+def test_label_free_clips_train_as_negatives_with_all_zero_targets(tmp_path):
+    """A manifest row with empty labels (training.negatives) is a negative: it adds no label
+    to the model and its target row is all zeros; the run trains on it like any other file."""
+    data = synth_dataset(tmp_path / "data", n=6)
+    rng = np.random.default_rng(1)
+    t = np.arange(3 * SR) / SR
+    rows = [(f"data/{label}/{i}.wav", label) for label in ("hum", "whistle") for i in range(6)]
+    for i in range(6):  # a beep of its own pitch: not an instrument of the model
+        write_audio(tmp_path / "neg" / f"{i}.wav", (0.2 * np.sin(2 * np.pi * 700 * t) * (rng.random() + 0.5)).astype(np.float32))
+        rows.append((f"neg/{i}.wav", ""))
+    manifest = tmp_path / "manifest.csv"
+    with open(manifest, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "labels"])
+        w.writerows(rows)
+    ds = read_dataset(manifest)
+    assert ds.labels == ("hum", "whistle") and len(ds.items) == 18
+    y = ds.targets()
+    negative = np.array([item.labels == () for item in ds.items])
+    assert negative.sum() == 6 and not y[negative].any() and y[~negative].sum(axis=1).tolist() == [1.0] * 12
+    cfg = TrainConfig(data=[str(manifest)], out=str(tmp_path / "run"), width=8, epochs=1, batch_size=4, jobs=1,
+                      mixup=0.0, val_fraction=0.34, name="neg")
+    result = train(cfg)
+    ckpt = load_checkpoint(result.weights)
+    assert ckpt.labels == ("hum", "whistle")
+    assert ckpt.card["train_files"] + ckpt.card["validation_files"] == 18

@@ -36,9 +36,12 @@ SOURCE_NEEDS: dict[str, tuple[tuple[str, str], ...]] = {
     "fluidr3": (("/usr/share/sounds/sf2/FluidR3_GM.sf2", "fluid-soundfont-gm"),),
     "timgm6mb": (("/usr/share/sounds/sf2/TimGM6mb.sf2", "timgm6mb-soundfont"),),
     "sfgmbank": (("/usr/share/sounds/sf2/sf_GMbank.sf2", "csound-soundfont"),),
+    "generaluser": (("/usr/share/minuet/soundfonts/GeneralUser-v1.47.sf2", "minuet-data"),),
+    "avldrums": (("/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2", "avldrums.lv2-soundfont"),
+                 ("/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2", "avldrums.lv2-soundfont")),
     "freepats": (("/etc/timidity/freepats.cfg", "freepats"), ("/usr/bin/timidity", "timidity")),
 }
-FLUIDSYNTH_SOURCES = ("fluidr3", "timgm6mb", "sfgmbank")
+FLUIDSYNTH_SOURCES = ("fluidr3", "timgm6mb", "sfgmbank", "generaluser", "avldrums")
 
 
 def missing_packages(sources: list[str], voices: bool) -> list[str]:

@@ -686,10 +686,10 @@ def _groove(style: str, rng) -> tuple[int, int, _G]:
 DRUM_STYLES = ("rock", "funk", "disco", "shuffle", "jazz", "halftime", "bossa", "latin", "toms", "metal")
 
 
-def drum_phrase(rng, ctx: MusicContext, dyn: float, available: frozenset[int] | None = None
-                ) -> Phrase:
-    """A groove with humanised timing/velocity, an optional fill and crash."""
-    style = str(rng.choice(DRUM_STYLES))
+def drum_phrase(rng, ctx: MusicContext, dyn: float, available: frozenset[int] | None = None,
+                styles: tuple[str, ...] = DRUM_STYLES) -> Phrase:
+    """A groove (one of ``styles``) with humanised timing/velocity, an optional fill and crash."""
+    style = str(rng.choice(styles))
     steps_per_bar, steps_per_beat, grid = _groove(style, rng)
     step = ctx.beat / steps_per_beat
     if 1.0 / step > 14:  # too fast a grid at this tempo: halve it

@@ -1,7 +1,10 @@
 """Sound sources: which labels each honestly covers, and rendering one clip's stems.
 
-- ``fluidr3``, ``timgm6mb``, ``sfgmbank``: General MIDI soundfonts played by fluidsynth
-  in-process (one ``Synth`` per soundfont per worker process, loaded on first use).
+- ``fluidr3``, ``timgm6mb``, ``sfgmbank``, ``generaluser`` (GeneralUser GS 1.47, Debian
+  ``minuet-data``): General MIDI soundfonts played by fluidsynth in-process (one ``Synth``
+  per soundfont per worker process, loaded on first use).
+- ``avldrums``: the two recorded kits of ``avldrums.lv2-soundfont`` (Black Pearl, Red
+  Zeppelin; GM drum keys, each the one preset bank 0 program 0 of its own .sf2), drums only.
 - ``freepats``: the freepats GUS patches played by timidity in a subprocess. Debian's
   timidity always reads /etc/timidity/timidity.cfg first (which maps every program to
   FluidR3_GM) and ``-c freepats.cfg`` only overrides the programs freepats has, so a
@@ -40,10 +43,17 @@ SOUNDFONTS: dict[str, Path] = {
     "fluidr3": Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
     "timgm6mb": Path("/usr/share/sounds/sf2/TimGM6mb.sf2"),
     "sfgmbank": Path("/usr/share/sounds/sf2/sf_GMbank.sf2"),
+    "generaluser": Path("/usr/share/minuet/soundfonts/GeneralUser-v1.47.sf2"),
+}
+# avldrums: program -> its kit's soundfont (a Stem's program picks the kit; bank 0)
+AVLDRUMS_KITS: dict[int, Path] = {
+    0: Path("/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2"),
+    1: Path("/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2"),
 }
 FREEPATS_CFG = Path("/etc/timidity/freepats.cfg")
 TIMIDITY = "/usr/bin/timidity"
-ALL_SOURCES = ("fluidr3", "timgm6mb", "sfgmbank", "freepats", "synth", "physical", "physical_heldout")
+ALL_SOURCES = ("fluidr3", "timgm6mb", "sfgmbank", "generaluser", "avldrums", "freepats", "synth", "physical",
+               "physical_heldout")
 # Bank-128 kits never used: orchestral (timpani, concert bass drum), sound effects, and
 # the MT-32 set; they are not what "drums" means in a band.
 EXCLUDED_KITS = frozenset({48, 56, 127})
@@ -213,6 +223,33 @@ def soundfont_coverage(source: str) -> Coverage:
     return Coverage(source, programs, skipped)
 
 
+def avldrums_coverage() -> Coverage:
+    """The avldrums kits: drums only, one (bank 0, kit) per installed kit soundfont."""
+    kits = tuple((0, k) for k, path in sorted(AVLDRUMS_KITS.items()) if path.exists())
+    skipped = {f"drums:{k}": f"{path} not installed" for k, path in AVLDRUMS_KITS.items() if not path.exists()}
+    return Coverage("avldrums", {"drums": kits}, skipped)
+
+
+def render_avldrums(stems: list[Stem]) -> list[np.ndarray]:
+    """Drum stems on the kit each stem's program names (its soundfont's only preset, 0:0)."""
+    out = []
+    for stem in stems:
+        if not stem.is_drums or stem.program not in AVLDRUMS_KITS:
+            raise RenderError(f"avldrums renders drum kits {sorted(AVLDRUMS_KITS)} only, not {stem.label}:{stem.program}")
+        path = AVLDRUMS_KITS[stem.program]
+        holder, holder_id = _fluid(path)
+        sfont = _FL.get_sfont(holder.synth, holder_id)
+        synth = _new_synth()
+        sfid = _FL.add_sfont(synth.synth, sfont)
+        try:
+            out.append(_render_fluid_stem(synth, sfid, path, Stem(stem.label, 0, 0, stem.phrase)))
+        finally:
+            _flush(synth)
+            _FL.remove_sfont(synth.synth, sfont)
+            synth.delete()
+    return out
+
+
 # ---------------------------------------------------------------------------- timidity
 
 SLOT_GAP_SECONDS = 0.6  # silence between stems rendered in one timidity run
@@ -380,6 +417,11 @@ def coverage_for(source: str) -> Coverage:
         if not SOUNDFONTS[source].exists():
             raise FileNotFoundError(f"soundfont for source {source!r} not found: {SOUNDFONTS[source]}")
         return soundfont_coverage(source)
+    if source == "avldrums":
+        coverage = avldrums_coverage()
+        if not coverage.labels:
+            raise FileNotFoundError(f"avldrums kits not found: {', '.join(map(str, AVLDRUMS_KITS.values()))}")
+        return coverage
     if source == "freepats":
         if not FREEPATS_CFG.exists() or not Path(TIMIDITY).exists():
             raise FileNotFoundError("freepats needs /usr/bin/timidity and /etc/timidity/freepats.cfg")
@@ -396,6 +438,8 @@ def render_stems(source: str, stems: list[Stem], coverage: Coverage, seed: int) 
     synth source's own randomness (patches, noise)."""
     if source in SOUNDFONTS:
         return render_fluid(SOUNDFONTS[source], stems)
+    if source == "avldrums":
+        return render_avldrums(stems)
     if source == "freepats":
         allowed = {p for progs in coverage.programs.values() for b, p in progs if b == 0}
         return run_timidity(stems, allowed, set(coverage.drum_keys or ()))

@@ -177,14 +177,17 @@ def _figures_line(m: Mapping, figures: list[str]) -> str:
     return " · ".join(f"{FIGURES.get(f, _title(f))} {_num(m[f])}" for f in figures if _number(m.get(f)) and m[f] == m[f])
 
 
+def _parts(info: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[str], Mapping[str, float], list[tuple[str, str, Mapping]], dict, dict]:
+    """What both views of a card read from :func:`card_dict`'s output: the card, labels,
+    thresholds, held-out sets, frontend and aggregation."""
+    card: Mapping[str, Any] = info.get("card") or {}
+    return (card, list(info.get("labels", [])), info.get("thresholds", {}), heldout_sets(card),
+            info.get("frontend", {}), info.get("aggregation", {}))
+
+
 def render(info: Mapping[str, Any], console: Console, full: bool = False) -> None:
     """Print the card for people (``info`` is :func:`card_dict`'s output): short, or everything with ``full``."""
-    card: Mapping[str, Any] = info.get("card") or {}
-    labels: list[str] = list(info.get("labels", []))
-    thresholds: Mapping[str, float] = info.get("thresholds", {})
-    sets = heldout_sets(card)
-    fe = info.get("frontend", {})
-    agg = info.get("aggregation", {})
+    card, labels, thresholds, sets, fe, agg = _parts(info)
 
     head = Text.assemble((str(info.get("model", "?")), "bold"), f"  {info.get('arch', '')} · {len(labels)} labels")
     console.print(head)
@@ -284,12 +287,7 @@ def _md(text: str) -> str:
 def card_markdown(info: Mapping[str, Any]) -> str:
     """The whole card as markdown (``info`` is :func:`card_dict`'s output): what
     ``weights/MODEL_CARD.md`` holds for the bundled model (see :func:`write_model_card`)."""
-    card: Mapping[str, Any] = info.get("card") or {}
-    labels: list[str] = list(info.get("labels", []))
-    thresholds: Mapping[str, float] = info.get("thresholds", {})
-    sets = heldout_sets(card)
-    fe = info.get("frontend", {})
-    agg = info.get("aggregation", {})
+    card, labels, thresholds, sets, fe, agg = _parts(info)
     out = [f"# Model card: {info.get('model', '?')}", "",
            f"Written from the weights file's own card by `tagger.card.write_model_card`; `tagger info --full` shows the "
            f"same. Architecture `{info.get('arch', '')}`, {len(labels)} labels.", ""]

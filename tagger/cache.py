@@ -133,13 +133,15 @@ class ResultCache:
             raise
         self._last_commit = time.monotonic()
 
-    def get(self, path: Path) -> TrackResult | None:
+    def get(self, path: Path, identity: tuple[int, int] | None = None) -> TrackResult | None:
         """The stored result of an unchanged file, as a ``skipped`` row; None to (re)scan it.
 
-        Its ``tags`` say what the file's tags were when it was stored: ``dry-run`` (nothing
-        written), ``written`` or ``kept``; the scanner decides what this run's row says.
+        ``identity``: the file's ``(size, mtime_ns)`` as the caller took it (None: the file
+        as it is now). Its ``tags`` say what the file's tags were when it was stored:
+        ``dry-run`` (nothing written), ``written`` or ``kept``; the scanner decides what this
+        run's row says.
         """
-        identity = file_identity(path)
+        identity = identity or file_identity(path)
         if identity is None:
             return None
         row = self.db.execute(

@@ -507,7 +507,7 @@ class Scanner:
             for st in states.values():
                 if not st.error:
                     st.identity = _identity(st.path)  # a cached result's tags are written against it
-                    st.cached = self.cache.get(st.path)
+                    st.cached = self.cache.get(st.path, _cache_identity(st.identity))
         todo = [(i, st.path) for i, st in states.items() if st.cached is None and not st.error]
         if todo:  # only now is the model needed: a window of cached files never loads it
             start = getattr(self.scorer, "start", None)  # a ScorerInBackground; a Scorer is loaded

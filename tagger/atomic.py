@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from .discover import show_path
+
 log = logging.getLogger(__name__)
 
 
@@ -52,7 +54,7 @@ def remove_quietly(path: Path) -> None:
     try:
         path.unlink(missing_ok=True)
     except OSError as exc:
-        log.warning("could not remove temporary file %s: %s", path, exc.strerror or exc)
+        log.warning("could not remove temporary file %s: %s", show_path(path), exc.strerror or exc)
 
 
 @contextlib.contextmanager

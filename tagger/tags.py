@@ -67,7 +67,7 @@ from mutagen.oggvorbis import OggVorbis
 from mutagen.wave import WAVE
 from mutagen.wavpack import WavPack
 
-from tagger.atomic import fsync_folder
+from tagger.atomic import fsync_folder, remove_quietly
 from tagger.discover import file_problem
 from tagger.discover import show_path as _show
 from tagger.errors import TagWriteError
@@ -560,7 +560,7 @@ def _create_temp(path: Path) -> tuple[int, Path]:
                 return fd, temp
         except BaseException:
             os.close(fd)
-            _remove_quietly(temp)
+            remove_quietly(temp)
             raise
         os.close(fd)
     raise TagWriteError(f"could not create a temporary file next to it in {TEMP_ATTEMPTS} attempts", path)
@@ -574,14 +574,6 @@ def _names(path: Path, fd: int) -> bool:
         return False
     held = os.fstat(fd)
     return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
-
-
-def _remove_quietly(path: Path) -> None:
-    """Delete ``path`` if it is there; a failure is logged, never raised (clean-up must not fail)."""
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as exc:
-        log.warning("could not remove temporary file %s: %s", _show(path), exc.strerror or exc)
 
 
 def _copy_to_temp(path: Path, temp_fd: int) -> None:
@@ -723,7 +715,7 @@ def _rewrite(path: Path, edit: Callable[[Any, str], Fields],
         except BaseException as exc:  # also on KeyboardInterrupt: never leave a temp behind
             lost = _temp_lost(temp, fd)
             if lost is None:
-                _remove_quietly(temp)
+                remove_quietly(temp)
             if not isinstance(exc, Exception):
                 raise
             if lost is not None:  # the true reason, not what that did to mutagen

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from safetensors import SafetensorError, safe_open
 
 from .aggregate import DEFAULT_AGGREGATION
+from .atomic import default_mode
 from .config import FrontendConfig, ModelConfig
 from .errors import ModelLoadError
 
@@ -142,10 +143,8 @@ def save_checkpoint(ckpt: Checkpoint, folder: Path) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in ckpt.state_dict.items()}
     fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
     os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # an ordinary file, not mkstemp's 0600
     try:
+        os.chmod(tmp, default_mode())  # an ordinary file, not mkstemp's 0600
         save_file(state, tmp, metadata={"tagger": json.dumps(meta, sort_keys=True)})
         digest = sha256_file(Path(tmp))[:8]
         final = folder / f"{ckpt.name}-{digest}.safetensors"

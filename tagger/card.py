@@ -177,6 +177,15 @@ def _figures_line(m: Mapping, figures: list[str]) -> str:
     return " · ".join(f"{FIGURES.get(f, _title(f))} {_num(m[f])}" for f in figures if _number(m.get(f)) and m[f] == m[f])
 
 
+def _key_rows(sets: list[tuple[str, str, Mapping]]) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """The key figures (:data:`KEY_FIGURES`) any set has, and a row of cells for each set
+    that has one of them: ``(keys, [(set name, cells)])``, a dash where a set has none."""
+    keys = [f for f in KEY_FIGURES if any(_number(m.get(f)) for _, _, m in sets)]
+    rows = [(name, [_num(m[f]) if _number(m.get(f)) else "–" for f in keys])
+            for _, name, m in sets if any(_number(m.get(f)) for f in keys)]
+    return keys, rows
+
+
 def _parts(info: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[str], Mapping[str, float], list[tuple[str, str, Mapping]], dict, dict]:
     """What both views of a card read from :func:`card_dict`'s output: the card, labels,
     thresholds, held-out sets, frontend and aggregation."""
@@ -225,14 +234,13 @@ def render(info: Mapping[str, Any], console: Console, full: bool = False) -> Non
         console.print("[bold]the held-out sets[/]")
         _bullets(console, [f"[dim]{escape(_title(n))}:[/] {escape(plain(a))}" for n, a in abouts if a])
     elif sets:  # one row per set, the key figures only
-        keys = [f for f in KEY_FIGURES if any(_number(m.get(f)) for _, _, m in sets)]
-        shown = [(name, m) for _, name, m in sets if any(_number(m.get(f)) for f in keys)]
+        keys, rows = _key_rows(sets)
         held = Table(title="held-out figures (never trained or tuned on)", title_justify="left", show_edge=False, pad_edge=False)
         held.add_column("set", overflow="fold")
         for f in keys:
             held.add_column(KEY_FIGURES[f], justify="right", no_wrap=True)
-        for name, m in shown:
-            held.add_row(_title(name), *[_num(m[f]) if _number(m.get(f)) else "–" for f in keys])
+        for name, cells in rows:
+            held.add_row(_title(name), *cells)
         console.print(held)
         console.print(f"[dim]{escape(KEY_LEGEND)}[/]")
 
@@ -308,12 +316,11 @@ def card_markdown(info: Mapping[str, Any]) -> str:
         cells = [f"{thresholds[label]:.3f}" if label in thresholds else "–"] + [_label_f1(m, label) for _, m in with_labels]
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     if sets:
-        keys = [f for f in KEY_FIGURES if any(_number(m.get(f)) for _, _, m in sets)]
+        keys, rows = _key_rows(sets)
         out += ["", "## Held-out figures", "", "Sound never trained or tuned on (the validation set selects the epoch "
                 "and the thresholds). The key figures:", "", "| set | " + " | ".join(KEY_FIGURES[f] for f in keys) + " |",
                 "| --- |" + " ---: |" * len(keys)]
-        out += [f"| {_md(_title(name))} | " + " | ".join(_num(m[f]) if _number(m.get(f)) else "–" for f in keys) + " |"
-                for _, name, m in sets if any(_number(m.get(f)) for f in keys)]
+        out += [f"| {_md(_title(name))} | " + " | ".join(cells) + " |" for name, cells in rows]
         out += ["", KEY_LEGEND + ".", "", "Every figure of each set:", ""]
         figures = _all_figures(sets)
         for key, name, m in sets:

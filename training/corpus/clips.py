@@ -17,6 +17,12 @@ Label rule (see training/CORPUS.md):
   same instrument parts as one with ``vocals=0`` (paired held-out sets).
 
 Every stem is rendered on its own and mixed at the chosen level, so the rule is exact.
+
+A sampler source of one label (``GUEST_SOURCES``: ``salamander``, the piano) has single
+clips of its own, and, when it is among the build's sources, plays a share
+``GUEST_SHARE`` of that label's parts in the other sources' predominant, mix and voice
+clips (the manifest's ``programs`` names it, e.g. ``piano=salamander:0:0``). That choice
+draws from a third random stream, so the other stems are those of a build without it.
 Each clip's randomness comes from ``default_rng([seed, clip index, attempt])``: clips
 render identically whatever the worker count or order.
 """
@@ -54,6 +60,9 @@ PREDOMINANT_ACCOMPANIMENT_DB = (-24.0, -14.0)  # each accompanying stem, re the 
 MIX_SPREAD_DB = 3.0  # mix stems at 0 +- 3 dB: any two within 6 dB
 PEAK_DBFS = (-20.0, -1.0)  # final peak level of a clip (levels vary across the corpus)
 KEYBOARDS = ("piano", "organ", "accordion")
+# source -> the one label it plays in the other sources' clips, and how often it takes that part
+GUEST_SOURCES: dict[str, str] = {"salamander": "piano"}
+GUEST_SHARE = 0.5
 BENDING = {"electric_guitar": 0.3, "synthesizer": 0.15, "saxophone": 0.1, "bass": 0.1, "trombone": 0.1}
 
 
@@ -246,6 +255,7 @@ class RenderedClip:
     bpm: float
     effects: list[str]
     labels: tuple[str, ...]  # the spec's, plus ``voice`` when one was added at the instruments' level
+    stem_sources: list[str]  # the source that rendered each stem
 
 
 def _stem_labels(rng, spec: ClipSpec, coverage: Coverage) -> list[str]:
@@ -275,15 +285,44 @@ def _voice_part(vrng: np.random.Generator, ctx, window: slice, cfg: BuildConfig)
     return None
 
 
+def guest_sources(spec: ClipSpec, cfg: BuildConfig, stems: list[Stem], grng: np.random.Generator) -> list[str]:
+    """The source of each stem: the clip's own, or (a share GUEST_SHARE of its label's parts in
+    the other sources' multi-part clips) a selected guest source of that label."""
+    out = [spec.source] * len(stems)
+    if spec.kind == "single":
+        return out
+    for i, stem in enumerate(stems):
+        guests = [g for g, label in GUEST_SOURCES.items()
+                  if label == stem.label and g in cfg.coverage and g != spec.source]
+        if guests and grng.random() < GUEST_SHARE:
+            out[i] = guests[int(grng.integers(len(guests)))]
+    return out
+
+
+def _render_parts(spec: ClipSpec, cfg: BuildConfig, stems: list[Stem], sources: list[str],
+                  seed: int) -> tuple[list[Stem], list[np.ndarray]]:
+    """Each stem rendered by its source (a guest plays its own program of the label)."""
+    stems = [s if src == spec.source else Stem(s.label, *cfg.coverage[src].programs[s.label][0], s.phrase)
+             for s, src in zip(stems, sources)]
+    audio: list[np.ndarray | None] = [None] * len(stems)
+    for src in dict.fromkeys(sources):
+        idx = [i for i, s in enumerate(sources) if s == src]
+        for i, a in zip(idx, render_stems(src, [stems[i] for i in idx], cfg.coverage[src], seed)):
+            audio[i] = a
+    return stems, audio
+
+
 def _try_render(spec: ClipSpec, cfg: BuildConfig, rng: np.random.Generator,
-                vrng: np.random.Generator) -> RenderedClip | None:
+                vrng: np.random.Generator, grng: np.random.Generator) -> RenderedClip | None:
     coverage = cfg.coverage[spec.source]
     ctx = random_context(rng)
     labels = _stem_labels(rng, spec, coverage)
     stems = make_stems(rng, ctx, labels, spec.kind, coverage, _library(cfg))
     if any(not s.phrase.notes for s in stems):
         return None
-    audio = render_stems(spec.source, stems, coverage, int(rng.integers(2**31))) if stems else []
+    seed = int(rng.integers(2**31)) if stems else 0
+    sources = guest_sources(spec, cfg, stems, grng)
+    stems, audio = _render_parts(spec, cfg, stems, sources, seed) if stems else ([], [])
     pre = int(rng.integers(0, RENDER_SAMPLES - CLIP_SAMPLES + 1))
     window = slice(pre, pre + CLIP_SAMPLES)
     levels = [rms(a[window]) for a in audio]
@@ -335,7 +374,7 @@ def _try_render(spec: ClipSpec, cfg: BuildConfig, rng: np.random.Generator,
     clip = np.clip(mix[window], -1.0, 1.0).astype(np.float32)
     if len(clip) != CLIP_SAMPLES or rms(clip) < SILENCE_RMS:
         return None
-    return RenderedClip(clip, stems, gains_db, ctx.bpm, effects, clip_labels)
+    return RenderedClip(clip, stems, gains_db, ctx.bpm, effects, clip_labels, sources)
 
 
 def clip_path(spec: ClipSpec, audio_format: str) -> str:
@@ -347,8 +386,9 @@ def render_clip(spec: ClipSpec, cfg: BuildConfig) -> dict | None:
     for attempt in range(MAX_ATTEMPTS):
         rng = np.random.default_rng([cfg.seed, spec.index, attempt])
         vrng = np.random.default_rng([cfg.seed, spec.index, attempt, 1])  # the voice's own stream
+        grng = np.random.default_rng([cfg.seed, spec.index, attempt, 2])  # which stems a guest plays
         try:
-            result = _try_render(spec, cfg, rng, vrng)
+            result = _try_render(spec, cfg, rng, vrng, grng)
         except RenderError as exc:
             log.warning("clip %d attempt %d: %s", spec.index, attempt, exc)
             result = None
@@ -365,12 +405,14 @@ def render_clip(spec: ClipSpec, cfg: BuildConfig) -> dict | None:
             "labels": ";".join(result.labels),
             "source": spec.source,
             "kind": spec.kind,
-            "programs": ";".join(f"{s.label}={s.bank}:{s.program}" for s in result.stems),
+            "programs": ";".join(f"{s.label}=" + (f"{src}:" if src != spec.source else "") + f"{s.bank}:{s.program}"
+                                 for s, src in zip(result.stems, result.stem_sources)),
             "details": {
                 "index": spec.index, "attempt": attempt, "bpm": round(result.bpm, 1),
                 "stems": [{"label": s.label, "bank": s.bank, "program": s.program,
-                           "origin": s.phrase.origin, "gain_db": round(g, 2)}
-                          for s, g in zip(result.stems, result.gains_db)],
+                           "origin": s.phrase.origin, "gain_db": round(g, 2),
+                           **({"source": src} if src != spec.source else {})}
+                          for s, g, src in zip(result.stems, result.gains_db, result.stem_sources)],
                 "effects": result.effects,
             },
         }

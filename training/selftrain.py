@@ -23,7 +23,9 @@ written to ``--out`` so a later call with ``--reuse`` redoes only what changed:
    teacher's decisions. With ``--teacher-tags CSV`` (musicnn's MagnaTagATune tags per
    clip, ``path`` + tag columns), the labels both teachers know are the mean of the two
    before sharpening (see :data:`MUSICNN_TAGS`; ``guitar`` only for a guitar our teacher
-   names). **Confidence rule:** a label is uncertain when its calibrated logit is within
+   names), musicnn's scores calibrated the same way to ``--musicnn-threshold`` (default
+   0.2: its scores run low, MagnaTagATune's tags being sparse); a clip musicnn has no row
+   for keeps our teacher's scores alone. **Confidence rule:** a label is uncertain when its calibrated logit is within
    ``--margin`` of 0 (default 1.5: calibrated probability between 0.18 and 0.82; for the
    bundled model's thresholds of 0.38, raw scores between 0.12 and 0.73); a clip is kept
    when at most ``--max-uncertain`` of its labels (default 2 of 18) are uncertain. The
@@ -102,6 +104,7 @@ class ConfidenceRule:
     margin: float = 1.5  # calibrated logits within +-margin of 0 are uncertain
     max_uncertain: int = 2  # uncertain labels a kept clip may have
     musicnn_weight: float = 0.5  # musicnn's share in the mean of the two teachers
+    musicnn_threshold: float = 0.2  # musicnn's tag score taken as 0.5 (its scores run low: MagnaTagATune's tags are sparse)
 
 
 # --- step 1: clips -------------------------------------------------------------------
@@ -294,7 +297,8 @@ def manifest_rows(clips: Sequence[Mapping], labels: Sequence[str], teacher_score
     """Step 3: the manifest rows of the confident clips."""
     p = calibrated(teacher_scores, labels, thresholds)
     if musicnn is not None:
-        p = combine_scores(p, musicnn, labels, rule.musicnn_weight)
+        theirs = calibrated(musicnn, labels, dict.fromkeys(labels, rule.musicnn_threshold))
+        p = combine_scores(p, theirs, labels, rule.musicnn_weight)
     keep = uncertain(p, rule.margin).sum(axis=1) <= rule.max_uncertain
     targets = sharpen(p, rule.temperature)
     rows = []
@@ -353,7 +357,7 @@ def build(out: Path, teacher: Path, tracks: Sequence[Track], per_track: int = 40
         write_scores(out / "teacher.csv", [c["path"] for c in clips], labels, scores)
         _write_json(out / "thresholds.json", thresholds)
         _write_json(out / TEACHER_STAMP, teacher_args)
-        paths = [c["path"] for c in clips]
+        paths, labels, scores = read_scores(out / "teacher.csv")  # as a --reuse call will read them
     if paths != [c["path"] for c in clips]:
         raise TaggerError(f"{out / 'teacher.csv'} does not list the clips of {out / 'clips.csv'}: build without --reuse")
     musicnn = musicnn_scores(teacher_tags, paths, labels) if teacher_tags else None
@@ -388,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-uncertain", type=int, default=ConfidenceRule.max_uncertain)
     p.add_argument("--teacher-tags", type=Path, help="musicnn's per-clip tags (path + tag columns)")
     p.add_argument("--musicnn-weight", type=float, default=ConfidenceRule.musicnn_weight)
+    p.add_argument("--musicnn-threshold", type=float, default=ConfidenceRule.musicnn_threshold)
     p.add_argument("--jobs", type=int, default=1, help="unused: the build runs in one process")
     p.add_argument("--reuse", action="store_true", help="keep clips and teacher scores made with these arguments")
     args = p.parse_args(argv)
@@ -405,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     t0 = time.monotonic()
-    rule = ConfidenceRule(args.temperature, args.margin, args.max_uncertain, args.musicnn_weight)
+    rule = ConfidenceRule(args.temperature, args.margin, args.max_uncertain, args.musicnn_weight, args.musicnn_threshold)
     tracks = find_tracks(args.packages, args.music)
     if not tracks:
         raise SystemExit("no music found")

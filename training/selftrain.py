@@ -32,7 +32,9 @@ written to ``--out`` so a later call with ``--reuse`` redoes only what changed:
    manifest (``path,labels,targets,source,kind,programs``) lists the kept clips,
    ``targets`` as ``label=value;...`` for every label of the teacher.
 
-A stamp (training/stamp.py) is written last. ``--reuse`` keeps clips made with the same
+``--manifest NAME`` writes the manifest under another name (a second rule or teacher
+beside the first; its summary goes to ``summary_<stem>.json``). A stamp
+(training/stamp.py) of the last call's arguments is written last. ``--reuse`` keeps clips made with the same
 clip arguments (``clips.json``) and teacher scores made by the same teacher file
 (``teacher.json``); the manifest is always rewritten, so ``--teacher-tags`` on a second
 call only rewrites it.
@@ -331,8 +333,10 @@ def _write_json(path: Path, value: dict) -> None:
 
 
 def build(out: Path, teacher: Path, tracks: Sequence[Track], per_track: int = 40, seed: int = 0,
-          rule: ConfidenceRule = ConfidenceRule(), teacher_tags: Path | None = None, reuse: bool = False) -> dict:
-    """Run the three steps into ``out`` (each kept under ``reuse`` when its inputs match); a summary."""
+          rule: ConfidenceRule = ConfidenceRule(), teacher_tags: Path | None = None, reuse: bool = False,
+          manifest: str = "manifest.csv") -> dict:
+    """Run the three steps into ``out`` (each kept under ``reuse`` when its inputs match),
+    the manifest named ``manifest``; a summary."""
     from tagger.weights import sha256_file
 
     out.mkdir(parents=True, exist_ok=True)
@@ -362,7 +366,7 @@ def build(out: Path, teacher: Path, tracks: Sequence[Track], per_track: int = 40
         raise TaggerError(f"{out / 'teacher.csv'} does not list the clips of {out / 'clips.csv'}: build without --reuse")
     musicnn = musicnn_scores(teacher_tags, paths, labels) if teacher_tags else None
     rows = manifest_rows(clips, labels, scores, thresholds, rule, musicnn)
-    write_rows(out / "manifest.csv", MANIFEST_COLUMNS, rows)
+    write_rows(out / manifest, MANIFEST_COLUMNS, rows)
     return summary(clips, rows, labels, musicnn)
 
 
@@ -393,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--teacher-tags", type=Path, help="musicnn's per-clip tags (path + tag columns)")
     p.add_argument("--musicnn-weight", type=float, default=ConfidenceRule.musicnn_weight)
     p.add_argument("--musicnn-threshold", type=float, default=ConfidenceRule.musicnn_threshold)
+    p.add_argument("--manifest", default="manifest.csv",
+                   help="the manifest's file name in --out (another name keeps a second rule's manifest beside it)")
     p.add_argument("--jobs", type=int, default=1, help="unused: the build runs in one process")
     p.add_argument("--reuse", action="store_true", help="keep clips and teacher scores made with these arguments")
     args = p.parse_args(argv)
@@ -414,11 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     tracks = find_tracks(args.packages, args.music)
     if not tracks:
         raise SystemExit("no music found")
-    info = build(args.out, args.teacher, tracks, args.per_track, args.seed, rule, args.teacher_tags, args.reuse)
-    _write_json(args.out / "summary.json", info)
+    info = build(args.out, args.teacher, tracks, args.per_track, args.seed, rule, args.teacher_tags, args.reuse,
+                 args.manifest)
+    _write_json(args.out / ("summary.json" if args.manifest == "manifest.csv" else f"summary_{Path(args.manifest).stem}.json"), info)
     write_stamp(args.out, arguments)
     print(json.dumps(info, indent=1), file=sys.stderr)
-    print(f"{info['kept']} of {info['clips']} clips kept in {args.out}/manifest.csv ({time.monotonic() - t0:.0f} s)",
+    print(f"{info['kept']} of {info['clips']} clips kept in {args.out / args.manifest} ({time.monotonic() - t0:.0f} s)",
           file=sys.stderr)
     return 0
 

@@ -45,7 +45,6 @@ import argparse
 import csv
 import json
 import logging
-import math
 import os
 import re
 import subprocess

@@ -2,7 +2,13 @@
 
 - folder per class: ``DATA/<label>/*.wav`` (IRMAS training set, Kaggle instrument set)
 - IRMAS test layout: ``x.wav`` next to ``x.txt`` with one label per line
-- manifest CSV: ``path,labels`` with labels joined by ``;`` (paths relative to the CSV)
+- manifest CSV: ``path,labels`` with labels joined by ``;`` (paths relative to the CSV),
+  and an optional ``targets`` column of soft targets, ``label=value`` joined by ``;``
+  (``drums=0.97;piano=0.81;violin=0.02``, values in [0, 1]): a teacher's scores for
+  self-training (training/selftrain.py). An item with targets trains on them instead of
+  its multi-hot labels: a label its targets do not list is 1 if in ``labels``, else 0.
+  ``labels`` stays the hard labels (the targets >= 0.5 by convention); a row with an
+  empty ``targets`` trains on its labels as before.
 
 Labels are taken verbatim; IRMAS's three-letter codes can be mapped to the bundled
 label names with ``label_map=IRMAS_CODES``.
@@ -27,6 +33,7 @@ IRMAS_CODES: dict[str, str] = {
 class Item:
     path: Path
     labels: tuple[str, ...]
+    targets: tuple[tuple[str, float], ...] | None = None  # soft targets (label, value), sorted; None: the labels
 
 
 @dataclass(frozen=True)
@@ -35,8 +42,10 @@ class Dataset:
     labels: tuple[str, ...]  # sorted union of the items' labels
     layout: str
 
-    def targets(self, labels: Sequence[str] | None = None):
-        """(items, labels) float32 multi-hot matrix in the order of ``labels``."""
+    def targets(self, labels: Sequence[str] | None = None, soft: bool = False):
+        """(items, labels) float32 matrix in the order of ``labels``: the multi-hot labels,
+        with each item's soft targets written over them when ``soft`` (training; metrics
+        take the hard labels). Targets naming a label outside ``labels`` are left out."""
         import numpy as np
 
         labels = list(labels or self.labels)
@@ -46,6 +55,10 @@ class Dataset:
             for label in item.labels:
                 if label in index:
                     y[i, index[label]] = 1.0
+            if soft and item.targets:
+                for label, value in item.targets:
+                    if label in index:
+                        y[i, index[label]] = value
         return y
 
 
@@ -60,8 +73,26 @@ def _make(items: list[Item], layout: str, source: Path) -> Dataset:
     return Dataset(tuple(items), labels, layout)
 
 
+def parse_targets(text: str, where: Path) -> tuple[tuple[str, float], ...] | None:
+    """A ``targets`` cell (``drums=0.97;piano=0.81``) as sorted (label, value) pairs; None when empty."""
+    pairs = {}
+    for part in (p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        label, sep, value = part.partition("=")
+        try:
+            number = float(value) if sep else float("nan")
+        except ValueError:
+            number = float("nan")
+        if not label.strip() or not 0.0 <= number <= 1.0:
+            raise DatasetError(f"bad soft target {part!r}: expected label=value with a value in [0, 1]", where)
+        pairs[label.strip()] = number
+    return tuple(sorted(pairs.items())) or None
+
+
 def read_manifest(csv_path: Path, keep: Callable[[dict], bool] | None = None) -> Dataset:
-    """A manifest CSV's items; ``keep`` picks rows by any of their columns."""
+    """A manifest CSV's items; ``keep`` picks rows by any of their columns; the optional
+    ``targets`` column gives soft targets (see the module's docstring)."""
     items = []
     with open(csv_path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
@@ -71,7 +102,8 @@ def read_manifest(csv_path: Path, keep: Callable[[dict], bool] | None = None) ->
             if keep is not None and not keep(row):
                 continue
             labels = tuple(sorted({s.strip() for s in row["labels"].split(";") if s.strip()}))
-            items.append(Item((csv_path.parent / row["path"]).resolve(), labels))
+            targets = parse_targets(row.get("targets") or "", csv_path)
+            items.append(Item((csv_path.parent / row["path"]).resolve(), labels, targets))
     return _make(items, "manifest", csv_path)
 
 
@@ -107,7 +139,8 @@ def read_dataset(path: str | Path, label_map: Mapping[str, str] | None = None) -
     else:
         raise DatasetError("not a dataset: expected a folder or a manifest .csv", path)
     if label_map:
-        items = [Item(i.path, tuple(sorted({label_map.get(l, l) for l in i.labels}))) for i in ds.items]
+        items = [Item(i.path, tuple(sorted({label_map.get(l, l) for l in i.labels})),
+                      i.targets and tuple(sorted((label_map.get(l, l), v) for l, v in i.targets))) for i in ds.items]
         ds = _make(items, ds.layout, path)
     return ds
 

@@ -87,13 +87,15 @@ def _settings(cfg: TrainConfig | dict) -> dict:
 
 def run_inputs(cfg: TrainConfig, train_items: Sequence[Item], val_items: Sequence[Item]) -> dict:
     """What a run is made of: its settings but RESUMABLE_CHANGES, and a digest of its data
-    (every training and validation file's path, labels, size and modification time)."""
+    (every training and validation file's path, labels, soft targets, size and modification time)."""
     settings = _settings(cfg)
     digest = hashlib.sha256()
     for role, items in (("train", train_items), ("val", val_items)):
         for item in items:
             st = os.stat(item.path)
             digest.update(f"{role}\0{item.path}\0{';'.join(item.labels)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            if item.targets:  # soft targets (a manifest without them digests as before)
+                digest.update(f"targets\0{';'.join(f'{l}={v!r}' for l, v in item.targets)}\n".encode())
     return {"settings": settings, "data": digest.hexdigest()}
 
 
@@ -218,7 +220,8 @@ def mix_batch(x: torch.Tensor, y: torch.Tensor, rng: torch.Generator, prob: floa
     """Turn a share ``prob`` of the batch into mixtures with another example of the batch.
 
     The partner plays within ``max_db`` dB of the example's (geometric mean) level, about
-    the corpus's rule for a labelled instrument in a mix, so the labels are the union.
+    the corpus's rule for a labelled instrument in a mix, so the labels are the union
+    (soft targets: each label's larger value, the union's for 0/1).
     Partners come from any source, so a mix can pair timbres no single soundfont has.
     """
     b = len(x)
@@ -391,7 +394,8 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
 
     train_fs = features(train_parts, cfg.max_segments, "features (train)")
     val_fs = features(val_parts, None, "features (validation)")
-    y_train_items = Dataset(tuple(train_items), labels, "").targets(labels)
+    # soft targets (a manifest's ``targets`` column) train; validation scores the hard labels
+    y_train_items = Dataset(tuple(train_items), labels, "").targets(labels, soft=True)
     y_val = Dataset(tuple(val_items), labels, "").targets(labels)
     keep = train_fs.loudness > SILENCE_DB
     x_train = train_fs.features[keep]

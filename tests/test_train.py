@@ -525,3 +525,94 @@ def test_label_free_clips_train_as_negatives_with_all_zero_targets(tmp_path):
     ckpt = load_checkpoint(result.weights)
     assert ckpt.labels == ("hum", "whistle")
     assert ckpt.card["train_files"] + ckpt.card["validation_files"] == 18
+
+
+def _soft_manifest(tmp_path: Path, with_targets: bool) -> Path:
+    """hum/whistle clips; with ``with_targets``, a ``targets`` column of teacher-like scores
+    (empty on two rows: those train on their labels)."""
+    synth_dataset(tmp_path / "data", n=6)
+    manifest = tmp_path / ("soft.csv" if with_targets else "hard.csv")
+    with open(manifest, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "labels", "targets"] if with_targets else ["path", "labels"])
+        for label, other in (("hum", "whistle"), ("whistle", "hum")):
+            for i in range(6):
+                row = [f"data/{label}/{i}.wav", label]
+                if with_targets:
+                    row.append("" if i == 5 else f"{label}={0.9 - 0.02 * i:.2f};{other}=0.1")
+                w.writerow(row)
+    return manifest
+
+
+def test_a_manifest_with_soft_targets_trains_on_them_and_its_weights_carry_the_labels(tmp_path, monkeypatch):
+    seen = []
+    bce = tagger.train.F.binary_cross_entropy_with_logits
+
+    def recording(logits, y):
+        seen.append(y.detach().cpu().numpy().copy())
+        return bce(logits, y)
+
+    monkeypatch.setattr(tagger.train.F, "binary_cross_entropy_with_logits", recording)
+    ds = read_dataset(_soft_manifest(tmp_path, with_targets=True))
+    assert ds.labels == ("hum", "whistle")
+    soft, hard = ds.targets(soft=True), ds.targets()
+    first = next(i for i, item in enumerate(ds.items) if item.path.name == "0.wav" and "hum" in item.labels)
+    assert soft[first].tolist() == pytest.approx([0.9, 0.1])
+    assert hard[first].tolist() == [1.0, 0.0]  # metrics take the hard labels
+    plain = [i for i, item in enumerate(ds.items) if item.targets is None]
+    assert len(plain) == 2 and np.array_equal(soft[plain], hard[plain])
+    cfg = TrainConfig(data=[str(tmp_path / "soft.csv")], out=str(tmp_path / "run"), width=8, epochs=1, batch_size=4,
+                      jobs=1, mixup=0.5, val_fraction=0.34, name="soft")
+    result = train(cfg)
+    values = np.unique(np.concatenate(seen))
+    assert len(seen) > 0 and set(values) - {0.0, 1.0}  # the training steps saw the soft values
+    allowed = np.array([0.0, 0.1, 0.82, 0.84, 0.86, 0.88, 0.9, 1.0])  # the targets, mixup's maxima of them
+    assert np.isclose(values[:, None], allowed[None], atol=1e-6).any(axis=1).all()
+    ckpt = load_checkpoint(result.weights)
+    assert ckpt.labels == ("hum", "whistle") and set(ckpt.thresholds) == {"hum", "whistle"}
+    assert ckpt.card["labels"] == ["hum", "whistle"]
+
+
+def test_a_manifest_without_targets_reads_and_digests_as_before(tmp_path):
+    """No ``targets`` column: items carry none, the soft matrix is the multi-hot, and a run's
+    data digest is the one it had before soft targets existed (its state.pt still resumes)."""
+    import hashlib
+
+    ds = read_dataset(_soft_manifest(tmp_path, with_targets=False))
+    assert all(item.targets is None for item in ds.items)
+    assert np.array_equal(ds.targets(soft=True), ds.targets())
+    cfg = TrainConfig(data=[], out="")
+    digest = hashlib.sha256()
+    for item in ds.items:
+        st = os.stat(item.path)
+        digest.update(f"train\0{item.path}\0{';'.join(item.labels)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    assert tagger.train.run_inputs(cfg, ds.items, [])["data"] == digest.hexdigest()
+    soft = read_dataset(_soft_manifest(tmp_path, with_targets=True))
+    assert tagger.train.run_inputs(cfg, soft.items, [])["data"] != digest.hexdigest()
+
+
+@pytest.mark.parametrize("cell", ["hum=1.5", "hum", "hum=x", "=0.3"])
+def test_a_bad_soft_target_is_refused_in_one_line(tmp_path, cell):
+    from tagger.errors import DatasetError
+
+    write_audio(tmp_path / "a.wav", np.zeros(SR, np.float32))
+    (tmp_path / "m.csv").write_text(f"path,labels,targets\na.wav,hum,{cell}\n")
+    with pytest.raises(DatasetError, match="bad soft target"):
+        read_dataset(tmp_path / "m.csv")
+
+
+def test_mix_batch_takes_the_larger_soft_target_of_the_two():
+    import torch
+
+    from tagger.train import mix_batch
+
+    x = torch.randn(16, 1, 8, 10)
+    x = x - x.mean(dim=(2, 3), keepdim=True)
+    y = torch.rand(16, 5)
+    rng = torch.Generator().manual_seed(0)
+    mx, my = mix_batch(x, y, rng, prob=0.5)
+    changed = (mx != x).flatten(1).any(1)
+    assert 0 < changed.sum() < 16
+    assert torch.equal(my[~changed], y[~changed])
+    assert (my >= y).all() and (my <= 1).all()
+    assert not torch.equal(my[changed], y[changed])

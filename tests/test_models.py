@@ -132,3 +132,16 @@ def test_folding_batch_norms_keeps_the_outputs(arch):
     x = torch.randn(4, 1, 64, 130)
     with torch.inference_mode():
         assert torch.allclose(folded(x.contiguous(memory_format=torch.channels_last)), model(x), atol=1e-4)
+
+
+def test_band_mean_share_takes_that_share_of_a_fixed_colouring_away():
+    """A fixed EQ is a constant per mel band in log-Mel: at share 1 the input norm's output
+    is the same with and without it; at share 0.5 half of it stays."""
+    from tagger.models import InputNorm
+
+    x = torch.randn(2, 1, 16, 40)
+    colour = torch.linspace(-12, 12, 16).view(1, 1, 16, 1)
+    full, half = InputNorm(16, 1.0).eval(), InputNorm(16, 0.5).eval()
+    assert torch.allclose(full(x + colour), full(x), atol=1e-5)
+    assert torch.allclose(half(x + colour) - half(x), 0.5 * colour / torch.sqrt(torch.tensor(1 + 1e-5)), atol=1e-4)
+    assert InputNorm(16).band_mean_share == 0.0

@@ -76,3 +76,22 @@ class ModelConfig:
         d = dict(d)
         d["labels"] = tuple(d["labels"])
         return cls(**d)
+
+
+# the settings of ModelConfig.extra each architecture reads; any other is a newer tagger's
+EXTRA_SETTINGS = {"resnet": frozenset({"blocks", "stem_pool", "band_mean_share"})}
+
+
+def extra_problem(config: ModelConfig) -> str | None:
+    """Why this tagger cannot build ``config`` as it was trained, or None.
+
+    A setting it does not know would be dropped, and the network would score with another
+    input than it was trained on: refused instead of ignored.
+    """
+    unknown = sorted(set(config.extra) - EXTRA_SETTINGS.get(config.arch, frozenset()))
+    if unknown:
+        return f"model settings this tagger does not know: {', '.join(unknown)} (made by a newer tagger?)"
+    share = config.extra.get("band_mean_share", 0.0)
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+        return f"band_mean_share {share!r} is not a number in [0, 1]"
+    return None

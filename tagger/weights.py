@@ -28,7 +28,7 @@ from safetensors import SafetensorError, safe_open
 
 from .aggregate import DEFAULT_AGGREGATION
 from .atomic import default_mode
-from .config import FrontendConfig, ModelConfig
+from .config import FrontendConfig, ModelConfig, extra_problem
 from .errors import ModelLoadError
 
 if TYPE_CHECKING:  # torch loads only with the tensors: read_header() works without it
@@ -218,6 +218,7 @@ def read_header(path: str | Path) -> Checkpoint:
                                  "0 <= track_threshold <= 1)", path)
         config = ModelConfig.from_dict(meta["model"])
         problem = (label_problem(config.labels) or threshold_problem(meta["thresholds"], config.labels)
+                   or extra_problem(config)
                    or (None if isinstance(meta["name"], str) and MODEL_NAME.fullmatch(meta["name"])
                        else f"model name {meta['name']!r} is not a plain name (letters, digits, . _ -)"))
         if problem:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 
 import pytest
@@ -132,3 +133,40 @@ def test_folding_batch_norms_keeps_the_outputs(arch):
     x = torch.randn(4, 1, 64, 130)
     with torch.inference_mode():
         assert torch.allclose(folded(x.contiguous(memory_format=torch.channels_last)), model(x), atol=1e-4)
+
+
+def test_band_mean_share_takes_that_share_of_a_fixed_colouring_away():
+    """A fixed EQ is a constant per mel band in log-Mel: at share 1 the input norm's output
+    is the same with and without it; at share 0.5 half of it stays."""
+    from tagger.models import InputNorm
+
+    x = torch.randn(2, 1, 16, 40)
+    colour = torch.linspace(-12, 12, 16).view(1, 1, 16, 1)
+    full, half = InputNorm(16, 1.0).eval(), InputNorm(16, 0.5).eval()
+    assert torch.allclose(full(x + colour), full(x), atol=1e-5)
+    assert torch.allclose(half(x + colour) - half(x), 0.5 * colour / torch.sqrt(torch.tensor(1 + 1e-5)), atol=1e-4)
+    assert InputNorm(16).band_mean_share == 0.0
+
+
+@pytest.mark.parametrize("extra, says", [({"band_mean_share": 0.5, "attention": 1}, "does not know: attention"),
+                                         ({"band_mean_share": 2}, "not a number in [0, 1]"),
+                                         ({"band_mean_share": "half"}, "not a number in [0, 1]")])
+def test_weights_with_a_setting_this_tagger_cannot_build_are_refused_not_ignored(tmp_path, extra, says):
+    """An unknown setting would be dropped and the network would score another input than
+    it was trained on."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from tagger.errors import ModelLoadError
+    from tagger.weights import load_checkpoint
+
+    path = make_tiny_model(tmp_path / "a")
+    with safe_open(str(path), "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    tagger_meta = json.loads(meta["tagger"])
+    tagger_meta["model"]["extra"] = extra
+    save_file(tensors, str(tmp_path / "b.safetensors"), metadata={**meta, "tagger": json.dumps(tagger_meta)})
+    with pytest.raises(ModelLoadError, match=re.escape(says)):
+        load_checkpoint(tmp_path / "b.safetensors")

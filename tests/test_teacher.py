@@ -15,7 +15,7 @@ from training.teacher import (
     INSTRUMENT_TAGS, MTT_LABELS, SHARED_TAGS, done_paths, read_clip_list, read_teacher_csv,
     shared_scores, tag_clips, top_instrument,
 )
-from training.teacher_report import agreement
+from training.teacher_report import agreement, format_by_tag, shared_tag_auc
 
 
 class FixedTeacher:
@@ -100,3 +100,7 @@ def test_shared_tags_are_mtt_tags_and_the_report_counts_top_tags(tmp_path: Path)
     assert list(table) == ["cello", "organ"]
     assert table["cello"].clips == 2 and table["cello"].agreeing == 1
     assert table["organ"].agreeing is None and table["organ"].top_tags == {"flute": 1}
+
+    assert "| violin | 1 | 0 (0.00) | cello 1 |" in format_by_tag(table)
+    # cello's score: 0.9 on clip 1, 0.1 on clip 2 (a cello heard as violin), 0.1 on the organ
+    assert shared_tag_auc(manifest, teacher, kind="single")["cello"] == (2, 1, pytest.approx(0.75))

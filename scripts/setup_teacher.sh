@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make the musicnn teacher's venv (default /work/musicnn-venv; first argument overrides), outside
+# Make the musicnn teacher's venv (default .venv-teacher in the clone; first argument overrides), apart from
 # the project's venv: TensorFlow 2.15 (CPU) + Keras 2, librosa 0.9, numpy 1.26 and musicnn 0.1.0,
 # all pinned in training/teacher-requirements.txt and installed with --no-deps (musicnn's own
 # metadata asks for numpy<1.17, which its code does not need). Then checks that the model loads
@@ -9,7 +9,7 @@
 #   VENV/bin/python -m training.teacher CLIPS.csv --jobs 1     # from the repository root
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-VENV="${1:-/work/musicnn-venv}"
+VENV="${1:-$ROOT/.venv-teacher}"
 PYTHON="${PYTHON:-python3.11}"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"

@@ -167,7 +167,7 @@ def test_every_stage_runs_in_order_and_stage_4_fine_tunes_the_stage_3_model(tmp_
     assert built["corpus_gu"][built["corpus_gu"].index("--sources"):] == [
         "--sources", "generaluser", "--seed", "30", "--clips-per-label", "40", "--mixtures", "900", "--kinds",
         "single,mix", "--vocals", "0.15", "--score-cache", "data/corpus_train/score_cache.json"]
-    wise, wise5 = [c for c in calls if c[1:2] == ["training.wise"]]
+    (wise,) = [c for c in calls if c[1:2] == ["training.wise"]]  # stage 4's; stage 5 publishes its fine-tune
     assert wise[2:4] == [stage3, _model(repo, "runs/stage4")]
     assert _opt(wise, "--share") == "0.7" and "--only" in wise and _opt(wise, "--out") == "runs/stage4_wise"
     assert calls.index(wise) > calls.index(stage4)
@@ -203,41 +203,42 @@ def test_every_stage_runs_in_order_and_stage_4_fine_tunes_the_stage_3_model(tmp_
     assert mix[mix.index("--sources"):] == [
         "--sources", "fluidr3,freepats,sfgmbank,synth,generaluser,salamander", "--seed", "42", "--mixtures", "600",
         "--kinds", "mix", "--effects", "production", "--score-cache", "data/corpus_train/score_cache.json"]
-    # the published model: 0.3 x stage 3 + 0.7 x the stage-5 fine-tune, its track threshold tuned
-    assert wise5[2:4] == [stage3, _model(repo, "runs/stage5")] and _opt(wise5, "--share") == "0.7"
-    assert _opt(wise5, "--out") == "runs/stage5_wise" and "--only" in wise5
+    # the published model: the stage-5 fine-tune itself (FINAL_WISE_SHARE empty), its track threshold tuned
     (tune5,) = [c for c in calls if c[1:2] == ["training.tune_tracks"] and _opt(c, "--write") == "runs/stage5_tracks"]
-    assert tune5[2] == _model(repo, "runs/stage5_wise")
+    assert tune5[2] == _model(repo, "runs/stage5") and not (repo / "runs/stage5_wise").exists()
     heldout = [c for c in calls if c[1:2] == ["training.heldout"]]
     assert [_opt(c, "--json") for c in heldout] == [f"runs/heldout/stage{n}.json" for n in (3, 4, 5)]
     assert [c[2] for c in heldout] == [stage3, stage4_model, _model(repo, "runs/stage5_tracks")]
     (publish,) = [c for c in calls if c[1:2] == ["training.publish"]]
     assert publish[2] == "runs/stage5_tracks" and _opt(publish, "--heldout") == "runs/heldout/stage5.json"
     assert {f"data/{s}" for s in STAGE4_SETS + STAGE5_SETS} <= set(publish)
-    assert calls.index(publish) == len(calls) - 1 and calls.index(tune5) > calls.index(wise5) > calls.index(stage5)
+    assert calls.index(publish) == len(calls) - 1 and calls.index(tune5) > calls.index(stage5)
 
 
-def test_an_empty_final_share_publishes_the_stage_5_fine_tune_and_reruns_only_the_final_stages(tmp_path):
+def test_a_final_share_publishes_the_wise_and_reruns_only_the_final_stages(tmp_path):
     repo, env = _repo(tmp_path)
     assert _rebuild(repo, env).returncode == 0
     before = len(_calls(env))
-    done = _rebuild(repo, env, FINAL_WISE_SHARE="")
+    done = _rebuild(repo, env, FINAL_WISE_SHARE="0.7")
     assert done.returncode == 0, done.stderr[-3000:]
     lines = dict(_stage_lines(done.stdout))
     k = STAGES.index("stage5_final")
     assert all(lines[s] == " (kept)" for s in STAGES[:k]) and all(lines[s] == "" for s in STAGES[k:])
     again = _calls(env)[before:]
-    assert not [c for c in again if c[1:2] == ["training.wise"]] and not (repo / "runs/stage5_wise").exists()
+    (wise5,) = [c for c in again if c[1:2] == ["training.wise"]]
+    assert wise5[2:4] == [_model(repo, "runs/bundled_tracks"), _model(repo, "runs/stage5")]
+    assert _opt(wise5, "--share") == "0.7" and _opt(wise5, "--out") == "runs/stage5_wise" and "--only" in wise5
     (tune5,) = [c for c in again if c[1:2] == ["training.tune_tracks"]]
-    assert tune5[2] == _model(repo, "runs/stage5") and _opt(tune5, "--write") == "runs/stage5_tracks"
-    assert (repo / "runs/stage5/track_tuning.txt").exists()
+    assert tune5[2] == _model(repo, "runs/stage5_wise") and _opt(tune5, "--write") == "runs/stage5_tracks"
     (publish,) = [c for c in again if c[1:2] == ["training.publish"]]
     assert publish[2] == "runs/stage5_tracks"
 
-    back = _rebuild(repo, env, FINAL_WISE_SHARE="0.5")  # a share again: the WiSE at that share
+    back = _rebuild(repo, env, FINAL_WISE_SHARE="")  # empty again: the fine-tune itself
     assert back.returncode == 0, back.stderr[-3000:]
-    (wise5,) = [c for c in _calls(env)[before + len(again):] if c[1:2] == ["training.wise"]]
-    assert _opt(wise5, "--share") == "0.5" and wise5[3] == _model(repo, "runs/stage5")
+    later = _calls(env)[before + len(again):]
+    assert not [c for c in later if c[1:2] == ["training.wise"]] and not (repo / "runs/stage5_wise").exists()
+    (tune5,) = [c for c in later if c[1:2] == ["training.tune_tracks"]]
+    assert tune5[2] == _model(repo, "runs/stage5") and (repo / "runs/stage5/track_tuning.txt").exists()
 
 
 def test_a_run_killed_in_stage_4_resumes_there_and_adds_up_the_times(tmp_path):

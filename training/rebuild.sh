@@ -55,11 +55,11 @@ FINETUNE_EPOCHS=${FINETUNE_EPOCHS:-24}
 STAGE4_EPOCHS=${STAGE4_EPOCHS:-20}
 STAGE5_EPOCHS=${STAGE5_EPOCHS:-20}
 WISE_SHARE=0.7                  # the stage-4 fine-tune's share of stage 4's WiSE
-# the stage-5 fine-tune's share of the published weights (the rest: stage 3's); empty
-# publishes the stage-5 fine-tune itself. To be settled by FIN's figures (ABLATION.md)
-FINAL_WISE_SHARE=${FINAL_WISE_SHARE-0.7}
+# the stage-5 fine-tune's share of the published weights (the rest: stage 3's); empty (the
+# default) publishes the stage-5 fine-tune itself, as FIN's figures chose (ABLATION.md, "FIN")
+FINAL_WISE_SHARE=${FINAL_WISE_SHARE-}
 # musicnn's own venv (scripts/setup_teacher.sh makes it when TEACHER_PY is missing)
-TEACHER_VENV=${TEACHER_VENV:-/work/musicnn-venv}
+TEACHER_VENV=${TEACHER_VENV:-$PWD/.venv-teacher}
 TEACHER_PY=${TEACHER_PY:-$TEACHER_VENV/bin/python}
 TRAIN_SOURCES=fluidr3,freepats,sfgmbank,synth
 TIMES="$RUNS/stage_times.json"

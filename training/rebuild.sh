@@ -15,7 +15,7 @@
 #    label-free negatives, training voices alone and a replay of the old sources
 #    (STAGE4_CORPORA below: one line a corpus), then the weight-space ensemble 0.3 x stage 3
 #    + 0.7 x that fine-tune (training/wise.py), its track threshold tuned and scored on every
-#    held-out set (the bundled resnet-d202f3e4 was made so, from smaller validation sets).
+#    held-out set (resnet-d202f3e4, bundled before stage 5, was made so, from smaller validation sets).
 # 5. Issue 26's second round (training/ABLATION.md, "S", "S2", "N" and "FIN"): the Salamander
 #    piano alone and in mixtures, pop, jazz, folk and orchestral arrangements
 #    (training/genres.py), GU's first band corpus, and game music labelled by stage 4's model

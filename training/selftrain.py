@@ -1,6 +1,6 @@
 """A self-training corpus: game music clips with a teacher's confident labels as soft targets.
 
-    python -m training.selftrain --out data/corpus_selftrain --teacher weights/resnet-d202f3e4.safetensors \\
+    python -m training.selftrain --out data/corpus_selftrain --teacher runs/stage4_tracks/MODEL.safetensors \\
         [--packages wesnoth-1.16-music warzone2100-music supertux-data] [--music DIR ...] \\
         [--per-track 40] [--seed 0] [--reuse] [--teacher-tags DIR/musicnn.csv]
 

@@ -60,6 +60,23 @@ def test_a_stage_after_one_that_ran_is_run_again(tmp_path, capsys):
     assert json.loads(record.read_text())["stages"]["b"]["runs"] == 2
 
 
+def test_a_stage_after_one_that_ran_in_a_killed_run_is_run_again(tmp_path, capsys):
+    """Run B reruns s1 (its key changed) and is killed before s2 starts: in run C, s1 is
+    kept but s2, which finished before s1's new finish, must run again."""
+    record = tmp_path / "stage_times.json"
+    ok = "pass"
+    for name in ("s1", "s2"):
+        assert _run(record, name, "A", ok, capsys=capsys)[0] == 0
+    assert _run(record, "s1", "B", ok, key="k2", capsys=capsys)[0] == 0  # killed here, before s2
+    rc, out = _run(record, "s1", "C", "raise SystemExit('must not run')", key="k2", capsys=capsys)
+    assert rc == 0 and out.strip().endswith("(kept)")
+    rc, out = _run(record, "s2", "C", ok, capsys=capsys)
+    assert rc == 0 and "(kept)" not in out
+    assert _run(record, "s1", "E", "raise SystemExit('must not run')", key="k2", capsys=capsys)[1].strip().endswith("(kept)")
+    rc, out = _run(record, "s2", "E", "raise SystemExit('must not run')", capsys=capsys)
+    assert rc == 0 and out.strip().endswith("(kept)")
+
+
 def test_a_done_stage_whose_output_is_gone_runs_again(tmp_path, capsys):
     record = tmp_path / "stage_times.json"
     made = tmp_path / "corpus"

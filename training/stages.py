@@ -11,9 +11,10 @@ only the last few.
 
 A stage is *kept* (CMD not run, ``(kept)`` printed, ~0 s) when it finished before with
 the same ``--key`` (the pipeline passes the stage's own commands and settings), every
-output it recorded still exists, and no stage before it ran in this pipeline run (``--run``:
-one id per run of the pipeline), since a stage that ran may have changed what later
-stages read. CMD records its outputs by appending one path a line to the file named by
+output it recorded still exists, and it finished after every stage met before it in this
+pipeline run (``--run``: one id per run of the pipeline) last finished: a stage that ran
+since may have changed what later stages read, whether it ran in this run or in a killed
+one (each finish gets the next number of a counter kept in the file). CMD records its outputs by appending one path a line to the file named by
 ``$STAGE_OUTPUTS``. A stage that fails or is interrupted is not done: the next run runs
 it again, and the commands' own stamps (corpus ``build.json``, a training run's
 ``state.pt``) let it continue where it stopped.
@@ -36,14 +37,22 @@ TICK_S = 5.0  # how often a running stage's seconds are written
 
 
 def load(path: Path) -> dict:
-    """The record: ``{"stages": {name: {"seconds", "runs", "done"}}, "ran_in": run id}``."""
+    """The record: ``{"stages": {name: {"seconds", "runs", "done"}}, "finished": the count of
+    stage finishes, "run": {"id", "seq"}}`` (``done`` holds the key, the outputs and the
+    finish's number ``seq``; ``run`` the latest finish met in the pipeline run ``id``)."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
-        return {"stages": {}, "ran_in": None}
+        data = {}
     data.setdefault("stages", {})
-    data.setdefault("ran_in", None)
+    data.setdefault("finished", 0)
+    data.setdefault("run", {"id": None, "seq": -1})
     return data
+
+
+def _floor(data: dict, run: str) -> int:
+    """The latest finish among the stages met so far in pipeline run ``run``."""
+    return int(data["run"]["seq"]) if data["run"].get("id") == run else -1
 
 
 def save(path: Path, data: dict) -> None:
@@ -64,10 +73,10 @@ def digest(text: str) -> str:
 
 
 def is_kept(data: dict, name: str, key: str, run: str) -> bool:
-    """True when stage ``name`` finished with ``key``, its outputs are all there, and no
-    stage has run before it in pipeline run ``run``."""
+    """True when stage ``name`` finished with ``key``, its outputs are all there, and it
+    finished no earlier than every stage met before it in pipeline run ``run``."""
     done = data["stages"].get(name, {}).get("done")
-    if not done or done.get("key") != digest(key) or data.get("ran_in") == run:
+    if not done or done.get("key") != digest(key) or int(done.get("seq", 0)) < _floor(data, run):
         return False
     return all(Path(p).exists() for p in done.get("outputs", []))
 
@@ -84,7 +93,6 @@ class Stage:
         self.t0 = time.monotonic()
         entry["runs"] = int(entry["runs"]) + 1
         entry["done"] = None  # not done until it ends well
-        data["ran_in"] = run  # the stages after this one run too
         save(path, data)
 
     def elapsed(self) -> float:
@@ -97,6 +105,10 @@ class Stage:
             data = load(self.path)
             entry = data["stages"].setdefault(self.name, {"seconds": 0.0, "runs": 1, "done": None})
             entry["seconds"] = round(self.before + seconds, 1)
+            if done is not None:  # a finish: the next number, the latest of this pipeline run
+                data["finished"] = int(data["finished"]) + 1
+                done = {**done, "seq": data["finished"]}
+                data["run"] = {"id": self.run, "seq": data["finished"]}
             entry["done"] = done
             save(self.path, data)
             return seconds
@@ -110,6 +122,9 @@ def run_stage(path: Path, name: str, key: str, run: str, cmd: list[str]) -> int:
     """Run ``cmd`` as stage ``name`` (or keep it); print its time line; return its exit status."""
     data = load(path)
     if is_kept(data, name, key, run):
+        seq = int(data["stages"][name]["done"].get("seq", 0))
+        data["run"] = {"id": run, "seq": max(_floor(data, run), seq)}
+        save(path, data)
         print(line(name, 0, float(data["stages"][name]["seconds"]), " (kept)"), flush=True)
         return 0
     stage = Stage(path, name, run)

@@ -112,3 +112,22 @@ def test_a_game_package_gives_its_music_files_only():
     tracks = selftrain.package_tracks("wesnoth-1.16-music")
     assert len(tracks) > 10
     assert all(t.source == "wesnoth-1.16-music" and "music" in t.path.parts and t.path.suffix == ".ogg" for t in tracks)
+
+
+def test_clips_cut_again_drop_the_other_teachers_tags_of_the_old_clips(music, tiny_model, tmp_path):
+    """training.teacher completes musicnn.csv by clip name, and new clips may carry the old
+    names: tags of audio that is gone must not be kept for the new clips."""
+    out = tmp_path / "corpus"
+    build(out, music, tiny_model, "--margin", "0")
+    (out / "musicnn.csv").write_text("path,piano\n" + "".join(f"{c['path']},0.99\n" for c in rows(out / "clips.csv")))
+    build(out, music, tiny_model, "--margin", "0", "--seed", "1")  # other clips, the same names
+    assert not (out / "musicnn.csv").exists()
+
+
+def test_a_package_dpkg_knows_but_that_is_not_installed_is_not_installed(monkeypatch):
+    import subprocess
+
+    for status, answer in (("install ok installed", True), ("deinstall ok config-files", False),
+                           ("purge ok not-installed", False), ("unknown ok not-installed", False)):
+        monkeypatch.setattr(subprocess, "run", lambda *a, _s=status, **k: subprocess.CompletedProcess(a, 0, _s, ""))
+        assert selftrain.installed("naev-data") is answer

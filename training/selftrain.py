@@ -65,7 +65,7 @@ from tagger.segments import loudness_db
 
 from .corpus.audio import SAMPLE_RATE
 from .stamp import build_arguments, clear_stamp, kept, write_stamp
-from .teacher import SHARED_TAGS
+from .teacher import OUTPUT_NAME as TEACHER_TAGS, SHARED_TAGS
 
 log = logging.getLogger("training.selftrain")
 
@@ -103,7 +103,7 @@ class ConfidenceRule:
 
 def installed(package: str) -> bool:
     res = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True)
-    return res.returncode == 0 and res.stdout.strip().endswith("installed")
+    return res.returncode == 0 and res.stdout.strip() == "install ok installed"
 
 
 def package_tracks(package: str) -> list[Track]:
@@ -171,10 +171,13 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def cut_clips(out: Path, tracks: Sequence[Track], per_track: int, seed: int) -> list[dict]:
-    """Step 1: write every track's clips and ``clips.csv``; the rows."""
+    """Step 1: write every track's clips and ``clips.csv``; the rows. Another teacher's
+    tags of earlier clips (``musicnn.csv``, which training.teacher completes by clip name)
+    go with them: the new clips may carry the old names."""
     (out / "clips").mkdir(parents=True, exist_ok=True)
     for f in (out / "clips").glob("*.flac"):
         f.unlink()
+    (out / TEACHER_TAGS).unlink(missing_ok=True)
     rows = []
     for number, track in enumerate(tracks):
         rows += cut_track(out, track, number, per_track, seed)

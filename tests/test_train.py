@@ -591,13 +591,15 @@ def test_a_manifest_without_targets_reads_and_digests_as_before(tmp_path):
     assert tagger.train.run_inputs(cfg, soft.items, [])["data"] != digest.hexdigest()
 
 
-@pytest.mark.parametrize("cell", ["hum=1.5", "hum", "hum=x", "=0.3"])
-def test_a_bad_soft_target_is_refused_in_one_line(tmp_path, cell):
+@pytest.mark.parametrize("cell, says", [("hum=1.5", "bad soft target"), ("hum", "bad soft target"),
+                                        ("hum=x", "bad soft target"), ("=0.3", "bad soft target"),
+                                        ("hum=0.2;hum=0.9", "given twice")])
+def test_a_bad_soft_target_is_refused_in_one_line(tmp_path, cell, says):
     from tagger.errors import DatasetError
 
     write_audio(tmp_path / "a.wav", np.zeros(SR, np.float32))
     (tmp_path / "m.csv").write_text(f"path,labels,targets\na.wav,hum,{cell}\n")
-    with pytest.raises(DatasetError, match="bad soft target"):
+    with pytest.raises(DatasetError, match=says):
         read_dataset(tmp_path / "m.csv")
 
 

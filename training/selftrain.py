@@ -375,6 +375,20 @@ def summary(clips: Sequence[Mapping], rows: Sequence[Mapping], labels: Sequence[
             "musicnn_clips": None if musicnn is None else int((~np.isnan(musicnn)).any(axis=1).sum())}
 
 
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.selftrain", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True)
@@ -384,8 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--music", nargs="*", type=Path, default=[], help="folders of unlabelled music to read as well")
     p.add_argument("--per-track", type=int, default=40, help="most clips cut from one track (default 40)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=ConfidenceRule.temperature)
-    p.add_argument("--margin", type=float, default=ConfidenceRule.margin)
+    p.add_argument("--temperature", type=_positive, default=ConfidenceRule.temperature)
+    p.add_argument("--margin", type=_not_negative, default=ConfidenceRule.margin)
     p.add_argument("--max-uncertain", type=int, default=ConfidenceRule.max_uncertain)
     p.add_argument("--teacher-tags", type=Path, help="musicnn's per-clip tags (path + tag columns)")
     p.add_argument("--musicnn-weight", type=float, default=ConfidenceRule.musicnn_weight)

@@ -56,9 +56,17 @@ NOTE_NAMES = {"C": 0, "C#": 1, "D": 2, "D#": 3, "E": 4, "F": 5, "F#": 6, "G": 7,
 _SAMPLE_NAME = re.compile(r"^([A-G]#?)(\d)v10\.ogg$")
 
 
+PACKAGE_VERSION = "1.0.5"  # as pinned by scripts/fetch_salamander.sh, which writes .version last
+
+
 def available() -> bool:
-    """True when both packages are unpacked (all 30 sustain and 88 release samples)."""
-    return len(sampled_keys()) == 30 and all(release_path(k).exists() for k in range(LOWEST_KEY, HIGHEST_KEY + 1))
+    """True when both packages are wholly unpacked (their ``.version``, written after the
+    unpacking, says the pinned version) with all 30 sustain and 88 release samples."""
+    unpacked = all((SALAMANDER_DIR / name / ".version").is_file()
+                   and (SALAMANDER_DIR / name / ".version").read_text().strip() == PACKAGE_VERSION
+                   for name in ("piano-velocity10", "piano-release"))
+    return (unpacked and len(sampled_keys()) == 30
+            and all(release_path(k).exists() for k in range(LOWEST_KEY, HIGHEST_KEY + 1)))
 
 
 def sampled_keys() -> dict[int, Path]:

@@ -128,3 +128,13 @@ def test_a_voice_engine_that_fails_on_one_input_costs_the_part_not_the_build_but
     with pytest.raises(genres.GenreError):
         for i in range(8):
             render_genre_clip(seed=5, index=i, style="pop")
+
+
+def test_a_missing_source_of_any_role_is_named_not_left_out(monkeypatch):
+    """Without avldrums (or timidity's freepats) the same seed would build another corpus
+    under the same stamp: the build must stop and name it instead."""
+    from training.corpus import genres
+
+    real = genres._coverage
+    monkeypatch.setattr(genres, "_coverage", lambda source: None if source == "avldrums" else real(source))
+    assert "avldrums" in genres.missing_material(("pop",))

@@ -565,8 +565,11 @@ def render_genre_clip(seed: int, index: int, style: str, other: float = 0.0) -> 
 
 
 def missing_material(styles: tuple[str, ...]) -> list[str]:
-    """What the styles need and this machine lacks (soundfonts, voice tools); empty when all is there."""
-    missing = [s for s in SOUNDFONT_SOURCES if _coverage(s) is None]
+    """What the styles need and this machine lacks (every source a role of theirs draws on,
+    voice tools); empty when all is there. A source left out silently would make the same
+    seed and arguments build another corpus under the same stamp."""
+    needed = dict.fromkeys([*SOUNDFONT_SOURCES, *(src for s in styles for r in GENRES[s].roles for src in r.sources)])
+    missing = [s for s in needed if _coverage(s) is None]
     if any(VOICE_LABEL in r.labels for s in styles for r in GENRES[s].roles):
         missing += missing_tools()
     return missing

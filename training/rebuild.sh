@@ -76,6 +76,13 @@ SC=(--score-cache "$DATA/corpus_train/score_cache.json")
 made() { if [ -n "${STAGE_OUTPUTS:-}" ]; then printf '%s\n' "$@" >> "$STAGE_OUTPUTS"; fi; }
 out_of() { while [ $# -gt 1 ]; do if [ "$1" = --out ]; then echo "$2"; return; fi; shift; done; }
 build() { "$PY" -m training.build_corpus --jobs "$JOBS" "$KEEP" "$@"; made "$(out_of "$@")"; }
+# MODEL's track threshold (files of 2+ segments) tuned on the validation tracks into the run
+# folder OUT, the tuning table also into LOG: tune_track_threshold MODEL OUT LOG
+tune_track_threshold() {
+    rm -rf "$2"
+    "$PY" -m training.tune_tracks "$1" --tracks "$DATA/val_tracks" --top-fractions 0.34 --write "$2" | tee "$3"
+    made "$2"
+}
 
 # The corpora of the stage-4 fine-tune, one line each: NAME BUILDER ARGUMENTS (the builder a
 # training module: build_corpus, rock or negatives; no spaces inside an argument). The exact
@@ -214,10 +221,7 @@ stage_stage3_finetune() {
 stage_stage3_tracks() {
     local model
     model=$(one "$RUNS"/bundled/*.safetensors)
-    rm -rf "$RUNS/bundled_tracks"
-    "$PY" -m training.tune_tracks "$model" --tracks "$DATA/val_tracks" --top-fractions 0.34 \
-        --write "$RUNS/bundled_tracks" | tee "$RUNS/bundled/track_tuning.txt"
-    made "$RUNS/bundled_tracks"
+    tune_track_threshold "$model" "$RUNS/bundled_tracks" "$RUNS/bundled/track_tuning.txt"
 }
 
 # 4. issue 26's sources: the STAGE4_CORPORA above, validated on a small TimGM6mb set as in
@@ -242,14 +246,18 @@ stage_stage4_corpora() {
         stage4_corpus "${words[@]}"
     done
 }
-stage_stage4_finetune() {
-    local init
+# the stage-3 model fine-tuned on the corpora SET... (folder names under $DATA), validated on
+# the small TimGM6mb set: finetune_stage3 OUT EPOCHS SET...
+finetune_stage3() {
+    local out=$1 epochs=$2 init
+    shift 2
     init=$(stage3_model)
-    "$PY" -m tagger train "${STAGE4_SETS[@]/#/$DATA/}" --val "$DATA/corpus_val_small" --out "$RUNS/stage4" \
-        --init "$init" --name resnet --width 32 --epochs "$STAGE4_EPOCHS" --patience 20 \
+    "$PY" -m tagger train "${@/#/$DATA/}" --val "$DATA/corpus_val_small" --out "$out" \
+        --init "$init" --name resnet --width 32 --epochs "$epochs" --patience 20 \
         --lr 0.0003 --eq-db 0 --jobs "$JOBS" --cache "$DATA/cache" --compile
-    made "$RUNS/stage4"
+    made "$out"
 }
+stage_stage4_finetune() { finetune_stage3 "$RUNS/stage4" "$STAGE4_EPOCHS" "${STAGE4_SETS[@]}"; }
 # the weight-space ensemble (1 - WISE_SHARE) x stage 3 + WISE_SHARE x the fine-tune, with stage 3's
 # thresholds (training/ABLATION.md, "WiSE"); an ensemble already written from the same two models is kept
 stage_stage4_wise() {
@@ -258,10 +266,8 @@ stage_stage4_wise() {
     tuned=$(one "$RUNS"/stage4/*.safetensors)
     "$PY" -m training.wise "$start" "$tuned" --share "$WISE_SHARE" --out "$RUNS/stage4_wise" --only
     wise=$(one "$RUNS"/stage4_wise/*.safetensors)
-    rm -rf "$RUNS/stage4_tracks"
-    "$PY" -m training.tune_tracks "$wise" --tracks "$DATA/val_tracks" \
-        --top-fractions 0.34 --write "$RUNS/stage4_tracks" | tee "$RUNS/stage4_wise/track_tuning.txt"
-    made "$RUNS/stage4_wise" "$RUNS/stage4_tracks"
+    made "$RUNS/stage4_wise"
+    tune_track_threshold "$wise" "$RUNS/stage4_tracks" "$RUNS/stage4_wise/track_tuning.txt"
 }
 
 # 5. the STAGE5_CORPORA above, then the stage-3 model fine-tuned on stage 4's corpora and
@@ -300,14 +306,7 @@ stage_stage5_corpora() {
         stage5_corpus "${words[@]}"
     done
 }
-stage_stage5_finetune() {
-    local init
-    init=$(stage3_model)
-    "$PY" -m tagger train "${STAGE4_SETS[@]/#/$DATA/}" "${STAGE5_SETS[@]/#/$DATA/}" --val "$DATA/corpus_val_small" \
-        --out "$RUNS/stage5" --init "$init" --name resnet --width 32 --epochs "$STAGE5_EPOCHS" --patience 20 \
-        --lr 0.0003 --eq-db 0 --jobs "$JOBS" --cache "$DATA/cache" --compile
-    made "$RUNS/stage5"
-}
+stage_stage5_finetune() { finetune_stage3 "$RUNS/stage5" "$STAGE5_EPOCHS" "${STAGE4_SETS[@]}" "${STAGE5_SETS[@]}"; }
 # the published model: the WiSE (1 - FINAL_WISE_SHARE) x stage 3 + FINAL_WISE_SHARE x the stage-5
 # fine-tune with stage 3's thresholds, or (FINAL_WISE_SHARE empty) the fine-tune itself; its
 # track threshold tuned as stage 4's
@@ -323,10 +322,7 @@ stage_stage5_final() {
         rm -rf "$RUNS/stage5_wise"
         final=$tuned
     fi
-    rm -rf "$RUNS/stage5_tracks"
-    "$PY" -m training.tune_tracks "$final" --tracks "$DATA/val_tracks" \
-        --top-fractions 0.34 --write "$RUNS/stage5_tracks" | tee "$(dirname "$final")/track_tuning.txt"
-    made "$RUNS/stage5_tracks"
+    tune_track_threshold "$final" "$RUNS/stage5_tracks" "$(dirname "$final")/track_tuning.txt"
 }
 
 # every held-out set, for the published model and, beside it, stage 3's and stage 4's
@@ -356,7 +352,7 @@ stage_key() {
     body=$(declare -f "stage_$1")
     while [ $more = 1 ]; do  # the helpers the stage calls, and those they call
         more=0
-        for name in build stage4_corpus stage5_corpus selftrain_corpus; do
+        for name in build stage4_corpus stage5_corpus selftrain_corpus finetune_stage3 tune_track_threshold; do
             if [[ $body == *"$name"* && $seen != *" $name "* ]]; then
                 body+=$'\n'$(declare -f "$name") seen+="$name " more=1
             fi

@@ -52,17 +52,15 @@ from .effects import _pb, bus_compress, random_bus_compression, random_chorus, r
 from .material import (MusicContext, Note, Phrase, _chord_keys, _keys_in_range, _vel, drum_phrase, gen_arpeggio,
                        gen_bassline, gen_chords, gen_melody, gen_repeated, gen_strum, gen_sustained, playable_range,
                        random_context)
-from .rock import second_take
+from .rock import ACTIVE_FRACTION, second_take
 from .sources import ALL_SOURCES, coverage_for, render_stems
-from .stems import DRUM_BANK, Coverage, RenderError, Stem
+from .stems import DRUM_BANK, Coverage, Stem, first_usable
 from .voices import VoiceError, missing_tools, render_voice
 
 log = logging.getLogger(__name__)
 
 SOUNDFONT_SOURCES = ("generaluser", "fluidr3", "sfgmbank")  # training soundfonts only (never timgm6mb)
 TONAL_SOURCES = SOUNDFONT_SOURCES + ("freepats", "physical")
-ACTIVE_FRACTION = 0.3  # a labelled part sounds in >= 30 % of the clip's frames
-MAX_ATTEMPTS = 6
 STYLES = ("pop", "jazz", "folk", "orchestral")
 # what plays the reference role instead of the genre's own instruments (contrast)
 CONTRAST_LABELS = ("synthesizer", "organ", "piano", "saxophone", "trumpet", "trombone", "violin", "cello",
@@ -553,15 +551,10 @@ def _master(rng: np.random.Generator, style: str, mix: np.ndarray) -> tuple[np.n
 
 
 def render_genre_clip(seed: int, index: int, style: str, other: float = 0.0) -> tuple[GenreClip, int]:
-    """Clip ``index`` of a set: (clip, attempt); raises RenderError after MAX_ATTEMPTS."""
+    """Clip ``index`` of a set: (clip, attempt); raises RenderError after RENDER_ATTEMPTS."""
     if style not in GENRES:
         raise ValueError(f"unknown style {style!r}; choose from {', '.join(STYLES)}")
-    for attempt in range(MAX_ATTEMPTS):
-        rng = np.random.default_rng([seed, index, attempt])
-        clip = render_genre(rng, style, other)
-        if clip is not None:
-            return clip, attempt
-    raise RenderError(f"{style} clip {index}: no usable render in {MAX_ATTEMPTS} attempts")
+    return first_usable(seed, index, lambda rng: render_genre(rng, style, other), f"{style} clip {index}")
 
 
 def missing_material(styles: tuple[str, ...]) -> list[str]:

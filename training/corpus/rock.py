@@ -38,7 +38,7 @@ from .effects import _pb, random_bus_compression, random_limiter
 from .material import (BAND_ROLES, GENERATORS, MusicContext, Note, Phrase, add_bend, drum_phrase,
                        fit_to_range, playable_range, random_context)
 from .sources import AVLDRUMS_KITS, SOUNDFONTS, render_avldrums, render_fluid, soundfont_coverage
-from .stems import DRUM_BANK, RenderError, Stem
+from .stems import DRUM_BANK, Stem, first_usable
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,6 @@ OTHER_LABELS = ("synthesizer", "organ", "piano", "saxophone", "trumpet", "trombo
                 "clarinet", "flute", "accordion")
 POLYPHONIC = frozenset({"synthesizer", "organ", "piano", "accordion"})
 PEAK_DBFS = (-3.0, -0.3)  # loud, as mastered
-MAX_ATTEMPTS = 6
 ACTIVE_FRACTION = 0.3  # a labelled part sounds in >= 30 % of the clip's frames
 
 
@@ -371,10 +370,5 @@ def _add_part(mix: np.ndarray, audio: np.ndarray, window: slice, rng: np.random.
 
 
 def render_rock_clip(seed: int, index: int, other: float = 0.0, along: float = 0.0) -> tuple[RockClip, int]:
-    """Clip ``index`` of a set: (clip, attempt); raises RenderError after MAX_ATTEMPTS."""
-    for attempt in range(MAX_ATTEMPTS):
-        rng = np.random.default_rng([seed, index, attempt])
-        clip = render_rock(rng, other, along)
-        if clip is not None:
-            return clip, attempt
-    raise RenderError(f"band clip {index}: no usable render in {MAX_ATTEMPTS} attempts")
+    """Clip ``index`` of a set: (clip, attempt); raises RenderError after RENDER_ATTEMPTS."""
+    return first_usable(seed, index, lambda rng: render_rock(rng, other, along), f"band clip {index}")

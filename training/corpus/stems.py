@@ -5,7 +5,11 @@ import these from here, so that none of them imports another for its types.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
 
 from tagger.labels import BUNDLED_LABELS
 
@@ -44,3 +48,17 @@ class Coverage:
 
 class RenderError(RuntimeError):
     """A render that cannot be used (e.g. timidity loaded a non-freepats instrument)."""
+
+
+RENDER_ATTEMPTS = 6  # a clip whose render is unusable is drawn again, on a new stream, this many times
+T = TypeVar("T")
+
+
+def first_usable(seed: int, index: int, render: Callable[[np.random.Generator], T | None], what: str) -> tuple[T, int]:
+    """(the first render that is not None, its attempt) of clip ``index``, each attempt on its
+    own stream ``[seed, index, attempt]``; RenderError naming ``what`` after RENDER_ATTEMPTS."""
+    for attempt in range(RENDER_ATTEMPTS):
+        clip = render(np.random.default_rng([seed, index, attempt]))
+        if clip is not None:
+            return clip, attempt
+    raise RenderError(f"{what}: no usable render in {RENDER_ATTEMPTS} attempts")

@@ -12,7 +12,10 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${1:-$ROOT/.venv-teacher}"
 PYTHON="${PYTHON:-python3.11}"
 if [ ! -x "$VENV/bin/python" ]; then
-  "$PYTHON" -m venv "$VENV"
+  command -v "$PYTHON" >/dev/null || {
+    echo "setup_teacher: $PYTHON is needed (TensorFlow 2.15 has no wheel for a newer Python); install it, or name another 3.9-3.11 with PYTHON=" >&2
+    exit 1; }
+  "$PYTHON" -m venv "$VENV" || { rm -rf "$VENV"; echo "setup_teacher: could not make a venv with $PYTHON (Debian: python3-venv)" >&2; exit 1; }
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q --no-deps -r "$ROOT/training/teacher-requirements.txt"

@@ -156,3 +156,61 @@ def test_weights_with_a_setting_this_tagger_cannot_build_are_refused_not_ignored
     save_file(tensors, str(tmp_path / "b.safetensors"), metadata={**meta, "tagger": json.dumps(tagger_meta)})
     with pytest.raises(ModelLoadError, match=re.escape(says)):
         load_checkpoint(tmp_path / "b.safetensors")
+
+
+def test_pcen_is_librosas_pcen_of_the_mel_energy():
+    """On a real log-Mel (a tone that starts, swells and stops over noise): PCEN of the
+    frontend's log-Mel equals librosa.pcen of its mel energy, at the default settings."""
+    import librosa
+    import numpy as np
+    import scipy.signal
+
+    from tagger.frontend import logmel
+    from tagger.models import PCEN
+
+    fe = FrontendConfig()
+    rng = np.random.default_rng(0)
+    wave = 0.01 * rng.standard_normal(fe.segment_samples).astype(np.float32)
+    wave[20000:50000] += tone(30000 / fe.sample_rate, 440.0, sr=fe.sample_rate)[:30000] * np.linspace(0.1, 1, 30000, dtype=np.float32)
+    x = logmel(wave[None], fe)  # (1, mels, frames)
+    energy = np.exp(x[0].astype(np.float64))
+    t = 0.4 * fe.sample_rate / fe.hop_length
+    b = (np.sqrt(1 + 4 * t**2) - 1) / (2 * t**2)
+    start = scipy.signal.lfilter_zi([b], [1, b - 1]) * energy[:, :1]  # the low-pass starts at the first frame
+    want = librosa.pcen(energy, sr=fe.sample_rate, hop_length=fe.hop_length,
+                        gain=0.98, bias=2.0, power=0.5, time_constant=0.4, eps=1e-6, zi=start)
+    got = PCEN(fe.n_mels, fe.sample_rate / fe.hop_length)(torch.from_numpy(x)[:, None])[0, 0].detach().numpy()
+    assert np.abs(got - want).max() < 1e-4 * np.abs(want).max()
+
+
+def test_pcen_divides_a_fixed_colouring_mostly_away():
+    """A fixed EQ (a gain per mel band, a constant in log-Mel) of up to +-12 nats moves the
+    log-Mel by six of its standard deviations on average; after PCEN (alpha 0.98: 2 % of the
+    gain is left) by less than a fifth of one."""
+    from tagger.models import PCEN
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 16, 130)
+    colour = torch.linspace(-12, 12, 16).view(1, 1, 16, 1)
+    pcen = PCEN(16, 43.07)
+    with torch.no_grad():
+        plain, coloured = pcen(x), pcen(x + colour)
+    assert colour.abs().mean() / x.std() > 6
+    assert (coloured - plain).abs().mean() / plain.std() < 0.2
+
+
+def test_a_pcen_model_round_trips_and_old_weights_build_without_it(tmp_path):
+    from tagger.models import PCEN
+    from tagger.weights import Checkpoint, save_checkpoint
+
+    fe, config = FrontendConfig(), ModelConfig("resnet", ("piano", "drums"), width=8, extra={"pcen": True})
+    model = Tagger(fe, config).eval()
+    assert isinstance(model.classifier.input_norm.pcen, PCEN)
+    with torch.no_grad():
+        model.classifier.input_norm.pcen.log_r.fill_(-1.0)  # learnt values travel with the weights
+    path = save_checkpoint(Checkpoint(fe, config, model.classifier.state_dict(), {"piano": 0.5, "drums": 0.5}, name="p"), tmp_path)
+    back = load_checkpoint(path).build()
+    x = torch.randn(3, 1, 64, 130)
+    with torch.no_grad():
+        assert torch.allclose(back.classifier(x), model.classifier(x), atol=1e-5)
+    assert Tagger(fe, ModelConfig("resnet", ("piano",), width=8)).classifier.input_norm.pcen is None

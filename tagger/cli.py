@@ -582,7 +582,6 @@ def train(
     width: int = typer.Option(32, help="Channels of the first resnet stage."),
     blocks: Optional[str] = typer.Option(None, help="Residual blocks per resnet stage, e.g. 1,1,1,2 (default 1,1,1,1); with --init, blocks the source lacks start as the identity."),
     stem_pool: Optional[str] = typer.Option(None, help="The resnet stem's max-pool over mels,frames (default 2,2; 1,4 keeps twice the mel bands at the same cost)."),
-    pcen: bool = typer.Option(False, "--pcen", help="Per-channel energy normalisation (trainable per mel band) before the network's input batch norm, against a recording's colouring (resnet only)."),
     epochs: int = typer.Option(30, min=1),
     batch_size: int = typer.Option(64, min=2),
     lr: float = typer.Option(2e-3),
@@ -614,11 +613,9 @@ def train(
         raise _fail(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     stages = _parse_blocks(blocks, arch)
     pool = _parse_stem_pool(stem_pool, arch)
-    if pcen and arch != "resnet":
-        raise _fail("--pcen applies to --arch resnet only")
     cfg = TrainConfig(
         data=[str(p) for p in data], out=str(out), val=[str(p) for p in val], test=[str(p) for p in test],
-        val_fraction=val_fraction, arch=arch, width=width, blocks=stages, stem_pool=pool, pcen=pcen, epochs=epochs, batch_size=batch_size, lr=lr,
+        val_fraction=val_fraction, arch=arch, width=width, blocks=stages, stem_pool=pool, epochs=epochs, batch_size=batch_size, lr=lr,
         patience=patience, mixup=mixup, specaugment=specaugment, eq_db=eq_db, pitch_warp=pitch_warp, max_segments=max_segments,
         init=str(init) if init else None, name=name, jobs=jobs, device=device.value, seed=seed,
         cache_dir=str(cache) if cache else None, thresholds=thresholds, compile=compile_,

@@ -79,7 +79,7 @@ class ModelConfig:
 
 
 # the settings of ModelConfig.extra each architecture reads; any other is a newer tagger's
-EXTRA_SETTINGS = {"resnet": frozenset({"blocks", "stem_pool", "pcen"})}
+EXTRA_SETTINGS = {"resnet": frozenset({"blocks", "stem_pool"})}
 
 
 def extra_problem(config: ModelConfig) -> str | None:

@@ -16,7 +16,6 @@ name from a :class:`ModelConfig`, which travels in the weights file.
 from __future__ import annotations
 
 import copy
-import math
 
 import numpy as np
 import torch
@@ -57,61 +56,14 @@ class MaxPool(nn.Module):
         return x
 
 
-class PCEN(nn.Module):
-    """Per-channel energy normalisation, trainable per mel band: log-Mel -> (batch, 1, mels, frames).
-
-    Wang et al. 2017 ("Trainable frontend for robust and far-field keyword spotting"),
-    Lostanlen et al. 2019 ("Per-channel energy normalization: why and how"). The frontend's
-    log-Mel is taken back to mel energy ``E``, which is divided by ``M ** alpha``, ``M`` being
-    ``E`` smoothed over time (librosa's ``pcen`` low-pass of ``time_constant`` seconds, started
-    at the segment's first frame), then compressed: ``(E / (eps + M) ** alpha + delta) ** r -
-    delta ** r``. A recording's fixed colouring, a gain per band, is mostly divided away.
-    ``alpha``, ``delta`` and ``r`` are learnt per band from librosa's defaults; the low-pass is
-    fixed, and run as one product with its (frames, frames) response matrix.
-    """
-
-    def __init__(self, n_mels: int, frames_per_second: float, time_constant: float = 0.4,
-                 alpha: float = 0.98, delta: float = 2.0, r: float = 0.5, eps: float = 1e-6) -> None:
-        super().__init__()
-        t = time_constant * frames_per_second
-        self.s = (math.sqrt(1 + 4 * t**2) - 1) / (2 * t**2)  # librosa.pcen's smoothing coefficient
-        self.eps = eps
-        self.log_alpha = nn.Parameter(torch.full((n_mels, 1), math.log(alpha)))
-        self.log_delta = nn.Parameter(torch.full((n_mels, 1), math.log(delta)))
-        self.log_r = nn.Parameter(torch.full((n_mels, 1), math.log(r)))
-
-    def smoother(self, frames: int, device: torch.device) -> torch.Tensor:
-        """(frames, frames): ``E @ it`` is ``M``, with ``M[t] = (1 - s) M[t-1] + s E[t]``, ``M[-1] = E[0]``."""
-        k = torch.arange(frames, device=device, dtype=torch.float32)
-        lag = k[None, :] - k[:, None]  # t - k, [k, t]
-        response = torch.where(lag >= 0, self.s * (1 - self.s) ** lag.clamp(min=0), torch.zeros(()))
-        response[0] += (1 - self.s) ** (k + 1)  # the state before the first frame: the first frame
-        return response
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # in float32 even under autocast: exp of a log-Mel overflows fp16
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            energy = x.float().squeeze(1).exp()  # (batch, mels, frames)
-            smooth = energy @ self.smoother(energy.shape[-1], energy.device)
-            alpha, delta, r = self.log_alpha.exp().clamp(max=1.0), self.log_delta.exp(), self.log_r.exp()
-            gained = energy * torch.exp(-alpha * torch.log(self.eps + smooth))
-            return ((gained + delta) ** r - delta**r).unsqueeze(1)
-
-
 class InputNorm(nn.Module):
-    """Batch norm over mel bins, as in PANNs: (batch, 1, mels, frames) -> same shape.
+    """Batch norm over mel bins, as in PANNs: (batch, 1, mels, frames) -> same shape."""
 
-    With ``pcen`` (frames per second), a :class:`PCEN` comes before the batch norm.
-    """
-
-    def __init__(self, n_mels: int, pcen: float | None = None) -> None:
+    def __init__(self, n_mels: int) -> None:
         super().__init__()
-        self.pcen = PCEN(n_mels, pcen) if pcen else None
         self.bn = nn.BatchNorm2d(n_mels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.pcen is not None:
-            x = self.pcen(x)
         x = x.transpose(1, 2)  # (batch, mels, 1, frames)
         return self.bn(x).transpose(1, 2)
 
@@ -170,10 +122,10 @@ class ResNet(nn.Module):
 
     def __init__(
         self, n_mels: int, n_labels: int, width: int, blocks: tuple[int, ...], dropout: float,
-        stem_pool: tuple[int, int] = (2, 2), pcen: float | None = None,
+        stem_pool: tuple[int, int] = (2, 2),
     ) -> None:
         super().__init__()
-        self.input_norm = InputNorm(n_mels, pcen)
+        self.input_norm = InputNorm(n_mels)
         stem: list[nn.Module] = [
             nn.Conv2d(1, width, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
         ]  # halves mels and frames
@@ -283,8 +235,7 @@ def build_classifier(config: ModelConfig, frontend: FrontendConfig) -> nn.Module
     n_mels, n = frontend.n_mels, config.n_labels
     if config.arch == "resnet":
         blocks = tuple(config.extra.get("blocks", (1, 1, 1, 1)))
-        pcen = frontend.sample_rate / frontend.hop_length if config.extra.get("pcen") else None
-        return ResNet(n_mels, n, config.width, blocks, config.dropout, stem_pool_factors(config.extra), pcen)
+        return ResNet(n_mels, n, config.width, blocks, config.dropout, stem_pool_factors(config.extra))
     if config.arch == "resnet18":
         return ResNet(n_mels, n, 64, (2, 2, 2, 2), config.dropout)
     if config.arch == "cnn":

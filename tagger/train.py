@@ -52,7 +52,6 @@ class TrainConfig:
     width: int = 32
     blocks: tuple[int, ...] | None = None  # resnet: basic blocks per stage (default 1,1,1,1)
     stem_pool: tuple[int, int] | None = None  # resnet: the stem's max-pool (mels, frames) (default 2,2)
-    pcen: bool = False  # resnet: a trainable PCEN before the input batch norm (models.PCEN)
     epochs: int = 30
     batch_size: int = 64
     lr: float = 2e-3
@@ -406,8 +405,6 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int], None] | None = N
     extra = {"blocks": list(cfg.blocks)} if cfg.blocks else {}
     if cfg.stem_pool:
         extra["stem_pool"] = list(cfg.stem_pool)
-    if cfg.pcen:
-        extra["pcen"] = True
     config = ModelConfig(cfg.arch, labels, width=cfg.width, extra=extra)
     model = Tagger(frontend, config).to(device)
     if cfg.init:

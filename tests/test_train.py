@@ -405,17 +405,6 @@ def test_a_stem_pool_run_says_its_pool_and_loads_back_the_same_network(trained, 
     assert model.classifier.stem[-1].halvings == (0, 2)  # mel bands kept, frames quartered
 
 
-def test_a_pcen_run_says_so_and_loads_back_the_same_network(trained, tmp_path):
-    from tagger.models import PCEN
-
-    cfg, _ = trained
-    run = dataclasses.replace(cfg, out=str(tmp_path / "pcen"), epochs=1, pcen=True)
-    ckpt = load_checkpoint(train(run).weights)
-    assert ckpt.config.extra["pcen"] is True
-    assert isinstance(ckpt.build(torch_device_cpu()).classifier.input_norm.pcen, PCEN)
-    assert ckpt.state_dict["input_norm.pcen.log_alpha"].shape == (64, 1)  # learnt per mel band, saved
-
-
 def torch_device_cpu():
     import torch
 

@@ -62,9 +62,8 @@ PACKAGE_VERSION = "1.0.5"  # as pinned by scripts/fetch_salamander.sh, which wri
 def available() -> bool:
     """True when both packages are wholly unpacked (their ``.version``, written after the
     unpacking, says the pinned version) with all 30 sustain and 88 release samples."""
-    unpacked = all((SALAMANDER_DIR / name / ".version").is_file()
-                   and (SALAMANDER_DIR / name / ".version").read_text().strip() == PACKAGE_VERSION
-                   for name in ("piano-velocity10", "piano-release"))
+    marks = [folder.parent / ".version" for folder in (SUSTAIN_DIR, RELEASE_DIR)]
+    unpacked = all(m.is_file() and m.read_text().strip() == PACKAGE_VERSION for m in marks)
     return (unpacked and len(sampled_keys()) == 30
             and all(release_path(k).exists() for k in range(LOWEST_KEY, HIGHEST_KEY + 1)))
 

@@ -14,10 +14,11 @@ the same ``--key`` (the pipeline passes the stage's own commands and settings), 
 output it recorded still exists, and it finished after every stage met before it in this
 pipeline run (``--run``: one id per run of the pipeline) last finished: a stage that ran
 since may have changed what later stages read, whether it ran in this run or in a killed
-one (each finish gets the next number of a counter kept in the file). CMD records its outputs by appending one path a line to the file named by
-``$STAGE_OUTPUTS``. A stage that fails or is interrupted is not done: the next run runs
-it again, and the commands' own stamps (corpus ``build.json``, a training run's
-``state.pt``) let it continue where it stopped.
+one (each finish gets the next number of a counter kept in the file). CMD records its
+outputs by appending one path a line to the file named by ``$STAGE_OUTPUTS``. A stage
+that fails or is interrupted is not done: the next run runs it again, and the commands'
+own stamps (corpus ``build.json``, a training run's ``state.pt``) let it continue where
+it stopped.
 """
 from __future__ import annotations
 
